@@ -1,0 +1,43 @@
+"""Shared plumbing of the command-line scripts: Hydra resolvers and user-facing errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Callable, TypeVar
+
+from omegaconf import OmegaConf
+
+from reactivation import ReactivationError
+
+F = TypeVar("F", bound=Callable)
+
+
+def _run_subdir(override_dirname: str) -> str:
+    # Overrides that change the run get their own folder level; a plain preset run has none.
+    return f"{override_dirname.replace('/', '_')}/" if override_dirname else ""
+
+
+def register_resolvers() -> None:
+    """Register the resolvers the configs use (idempotent)."""
+    if not OmegaConf.has_resolver("run_subdir"):
+        OmegaConf.register_new_resolver("run_subdir", _run_subdir)
+
+
+def exit_on_error(func: F) -> F:
+    """Turn a :class:`ReactivationError` into a one-paragraph message and exit status 2.
+
+    The message already names the problem and the fix; a traceback would only bury it.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ReactivationError as err:
+            logging.getLogger("reactivation").debug("error", exc_info=True)
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,170 @@
+"""Configuration checks: presets, command-line keys and values, before any work starts.
+
+Hydra reports a missing or misspelt preset without listing the presets (they live in subfolders),
+reports a missing ``seed`` only when it is first read, and suggests ``+key=`` for a typo'd key.
+:func:`preflight` checks the command line first and says what to type instead; :func:`validate`
+checks the composed values.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Iterable
+
+from omegaconf import DictConfig, OmegaConf
+
+from reactivation import ConfigError
+
+TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
+
+# Config groups of configs/train; `key=value` for these selects a part instead of setting a value.
+_GROUPS = ("config", "task", "model", "noise", "bias")
+
+
+def presets(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
+    """Names accepted by ``config=``, e.g. ``spatial_navigation/noisy_unbiased``, sorted."""
+    root = config_dir / "config"
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+
+
+def _leaf_keys(node: Any, prefix: str = "") -> list[str]:
+    if isinstance(node, dict):
+        keys = []
+        for k, v in node.items():
+            keys += _leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+        return keys
+    return []
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
+    """Check a training command line before Hydra composes it.
+
+    Args:
+        argv: the command-line arguments (``sys.argv[1:]``).
+        config_dir: the training config directory.
+
+    Raises:
+        ConfigError: missing ``config=`` or ``seed=``, an unknown preset, or an unknown key, with the
+            available choices and the closest matches.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a in ("-h", "--help", "--hydra-help", "--info", "-i") or a.startswith("--info") for a in argv):
+        return
+    # Flags such as -m / --cfg job take no `=`; only key=value arguments are overrides.
+    args = [a for a in argv if not a.startswith("-") and "=" in a]
+    overrides = OverridesParser.create().parse_overrides(args)
+    by_key = {o.key_or_group: o for o in overrides}
+    names = presets(config_dir)
+    example = "python train.py config=spatial_navigation/noisy_unbiased seed=0"
+
+    if "config" not in by_key:
+        raise ConfigError(
+            "no preset given: add config=<task>/<preset>, e.g.\n  " + example
+            + "\nAvailable presets:\n  " + "\n  ".join(names))
+    chosen = _override_values(by_key["config"])
+    for name in chosen or []:
+        if name not in names:
+            raise ConfigError(
+                f"unknown preset config={name}.{_suggest(name, names)}\nAvailable presets:\n  "
+                + "\n  ".join(names))
+    if "seed" not in by_key:
+        raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
+
+    base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)
+    known = _leaf_keys(OmegaConf.to_container(base))
+    sentinel = object()
+    for o in overrides:
+        key = o.key_or_group
+        if o.package is not None or key in _GROUPS or key.startswith("hydra") or o.is_add() or o.is_delete():
+            continue
+        if OmegaConf.select(base, key, default=sentinel, throw_on_missing=False) is sentinel:
+            raise ConfigError(f"unknown key '{key}'.{_suggest(key, known)} "
+                              "Run `python train.py config=<preset> seed=0 --cfg job` to list every key.")
+
+
+def compose_train(overrides: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
+                  with_hydra: bool = False) -> DictConfig:
+    """Compose the training config as ``train.py`` would for these command-line overrides.
+
+    Args:
+        overrides: e.g. ``["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.n_rec=64"]``.
+        config_dir: the training config directory.
+        with_hydra: keep the ``hydra`` node (``cfg.hydra.run.dir`` is then the run directory).
+    """
+    from hydra import compose, initialize_config_dir
+
+    from reactivation.cli import register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=with_hydra)
+
+
+def _override_values(override: Any) -> list[str] | None:
+    """The preset names of a `config=` override (several for a sweep), or None for globs/ranges."""
+    if override.is_sweep_override():
+        try:
+            return [str(v) for v in override.sweep_string_iterator()]
+        except Exception:  # glob() or range(): Hydra itself checks those
+            return None
+    return [str(override.value())]
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the values of a composed training config.
+
+    Raises:
+        ConfigError: naming the key, the bad value and what is allowed.
+    """
+    _require(not OmegaConf.is_missing(cfg, "seed"),
+             "seed is required: add seed=<integer> to the command line (seed=0 is a seed).")
+    seed = cfg.seed
+    _require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+             f"seed must be a non-negative integer, got {seed!r}.")
+    # rnn.* values are checked by the model's constructor (also before any work starts).
+    trainer, task = cfg.trainer, cfg.task
+    for key in ("n_epochs", "test_freq", "save_freq", "decode_freq"):
+        _require(_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
+    _require(trainer.lr > 0, f"trainer.lr={trainer.lr!r} must be > 0.")
+    _require(trainer.weight_decay >= 0, f"trainer.weight_decay={trainer.weight_decay!r} must be >= 0.")
+    for key in ("batch_size", "sequence_length"):
+        _require(_positive_int(task[key]), f"task.{key}={task[key]!r} must be a positive integer.")
+    _require(task.sigma >= 0 and task.dt > 0, "task.sigma must be >= 0 and task.dt > 0.")
+    cells = "place_cells_num" if task.name == "spatial_navigation" else "hd_cells_num"
+    if cells in task:
+        _require(_positive_int(task[cells]) and task[cells] >= 3,
+                 f"task.{cells}={task[cells]!r} must be an integer >= 3 (decoding averages the top 3 cells).")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def resolve_sizes(cfg: DictConfig, n_in: int, n_code: int) -> None:
+    """Fill ``rnn.n_out`` / ``rnn.n_init`` (null = the task's cell count) and check sizes, in place.
+
+    Args:
+        cfg: the training config (modified in place).
+        n_in: input dimension of the task.
+        n_code: number of units of the task's population code.
+    """
+    fix = "leave it unset (null) to follow the task"
+    _require(cfg.rnn.n_in == n_in, f"rnn.n_in={cfg.rnn.n_in} but the {cfg.task.name} task gives {n_in}-D "
+             f"inputs; set rnn.n_in={n_in}.")
+    for key in ("n_out", "n_init"):
+        if cfg.rnn[key] is None:
+            cfg.rnn[key] = n_code
+        _require(cfg.rnn[key] == n_code, f"rnn.{key}={cfg.rnn[key]} does not match the task's {n_code} "
+                 f"cells; set rnn.{key}={n_code} or {fix}.")

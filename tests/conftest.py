@@ -1,0 +1,27 @@
+"""Shared fixtures: the real configs, composed with Hydra's compose API and shrunk to a tiny size."""
+
+from __future__ import annotations
+
+import pytest
+
+from reactivation.config import compose_train
+
+# Shrinks every preset to a few milliseconds per step while keeping its structure.
+TINY = ["rnn.n_rec=16", "task.batch_size=4", "task.sequence_length=6", "trainer.n_epochs=5",
+        "trainer.test_freq=2", "trainer.save_freq=2", "trainer.decode_freq=2", "trainer.progress=false",
+        "device=cpu"]
+
+
+def tiny_cells(preset: str) -> list[str]:
+    key = "place_cells_num" if preset.startswith("spatial_navigation") else "hd_cells_num"
+    return [f"task.{key}=8"]
+
+
+@pytest.fixture
+def tiny_config():
+    """``tiny_config(preset, *overrides, seed=0)`` → a composed, shrunk training config."""
+
+    def make(preset: str = "spatial_navigation/noisy_unbiased", *overrides: str, seed: int = 0):
+        return compose_train([f"config={preset}", f"seed={seed}", *TINY, *tiny_cells(preset), *overrides])
+
+    return make

@@ -1,0 +1,130 @@
+"""Presets, command-line overrides and the checks that run before any work starts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reactivation import ConfigError
+from reactivation.config import compose_train, preflight, presets, validate
+from reactivation.training import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# SPEC §1: what each preset changes.
+PRESET_TABLE = {
+    "spatial_navigation/noisy_unbiased": ("spatial_navigation", "vanilla", 1e-4, False),
+    "spatial_navigation/noisy_biased": ("spatial_navigation", "vanilla", 1e-4, True),
+    "spatial_navigation/no-noise_unbiased": ("spatial_navigation", "vanilla", 0.0, False),
+    "spatial_navigation/no-noise_biased": ("spatial_navigation", "vanilla", 0.0, True),
+    "spatial_navigation/noisy_unbiased_gru": ("spatial_navigation", "gru", 1e-4, False),
+    "spatial_navigation/noisy_biased_gru": ("spatial_navigation", "gru", 1e-4, True),
+    "spatial_navigation/sorscher_2019": ("spatial_navigation", "vanilla", 0.0, False),
+    "head_direction/noisy_unbiased": ("head_direction", "vanilla", 1e-2, False),
+    "head_direction/noisy_biased": ("head_direction", "vanilla", 1e-2, True),
+    "head_direction/no-noise_unbiased": ("head_direction", "vanilla", 0.0, False),
+    "head_direction/no-noise_biased": ("head_direction", "vanilla", 0.0, True),
+}
+
+
+def test_presets_are_exactly_the_eleven_of_the_spec():
+    assert presets() == sorted(PRESET_TABLE)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_TABLE))
+def test_preset_composes_to_the_spec_values(preset):
+    cfg = compose_train([f"config={preset}", "seed=0"])
+    task, model, sigma2_rec, biased = PRESET_TABLE[preset]
+    assert (cfg.task.name, cfg.rnn.model, cfg.rnn.sigma2_rec, cfg.task.biased) == (task, model, sigma2_rec, biased)
+    assert cfg.rnn.activation_fn == ("tanh" if model == "gru" else "relu")
+    assert cfg.trainer.lr == 0.001 and cfg.trainer.test_freq == 100 and cfg.trainer.save_freq == 100
+    if task == "head_direction":
+        assert (cfg.rnn.n_in, cfg.rnn.n_rec, cfg.rnn.dt, cfg.trainer.n_epochs) == (1, 128, 0.5, 20000)
+        assert cfg.task.hd_cells_num == 512
+    else:
+        assert (cfg.rnn.n_in, cfg.rnn.n_rec, cfg.trainer.n_epochs) == (2, 512, 2500)
+        assert cfg.rnn.dt == (1.0 if preset.endswith("sorscher_2019") else 0.2)
+        assert cfg.task.sequence_length == (50 if preset.endswith("sorscher_2019") else 100)
+    validate(cfg)
+
+
+def test_spec_command_line_overrides_apply():
+    cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=2", "rnn.sigma2_rec=0.0003",
+                         "trainer.n_epochs=1000", "task.place_cells_num=256"])
+    assert (cfg.seed, cfg.rnn.sigma2_rec, cfg.trainer.n_epochs, cfg.task.place_cells_num) == (2, 3e-4, 1000, 256)
+
+
+def test_run_directories_are_deterministic_and_distinct(tmp_path):
+    def run_dir(*overrides):
+        return compose_train([f"path={tmp_path}", *overrides], with_hydra=True).hydra.run.dir
+
+    base = run_dir("config=spatial_navigation/noisy_unbiased", "seed=0")
+    assert base == f"{tmp_path}/spatial_navigation/noisy_unbiased/seed_0"
+    assert run_dir("config=spatial_navigation/noisy_unbiased", "seed=0") == base
+    others = {run_dir("config=spatial_navigation/noisy_unbiased", "seed=1"),
+              run_dir("config=spatial_navigation/noisy_biased", "seed=0"),
+              run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_rec=0.0003"),
+              run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "task.place_cells_num=256"),
+              run_dir("config=head_direction/noisy_unbiased", "seed=0")}
+    assert len(others) == 5 and base not in others
+    # Keys that do not change what is trained (device, resume, progress) do not change the directory.
+    assert run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "device=cpu", "resume=false") == base
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["seed=0"], "no preset given"),
+    (["config=spatial_navigation/noisy_unbiassed", "seed=0"], "Did you mean 'spatial_navigation/noisy_unbiased'"),
+    (["config=spatial_navigation/noisy_unbiased,spatial_navigation/nope", "seed=0"], "unknown preset"),
+    (["config=spatial_navigation/noisy_unbiased"], "no seed given"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_recc=1e-4"], "Did you mean 'rnn.sigma2_rec'"),
+    (["config=head_direction/noisy_unbiased", "seed=0", "trainer.n_epoch=3"], "unknown key 'trainer.n_epoch'"),
+])
+def test_preflight_rejects_bad_command_lines(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        preflight(argv)
+
+
+def test_preflight_accepts_good_command_lines():
+    preflight(["-m", "config=spatial_navigation/noisy_unbiased,head_direction/noisy_biased", "seed=0,1",
+               "rnn.sigma2_rec=0.0003", "task.biased=true", "hydra.job.chdir=false"])
+    assert "spatial_navigation/noisy_unbiased" in presets()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("rnn.sigma2_rec=-1e-4", "rnn.sigma2_rec = -0.0001 is not allowed; a variance must be a finite number >= 0"),
+    ("rnn.sigma2_in=-1", "rnn.sigma2_in = -1"),
+    ("rnn.activation_fn=gelu", "rnn.activation_fn = 'gelu' is not allowed; choose one of relu, tanh, sigmoid"),
+    ("rnn.model=lstm", "rnn.model = 'lstm' is not allowed; choose one of vanilla, gru"),
+    ("rnn.noise_dist=laplace", "rnn.noise_dist = 'laplace' is not allowed"),
+    ("rnn.dt=2.0", "alpha = dt / tau must be in"),
+    ("trainer.n_epochs=0", "trainer.n_epochs=0 must be a positive integer"),
+    ("trainer.lr=-1", "trainer.lr=-1"),
+    ("task.place_cells_num=2", "task.place_cells_num=2 must be an integer >= 3"),
+])
+def test_bad_values_are_refused_before_any_work(override, message, tmp_path):
+    cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={tmp_path}", override])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build(cfg)
+    assert not any(tmp_path.iterdir())
+
+
+def test_validate_requires_a_seed():
+    cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0"])
+    cfg.seed = "???"
+    with pytest.raises(ConfigError, match="seed is required"):
+        validate(cfg)
+    cfg.seed = -1
+    with pytest.raises(ConfigError, match="non-negative integer"):
+        validate(cfg)
+
+
+def test_cli_prints_one_clear_error_and_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "config=spatial_navigation/typo", "seed=0",
+                             f"path={tmp_path}"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown preset config=spatial_navigation/typo")
+    assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())

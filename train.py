@@ -1,0 +1,32 @@
+"""Train a network: ``python train.py config=spatial_navigation/noisy_unbiased seed=0``.
+
+Presets live in configs/train/config/<task>/; every rnn.*, trainer.* and task.* key can be overridden
+(``python train.py config=<preset> seed=0 --cfg job`` lists them). The run directory is
+results/<preset>/[<overrides>/]seed_<seed>; running the same command again resumes or skips it.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from reactivation.cli import exit_on_error, register_resolvers
+from reactivation.config import preflight
+from reactivation.training import train
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
+register_resolvers()
+
+
+@hydra.main(config_path="configs/train", config_name="train", version_base="1.3")
+@exit_on_error
+def main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    train(cfg, hydra_cfg.runtime.output_dir, preset=hydra_cfg.runtime.choices.get("config"))
+
+
+if __name__ == "__main__":
+    exit_on_error(preflight)(sys.argv[1:], CONFIG_DIR)
+    main()
