@@ -12,12 +12,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from reactivation.cli import exit_on_error, register_resolvers
+from reactivation.cli import configure_process, exit_on_error, register_resolvers
 from reactivation.config import preflight
 from reactivation.training import train
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
 register_resolvers()
+configure_process()
 
 
 @hydra.main(config_path="configs/train", config_name="train", version_base="1.3")

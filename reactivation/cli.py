@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import sys
 from typing import Callable, TypeVar
 
+import torch
 from omegaconf import OmegaConf
 
 from reactivation import ReactivationError
@@ -23,6 +25,23 @@ def register_resolvers() -> None:
     """Register the resolvers the configs use (idempotent)."""
     if not OmegaConf.has_resolver("run_subdir"):
         OmegaConf.register_new_resolver("run_subdir", _run_subdir)
+
+
+def configure_process() -> None:
+    """Process-wide settings that make training and long rollouts faster on CPU.
+
+    glibc returns large freed buffers to the OS and page-faults them in afresh on the next step
+    (measured: a paper-size SN step 0.55 s with the settings below against 0.67-0.78 s without).
+    Zero-input rollouts of noise-free networks decay into float32 denormals, which are slow on x86.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows, musl): nothing to tune
+        return
+    m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameter numbers from <malloc.h>
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, 1 << 30)
 
 
 def exit_on_error(func: F) -> F:
