@@ -180,3 +180,28 @@ def test_train_py_command_line_trains_into_the_run_directory(tmp_path):
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert again.returncode == 0 and "already finished" in again.stdout + again.stderr
+
+
+def test_spec_overrides_train_with_256_place_cells(tiny_config, tmp_path):
+    cfg = tiny_config("spatial_navigation/noisy_unbiased", "rnn.sigma2_rec=0.0003", "task.place_cells_num=256",
+                      "rnn.noise_dist=uniform")
+    train(cfg, tmp_path)
+    state = runs.load_checkpoint(tmp_path / "checkpoints" / "resume.pt")
+    assert state["model"]["readout.weight"].shape == (256, 16)
+    assert state["model"]["encoder.weight"].shape == (16, 256)
+    assert state["task"]["code.centres"].shape == (256, 2)
+    assert state["config"]["rnn"]["sigma2_rec"] == 3e-4 and state["config"]["rnn"]["noise_dist"] == "uniform"
+
+
+@pytest.mark.slow
+def test_paper_size_network_learns_path_integration(tmp_path):
+    """SPEC §5's expected course, at paper size: ~2 minutes on 2 CPU cores."""
+    from reactivation.config import compose_train
+
+    cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", "device=cpu",
+                         "trainer.n_epochs=200", "trainer.progress=false"])
+    test = train(cfg, tmp_path)["test"]
+    zero_output_mse = 5.1e-5  # SPEC §5: the loss of an all-zero output
+    assert test["loss"] < 0.7 * zero_output_mse
+    first = json.loads((tmp_path / "test_metrics.json").read_text())["0"]
+    assert first["loss"] > zero_output_mse and test["loss"] < 0.3 * first["loss"]

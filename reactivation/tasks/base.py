@@ -57,3 +57,25 @@ class Task(Protocol):
     def decoding_error(self, outputs: Tensor, latent: Tensor) -> Tensor:
         """Scalar decoding error: SN mean squared error in m^2, HD mean squared wrapped error in rad^2."""
         ...
+
+
+class CodedTask(torch.nn.Module):
+    """Shared part of the tasks: the population code (submodule ``code``), decoding and batch assembly."""
+
+    def __init__(self, code: torch.nn.Module) -> None:
+        super().__init__()
+        self.code = code
+
+    @property
+    def n_code(self) -> int:
+        """Number of units of the code (= model n_out and n_init)."""
+        return self.code.n_units
+
+    def decode(self, outputs: Tensor) -> Tensor:
+        """Decode outputs (..., n_code) into the latent (..., d)."""
+        return self.code.decode(outputs)
+
+    def _batch(self, inputs: Tensor, init_latent: Tensor, latent: Tensor) -> Batch:
+        # Encoding the latents here keeps targets and initial code consistent with ``decode``.
+        return Batch(inputs=inputs, init_code=self.code.encode(init_latent), targets=self.code.encode(latent),
+                     latent=latent, init_latent=init_latent)

@@ -15,12 +15,12 @@ from torch import Tensor, nn
 
 from reactivation import ConfigError
 from reactivation.codes import wrap_angle
-from reactivation.tasks.base import Batch
+from reactivation.tasks.base import Batch, CodedTask
 
 INIT_HD = ("uniform", "zero")
 
 
-class HeadDirectionTask(nn.Module):
+class HeadDirectionTask(CodedTask):
     """Head-direction task (implements the ``Task`` protocol; all defaults are SPEC §3's).
 
     Args:
@@ -46,7 +46,7 @@ class HeadDirectionTask(nn.Module):
         sigma: float = 11.52,
         sequence_length: int = 100,
     ) -> None:
-        super().__init__()
+        super().__init__(code)
         if init_hd not in INIT_HD:
             raise ConfigError(f"task.init_hd must be one of {INIT_HD}, got {init_hd!r}")
         if not dt > 0:
@@ -55,15 +55,9 @@ class HeadDirectionTask(nn.Module):
             raise ConfigError(f"task.sigma must be >= 0, got {sigma}")
         if int(sequence_length) != sequence_length or sequence_length < 1:
             raise ConfigError(f"task.sequence_length must be a positive integer, got {sequence_length}")
-        self.code = code
         self.init_hd, self.biased = init_hd, bool(biased)
         self.dt, self.mu, self.sigma = float(dt), float(mu), float(sigma)
         self.sequence_length = int(sequence_length)
-
-    @property
-    def n_code(self) -> int:
-        """Number of units of the heading code (= model n_out and n_init)."""
-        return self.code.n_units
 
     def simulate(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Simulate raw headings.
@@ -94,17 +88,7 @@ class HeadDirectionTask(nn.Module):
         headings, deltas = self.simulate(batch_size, generator)
         init_latent = headings[:, :1]
         latent = headings[:, 1:].unsqueeze(-1)
-        return Batch(
-            inputs=deltas.unsqueeze(-1),
-            init_code=self.code.encode(init_latent),
-            targets=self.code.encode(latent),
-            latent=latent,
-            init_latent=init_latent,
-        )
-
-    def decode(self, outputs: Tensor) -> Tensor:
-        """Decode outputs (..., n_code) into headings (..., 1), radians in [-pi, pi)."""
-        return self.code.decode(outputs)
+        return self._batch(deltas.unsqueeze(-1), init_latent, latent)
 
     def decoding_error(self, outputs: Tensor, latent: Tensor) -> Tensor:
         """Mean squared *wrapped* angular error of the decoded heading, rad^2."""

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from reactivation import ConfigError
-from reactivation.tasks.base import Batch
+from reactivation.tasks.base import Batch, CodedTask
 
 INIT_POS = ("uniform", "center")
 
@@ -88,7 +88,7 @@ def avoid_walls(pos: Tensor, heading: Tensor, box_width: float = 2.2, box_height
                                                  dtype=pos.dtype))
 
 
-class SpatialNavigationTask(nn.Module):
+class SpatialNavigationTask(CodedTask):
     """Spatial-navigation task (implements the ``Task`` protocol; all defaults are SPEC §2's).
 
     Args:
@@ -127,7 +127,7 @@ class SpatialNavigationTask(nn.Module):
         b: float = 0.8168140899333463,
         sequence_length: int = 100,
     ) -> None:
-        super().__init__()
+        super().__init__(code)
         if init_pos not in INIT_POS:
             raise ConfigError(f"task.init_pos must be one of {INIT_POS}, got {init_pos!r}")
         if len(anchor_point) != 2:
@@ -141,18 +141,12 @@ class SpatialNavigationTask(nn.Module):
                 raise ConfigError(f"task.{name} must be >= 0, got {value}")
         if int(sequence_length) != sequence_length or sequence_length < 1:
             raise ConfigError(f"task.sequence_length must be a positive integer, got {sequence_length}")
-        self.code = code
         self.box_width, self.box_height = float(box_width), float(box_height)
         self.border_region, self.border_slow_factor = float(border_region), float(border_slow_factor)
         self.init_pos, self.biased, self.drift_const = init_pos, bool(biased), float(drift_const)
         self.anchor_point = (float(anchor_point[0]), float(anchor_point[1]))
         self.dt, self.mu, self.sigma, self.b = float(dt), float(mu), float(sigma), float(b)
         self.sequence_length = int(sequence_length)
-
-    @property
-    def n_code(self) -> int:
-        """Number of units of the position code (= model n_out and n_init)."""
-        return self.code.n_units
 
     def simulate(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Simulate raw trajectories: L + 2 positions and the L + 1 displacements between them.
@@ -227,17 +221,7 @@ class SpatialNavigationTask(nn.Module):
         positions, displacements = self.simulate(batch_size, generator)
         init_latent = positions[:, 1]
         latent = positions[:, 2:]
-        return Batch(
-            inputs=displacements[:, 1:],
-            init_code=self.code.encode(init_latent),
-            targets=self.code.encode(latent),
-            latent=latent,
-            init_latent=init_latent,
-        )
-
-    def decode(self, outputs: Tensor) -> Tensor:
-        """Decode outputs (..., n_code) into positions (..., 2), metres."""
-        return self.code.decode(outputs)
+        return self._batch(displacements[:, 1:], init_latent, latent)
 
     def decoding_error(self, outputs: Tensor, latent: Tensor) -> Tensor:
         """Mean over batch, time and the 2 coordinates of the squared error of the decoded position, m^2."""
