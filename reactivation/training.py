@@ -67,6 +67,35 @@ def build(cfg: DictConfig) -> Setup:
     return Setup(cfg, task.to(device), model.to(device), device)
 
 
+def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto") -> Setup:
+    """Rebuild a trained run from its directory: config, task (with its centres) and model weights.
+
+    Args:
+        run_dir: a run directory written by :func:`train`.
+        step: the checkpoint step (default: the last one).
+        device: where to put task and model (``auto``: CUDA when available).
+
+    Raises:
+        ReactivationError: no config, no checkpoint at ``step``, or an unreadable checkpoint.
+    """
+    run_dir = Path(run_dir)
+    config = runs.load_config(run_dir)
+    steps = runs.checkpoint_steps(run_dir)
+    if not steps:
+        raise ReactivationError(f"{run_dir} has no checkpoints; train it first.")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise ReactivationError(f"{run_dir} has no checkpoint at step {step}; available steps: {steps}.")
+    cfg = OmegaConf.create({k: v for k, v in config.items() if k != "preset"})
+    cfg.device = device
+    setup = build(cfg)
+    state = runs.load_checkpoint(runs.checkpoint_path(run_dir, step), map_location=setup.device)
+    setup.model.load_state_dict(state["model"])
+    setup.task.load_state_dict(state["task"])
+    setup.model.eval()
+    return setup
+
+
 def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.mean((outputs - targets) ** 2)
 
