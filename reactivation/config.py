@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from reactivation import ConfigError
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
+ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
 
 # Config groups of configs/train; `key=value` for these selects a part instead of setting a value.
 _GROUPS = ("config", "task", "model", "noise", "bias")
@@ -42,6 +43,28 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def _parse(argv: list[str]) -> list | None:
+    """The key=value overrides of a command line, parsed by Hydra; None when asking for help."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a in ("-h", "--help", "--hydra-help", "--info", "-i") or a.startswith("--info") for a in argv):
+        return None
+    # Flags such as -m / --cfg job take no `=`; only key=value arguments are overrides.
+    return OverridesParser.create().parse_overrides([a for a in argv if not a.startswith("-") and "=" in a])
+
+
+def _check_keys(overrides: list, base: DictConfig, groups: Iterable[str], listing: str) -> None:
+    """Raise ConfigError for the first override whose key ``base`` does not have (Hydra would say `+key=`)."""
+    known = _leaf_keys(OmegaConf.to_container(base))
+    sentinel = object()
+    for o in overrides:
+        key = o.key_or_group
+        if o.package is not None or key in groups or key.startswith("hydra") or o.is_add() or o.is_delete():
+            continue
+        if OmegaConf.select(base, key, default=sentinel, throw_on_missing=False) is sentinel:
+            raise ConfigError(f"unknown key '{key}'.{_suggest(key, known)} Run `{listing}` to list every key.")
+
+
 def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
     """Check a training command line before Hydra composes it.
 
@@ -53,13 +76,9 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
         ConfigError: missing ``config=`` or ``seed=``, an unknown preset, or an unknown key, with the
             available choices and the closest matches.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if any(a in ("-h", "--help", "--hydra-help", "--info", "-i") or a.startswith("--info") for a in argv):
+    overrides = _parse(argv)
+    if overrides is None:
         return
-    # Flags such as -m / --cfg job take no `=`; only key=value arguments are overrides.
-    args = [a for a in argv if not a.startswith("-") and "=" in a]
-    overrides = OverridesParser.create().parse_overrides(args)
     by_key = {o.key_or_group: o for o in overrides}
     names = presets(config_dir)
     example = "python train.py config=spatial_navigation/noisy_unbiased seed=0"
@@ -76,17 +95,46 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
                 + "\n  ".join(names))
     if "seed" not in by_key:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
-
     base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)
-    known = _leaf_keys(OmegaConf.to_container(base))
-    sentinel = object()
-    for o in overrides:
-        key = o.key_or_group
-        if o.package is not None or key in _GROUPS or key.startswith("hydra") or o.is_add() or o.is_delete():
-            continue
-        if OmegaConf.select(base, key, default=sentinel, throw_on_missing=False) is sentinel:
-            raise ConfigError(f"unknown key '{key}'.{_suggest(key, known)} "
-                              "Run `python train.py config=<preset> seed=0 --cfg job` to list every key.")
+    _check_keys(overrides, base, _GROUPS, "python train.py config=<preset> seed=0 --cfg job")
+
+
+def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_CONFIG_DIR) -> None:
+    """Check an analysis command line (``output_<name>.py``) before Hydra composes it.
+
+    Raises:
+        ConfigError: missing ``seed=`` or an unknown key, with the closest matches.
+    """
+    overrides = _parse(argv)
+    if overrides is None:
+        return
+    if "seed" not in {o.key_or_group for o in overrides}:
+        raise ConfigError(f"no seed given: add seed=<integer>, e.g.\n  python output_{name}.py seed=0")
+    base = compose_config(config_dir, name, ["seed=0"])
+    _check_keys(overrides, base, (), f"python output_{name}.py seed=0 --cfg job")
+
+
+def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """Compose config ``name`` of ``config_dir`` as a script would for these command-line overrides.
+
+    Works inside a running Hydra app too (an analysis script composing training configs).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from reactivation.cli import register_resolvers
+
+    register_resolvers()
+    # Inside a running Hydra app the global Hydra instance is taken: set it aside for this composition.
+    running = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
+            return compose(name, overrides=list(overrides), return_hydra_config=with_hydra)
+    finally:
+        if running is not None:  # the context manager swaps the singleton: fetch it again
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(running)
 
 
 def compose_train(overrides: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
@@ -98,13 +146,7 @@ def compose_train(overrides: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
         config_dir: the training config directory.
         with_hydra: keep the ``hydra`` node (``cfg.hydra.run.dir`` is then the run directory).
     """
-    from hydra import compose, initialize_config_dir
-
-    from reactivation.cli import register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=with_hydra)
+    return compose_config(config_dir, "train", overrides, with_hydra)
 
 
 def _override_values(override: Any) -> list[str] | None:

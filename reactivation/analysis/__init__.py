@@ -1,0 +1,29 @@
+"""Analyses of trained networks (SPEC §7, §9): metrics on decoded outputs and hidden states."""
+
+from reactivation.analysis.metrics import (
+    annulus_share,
+    circular_kl_divergence,
+    circular_variance,
+    explained_variance_curve,
+    kl_divergence,
+    kl_from_uniform,
+    mean_angular_velocity,
+    stepwise_distance,
+    subspace_variance_share,
+    total_variance,
+    wrapped_step_distance,
+)
+
+__all__ = [
+    "annulus_share",
+    "circular_kl_divergence",
+    "circular_variance",
+    "explained_variance_curve",
+    "kl_divergence",
+    "kl_from_uniform",
+    "mean_angular_velocity",
+    "stepwise_distance",
+    "subspace_variance_share",
+    "total_variance",
+    "wrapped_step_distance",
+]
