@@ -1,0 +1,140 @@
+"""The analysis scripts end to end on tiny trained runs: JSON structure, paired batches, clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from reactivation import ReactivationError, runs
+from reactivation.analysis import distance, kl, protocol, variance
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
+from reactivation.seeding import generator
+from reactivation.training import load_run, train
+from tests.conftest import TINY, tiny_cells
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {"batch_size=6", "t_quiescent=12"}
+
+
+def _overrides(task: str) -> list[str]:
+    return [*TINY, *tiny_cells(task)]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """Tiny runs of every preset the analyses read, seed 0, under one results root."""
+    root = tmp_path_factory.mktemp("results")
+    for (task, _), conditions in protocol.FAMILIES.items():
+        for preset in conditions.values():
+            cfg = compose_train([f"config={preset}", "seed=0", *_overrides(task)])
+            train(cfg, root / preset / "seed_0", preset=preset)
+    return root
+
+
+def _settings(name: str, root: Path, *extra: str, task: str = "spatial_navigation") -> protocol.Settings:
+    train_overrides = "[" + ",".join(f'"{o}"' for o in _overrides(task)) + "]"
+    cfg = compose_config(ANALYSIS_CONFIG_DIR, name, ["seed=0", f"path={root}", f"task={task}", "progress=false",
+                                                     f"train_overrides={train_overrides}", "device=cpu",
+                                                     *SIZES, *extra])
+    return protocol.settings(cfg)
+
+
+def _finite(values) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def test_kl_table_has_the_documented_rows_and_columns(results):
+    out = kl.run(_settings("kl", results, "n_samples=200"))
+    path = results / "spatial_navigation" / "kl_0.0001_0.json"
+    assert out["path"] == str(path)
+    table = json.loads(path.read_text())
+    models = ["noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"]
+    assert list(table) == [*models, "random", "uniform"]
+    assert all(list(row) == models and _finite(row.values()) for row in table.values())
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    assert meta["mode"] == "scaled" and meta["noise"] == 1e-4 and meta["rows"] == list(table)
+    assert set(meta["runs"]) == set(models) and all(Path(p).is_dir() for p in meta["runs"].values())
+    assert isinstance(meta["jittered_1mm"], list)
+    # Re-running overwrites with the same numbers (every draw comes from the seed).
+    kl.run(_settings("kl", results, "n_samples=200"))
+    assert json.loads(path.read_text()) == table
+
+
+def test_variance_and_distance_structure(results):
+    var = json.loads(Path(variance.run(_settings("variance", results, "t_shift=4"))["path"]).read_text())
+    assert set(var) == {"noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"}
+    assert _finite(var.values()) and all(v >= 0 for v in var.values())
+    dist = json.loads(Path(distance.run(_settings("distance", results))["path"]).read_text())
+    for name, entry in dist.items():
+        expected = {"active", "quiescent"} | ({"quiescent_noisy"} if name.startswith("no-noise") else set())
+        assert set(entry) == expected and _finite(entry.values())
+    # Noise-free networks run with noise move more than they do alone (absolute mode adds sqrt(2e-4) per step).
+    assert dist["no-noise_unbiased"]["quiescent_noisy"] > dist["no-noise_unbiased"]["quiescent"]
+
+
+def test_gru_family_uses_same_mode_and_its_own_files(results):
+    out = kl.run(_settings("kl", results, "model=gru", "n_samples=200"))
+    assert out["path"].endswith("kl_gru_0.0001_0.json")
+    table = json.loads(Path(out["path"]).read_text())
+    assert list(table) == ["noisy_unbiased", "noisy_biased", "random", "uniform"]
+    assert all(list(row) == ["noisy_unbiased", "noisy_biased"] for row in table.values())
+    assert json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())["mode"] == "same"
+
+
+def test_head_direction_analyses_are_circular(results):
+    s = dict(task="head_direction")
+    table = json.loads(Path(kl.run(_settings("kl", results, "n_samples=200", **s))["path"]).read_text())
+    assert len(table) == 6 and all(len(row) == 4 and _finite(row.values()) for row in table.values())
+    var = json.loads(Path(variance.run(_settings("variance", results, "t_shift=4", **s))["path"]).read_text())
+    assert all(0 <= v <= 1 for v in var.values())  # circular variance 1 - R
+    dist = json.loads(Path(distance.run(_settings("distance", results, **s))["path"]).read_text())
+    assert {"active", "active_velocity", "quiescent", "quiescent_velocity"} <= set(dist["noisy_biased"])
+    assert Path(results / "head_direction" / "kl_0.01_0.json").is_file()  # HD's preset noise is the default
+
+
+def test_every_model_of_a_seed_gets_the_same_draws(results):
+    unbiased = load_run(results / "spatial_navigation/noisy_unbiased/seed_0", device="cpu")
+    biased = load_run(results / "spatial_navigation/noisy_biased/seed_0", device="cpu")
+    a = unbiased.task.sample(50, generator(0, "analysis"))
+    b = biased.task.sample(50, generator(0, "analysis"))
+    # Same draws; the biased start differs only by the first (discarded) step's drift, 0.05 (anchor - pos_0).
+    gap = (a.init_latent - b.init_latent).norm(dim=-1)
+    assert 0 < gap.max() <= 0.05 * math.sqrt(2) * 1.1 + 0.05
+    assert torch.equal(unbiased.task.code.centres, biased.task.code.centres)  # same seed, same place cells
+
+
+def test_a_missing_run_names_the_command_that_trains_it(results):
+    with pytest.raises(ReactivationError, match=r"no trained run of spatial_navigation/noisy_unbiased with seed 1"
+                                                r"(.|\n)*python train\.py config=spatial_navigation/noisy_unbiased "
+                                                r"seed=1 rnn\.n_rec=16"):
+        kl.run(protocol.settings(compose_config(ANALYSIS_CONFIG_DIR, "kl", [
+            "seed=1", f"path={results}", "train_overrides=[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]"])))
+
+
+def test_an_incomplete_run_is_an_error_not_skipped(results, tmp_path):
+    preset = "spatial_navigation/noisy_biased"
+    cfg = compose_train([f"config={preset}", "seed=0", *_overrides("spatial_navigation")])
+    train(cfg, tmp_path / "run", preset=preset)
+    runs.checkpoint_path(tmp_path / "run", 5).unlink()
+    with pytest.raises(ReactivationError, match=r"incomplete \(4 of 5 steps\)(.|\n)*python train\.py"):
+        protocol.find_run(tmp_path, preset, 0, _overrides("spatial_navigation"), epoch=None)
+    assert protocol.find_run(tmp_path, preset, 0, _overrides("spatial_navigation"), epoch=4) == tmp_path / "run"
+
+
+def test_output_kl_command_line(results):
+    overrides = "[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]"
+    cmd = [sys.executable, str(ROOT / "output_variance.py"), "seed=0", f"path={results}", "progress=false",
+           f"train_overrides={overrides}", "batch_size=4", "t_quiescent=10", "t_shift=2", "device=cpu"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=results)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {results}/spatial_navigation/variance_0.0001_0.json" in done.stdout
+    bad = subprocess.run(cmd[:2] + [f"path={results}", "t_shfit=3"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no seed given" in bad.stderr
+    typo = subprocess.run(cmd + ["t_shfit=3"], capture_output=True, text=True, timeout=120)
+    assert typo.returncode == 2 and "Did you mean 't_shift'" in typo.stderr
