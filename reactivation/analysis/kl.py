@@ -17,8 +17,7 @@ from reactivation.seeding import stream_seed
 
 def _points(decoded) -> np.ndarray:
     """(B, T, d) decoded latents → (B·T, d) float64 points (angles flattened to (B·T,))."""
-    points = decoded.reshape(-1, decoded.shape[-1]).double().numpy()
-    return points
+    return decoded.reshape(-1, decoded.shape[-1]).double().numpy()
 
 
 def run(s: protocol.Settings) -> dict:
@@ -36,33 +35,30 @@ def run(s: protocol.Settings) -> dict:
     quiescent["random"] = _points(phases.quiescent["scaled"].decoded)
 
     mc_seed = stream_seed(s.seed, "analysis")
-    table: dict[str, dict[str, float]] = {}
-    jittered: set[str] = set()
     rows = [*quiescent, "uniform"]
-    for row in tqdm(rows, desc="KL rows", disable=not cfg.progress):
-        table[row] = {}
+    if circular:
+        table = {row: {col: metrics.circular_kl_divergence(q[:, 0], a[:, 0], cfg.n_samples, mc_seed)
+                       for col, a in active.items()} for row, q in quiescent.items()}
+        table["uniform"] = {col: _circular_uniform_kl(a[:, 0], cfg.n_samples, mc_seed) for col, a in active.items()}
+        jittered = []
+    else:
+        table, hits = metrics.kl_matrix(quiescent, active, cfg.n_samples, mc_seed)
+        half_w, half_h = reference.config.task.box_width / 2, reference.config.task.box_height / 2
+        table["uniform"] = {}
         for col, a in active.items():
-            if circular:
-                kl = (metrics.circular_kl_divergence(quiescent[row][:, 0], a[:, 0], cfg.n_samples, mc_seed)
-                      if row != "uniform" else _circular_uniform_kl(a[:, 0], cfg.n_samples, mc_seed))
-                flags = {}
-            elif row == "uniform":
-                half = (reference.config.task.box_width / 2, reference.config.task.box_height / 2)
-                kl, flags = metrics.kl_from_uniform(a, (-half[0], -half[1]), half, cfg.n_samples, mc_seed,
-                                                    return_jitter=True)
-                flags = {"q": flags["q"]}
-            else:
-                kl, flags = metrics.kl_divergence(quiescent[row], a, cfg.n_samples, mc_seed, return_jitter=True)
-            jittered |= {row if side == "p" else col for side, hit in flags.items() if hit}
-            table[row][col] = float(kl)
-    meta = {"rows": rows, "columns": list(active), "jittered_1mm": sorted(jittered),
+            table["uniform"][col], flags = metrics.kl_from_uniform(a, (-half_w, -half_h), (half_w, half_h),
+                                                                   cfg.n_samples, mc_seed, return_jitter=True)
+            hits |= {("column", col)} if flags["q"] else set()
+        jittered = sorted(f"{'quiescent' if side == 'row' else 'active'}:{name}" for side, name in hits)
+    meta = {"rows": rows, "columns": list(active), "jittered_1mm": jittered,
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = protocol.write_result(s, "kl" if s.model == "vanilla" else f"kl_{s.model}", table, meta)
     return {"path": str(path), "kl": table}
 
 
 def _circular_uniform_kl(active: np.ndarray, n_samples: int, seed: int) -> float:
-    # KL(uniform on the circle ‖ active): the uniform log-density is -log 2π; sample it as the p side.
+    # KL(uniform on the circle ‖ active). A circle has no edges for a kernel to blur, so the von Mises KDE
+    # of a large uniform sample is the uniform density -log 2π up to sampling error.
     rng = np.random.default_rng(seed)
     uniform = rng.uniform(-math.pi, math.pi, size=max(n_samples, 2000))
     return metrics.circular_kl_divergence(uniform, active, n_samples, seed)

@@ -130,16 +130,48 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, n_samples: int = 2500, seed: See
         ValueError: if an input is not (n, d) or (n,), has fewer than d + 1 samples or non-finite values,
             or the two dimensions differ.
     """
-    p, q = _samples(p, "p"), _samples(q, "q")
-    if p.shape[1] != q.shape[1]:
-        raise ValueError(f"p and q must have the same dimension d; got {p.shape[1]} and {q.shape[1]}")
+    table, jittered = kl_matrix({"p": p}, {"q": q}, n_samples, seed, jitter=jitter)
+    kl = table["p"]["q"]
+    return (kl, {"p": ("row", "p") in jittered, "q": ("column", "q") in jittered}) if return_jitter else kl
+
+
+def kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray], n_samples: int = 2500, seed: Seed = 0,
+              *, jitter: float = 1e-3) -> tuple[dict[str, dict[str, float]], set[tuple[str, str]]]:
+    """KL(row ‖ column) for every pair, fitting each KDE and drawing each row's samples once.
+
+    The estimate of each pair is :func:`kl_divergence`'s; sharing the row's Monte Carlo samples and
+    their ``log p`` across columns makes a table cost one KDE evaluation per row plus one per pair on the
+    (usually smaller) column sets, instead of two per pair.
+
+    Args:
+        rows: name -> (n, d) samples of the first argument of KL (e.g. quiescent decoded positions, m).
+        columns: name -> (n, d) samples of the second argument (e.g. active decoded positions, m).
+        n_samples: Monte Carlo samples per row.
+        seed: seed or ``numpy.random.Generator`` (jitter first, rows then columns, then each row's samples).
+        jitter: std of the jitter added to a degenerate set, in the units of the samples.
+
+    Returns:
+        ``({row: {column: nats}}, {("row" | "column", name) of each set that was jittered})``.
+    """
+    rows = {name: _samples(x, name) for name, x in rows.items()}
+    columns = {name: _samples(x, name) for name, x in columns.items()}
+    dims = {x.shape[1] for x in (*rows.values(), *columns.values())}
+    if len(dims) != 1:
+        raise ValueError(f"all sample sets must have the same dimension d; got {sorted(dims)}")
     n_samples = _positive_int(n_samples, "n_samples")
     rng = np.random.default_rng(seed)
-    kde_p, jit_p = _fit_kde(p, rng, jitter)
-    kde_q, jit_q = _fit_kde(q, rng, jitter)
-    x = kde_p.resample(n_samples, seed=rng)
-    kl = float(np.mean(kde_p.logpdf(x) - kde_q.logpdf(x)))
-    return (kl, {"p": jit_p, "q": jit_q}) if return_jitter else kl
+    kdes, jittered = {}, set()
+    for side, sets in (("row", rows), ("column", columns)):
+        for name, x in sets.items():
+            kdes[side, name], hit = _fit_kde(x, rng, jitter)
+            if hit:
+                jittered.add((side, name))
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        x = kdes["row", row].resample(n_samples, seed=rng)
+        log_p = kdes["row", row].logpdf(x)
+        table[row] = {col: float(np.mean(log_p - kdes["column", col].logpdf(x))) for col in columns}
+    return table, jittered
 
 
 def kl_from_uniform(q: np.ndarray, low: Sequence[float], high: Sequence[float], n_samples: int = 2500,
