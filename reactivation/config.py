@@ -99,19 +99,21 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
     _check_keys(overrides, base, _GROUPS, "python train.py config=<preset> seed=0 --cfg job")
 
 
-def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_CONFIG_DIR) -> None:
+def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_CONFIG_DIR,
+                       script: str | None = None, require_seed: bool = True) -> None:
     """Check an analysis command line (``output_<name>.py``) before Hydra composes it.
 
     Raises:
-        ConfigError: missing ``seed=`` or an unknown key, with the closest matches.
+        ConfigError: missing ``seed=`` (when required) or an unknown key, with the closest matches.
     """
     overrides = _parse(argv)
     if overrides is None:
         return
-    if "seed" not in {o.key_or_group for o in overrides}:
-        raise ConfigError(f"no seed given: add seed=<integer>, e.g.\n  python output_{name}.py seed=0")
+    script = script or f"python output_{name}.py"
+    if require_seed and "seed" not in {o.key_or_group for o in overrides}:
+        raise ConfigError(f"no seed given: add seed=<integer>, e.g.\n  {script} seed=0")
     base = compose_config(config_dir, name, ["seed=0"])
-    _check_keys(overrides, base, (), f"python output_{name}.py seed=0 --cfg job")
+    _check_keys(overrides, base, (), f"{script} seed=0 --cfg job")
 
 
 def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:

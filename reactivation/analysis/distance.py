@@ -39,5 +39,5 @@ def run(s: protocol.Settings) -> dict:
         result[name] = entry
     meta = {"unit": "rad/step" if circular else "m/step",
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "distance" if s.model == "vanilla" else f"distance_{s.model}", result, meta)
+    path = protocol.write_result(s, "distance", result, meta)
     return {"path": str(path), "distance": result}

@@ -52,7 +52,7 @@ def run(s: protocol.Settings) -> dict:
         jittered = sorted(f"{'quiescent' if side == 'row' else 'active'}:{name}" for side, name in hits)
     meta = {"rows": rows, "columns": list(active), "jittered_1mm": jittered,
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "kl" if s.model == "vanilla" else f"kl_{s.model}", table, meta)
+    path = protocol.write_result(s, "kl", table, meta)
     return {"path": str(path), "kl": table}
 
 

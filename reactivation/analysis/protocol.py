@@ -129,15 +129,36 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     return run_dir
 
 
+def run_overrides(s: Settings, condition: str) -> list[str]:
+    """The ``train.py`` overrides of a condition's run: ``train_overrides`` and, if not the preset's, the noise."""
+    overrides = list(s.cfg.train_overrides)
+    if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
+        overrides.append(f"rnn.sigma2_rec={s.noise}")
+    return overrides
+
+
+def cli_args(s: Settings) -> str:
+    """Command-line arguments that select the same runs in another script (path, task, family, noise, overrides)."""
+    args = [] if str(s.cfg.path) == "results" else [f"path={s.cfg.path}"]
+    args += [] if s.task == "spatial_navigation" else [f"task={s.task}"]
+    args += [] if s.model == "vanilla" else [f"model={s.model}"]
+    args += [] if s.cfg.noise is None else [f"noise={s.noise:g}"]
+    if s.cfg.train_overrides:
+        args.append("'train_overrides=[" + ",".join(f'"{o}"' for o in s.cfg.train_overrides) + "]'")
+    return " ".join(args)
+
+
+def result_path(s: Settings, kind: str, seed: int | None = None) -> Path:
+    """``<path>/<task>/<kind>[_<family>]_<noise>_<seed>.json`` (``kind``: kl, variance or distance)."""
+    family = "" if s.model == "vanilla" else f"_{s.model}"
+    return Path(s.cfg.path) / s.task / f"{kind}{family}_{s.noise:g}_{s.seed if seed is None else seed}.json"
+
+
 def load_conditions(s: Settings) -> dict[str, tuple[Path, Setup]]:
     """Find and load the run of every condition of ``s`` (all found before any is simulated)."""
     root = Path(s.cfg.path)
-    found = {}
-    for name, preset in s.conditions.items():
-        overrides = list(s.cfg.train_overrides)
-        if name.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
-            overrides.append(f"rnn.sigma2_rec={s.noise}")
-        found[name] = find_run(root, preset, s.seed, overrides, s.cfg.epoch)
+    found = {name: find_run(root, preset, s.seed, run_overrides(s, name), s.cfg.epoch)
+             for name, preset in s.conditions.items()}
     return {name: (run_dir, load_run(run_dir, s.cfg.epoch, s.cfg.device)) for name, run_dir in found.items()}
 
 
@@ -192,8 +213,8 @@ def simulate(setup: Setup, s: Settings, batch_size: int, t_quiescent: int, *, mo
 
 
 def write_result(s: Settings, kind: str, result: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write ``<path>/<task>/<kind>_<noise>_<seed>.json`` and its ``.meta.json`` (settings, runs) atomically."""
-    out = Path(s.cfg.path) / s.task / f"{kind}_{s.noise:g}_{s.seed}.json"
+    """Write :func:`result_path` and its ``.meta.json`` (settings, runs) atomically."""
+    out = result_path(s, kind)
     settings_ = {k: v for k, v in OmegaConf.to_container(s.cfg, resolve=True).items() if k not in ("progress",)}
     runs.write_json_atomic(out.with_suffix(".meta.json"), {**meta, "noise": s.noise, "mode": s.mode,
                                                            "settings": settings_})

@@ -28,5 +28,5 @@ def run(s: protocol.Settings) -> dict:
         result[name] = float(per_trajectory.mean())
     meta = {"unit": "rad-free circular variance (1 - R)" if s.task == "head_direction" else "m^2",
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "variance" if s.model == "vanilla" else f"variance_{s.model}", result, meta)
+    path = protocol.write_result(s, "variance", result, meta)
     return {"path": str(path), "variance": result}

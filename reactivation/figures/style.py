@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import matplotlib as mpl
 import numpy as np
 from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
 
 # Paper colours (SPEC §8).
 ACTIVE = "#2ca7c5"
@@ -100,6 +102,24 @@ def styled(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A constrained-layout ``Figure`` of ``width`` × ``height`` inches, outside pyplot's registry.
+
+    Built directly rather than with ``plt.subplots`` so no figure is left open in pyplot (no memory growth
+    in loops, no stray windows in notebooks); ``fig.savefig`` works on it with any file backend.
+    """
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(fig: Figure, path: str | Path, **kwargs: Any) -> None:
+    """``fig.savefig(path, **kwargs)`` with the package's ``savefig.*`` settings (dpi, tight bounding box).
+
+    The one place of the figures package that writes files; the format follows the suffix (png, pdf, svg).
+    """
+    with apply_style():
+        fig.savefig(path, **kwargs)
 
 
 def label(name: str) -> str:

@@ -1,0 +1,45 @@
+"""``python -m reactivation.figures task=spatial_navigation``: draw every figure of a task.
+
+Reads the runs and analysis results under ``path`` (default ``results``), aggregates over every seed it
+finds, writes ``<path>/<task>/figures/<name>[_gru].{png,pdf}`` and lists what is missing with the command
+that produces it. Keys: configs/analysis/figures.yaml (+ common.yaml).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from reactivation.cli import configure_process, exit_on_error, register_resolvers
+from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
+from reactivation.figures import make
+from reactivation.figures.style import save
+
+
+@hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name="figures", version_base="1.3")
+@exit_on_error
+def main(cfg: DictConfig) -> None:
+    s, inv, figs = make.from_config(cfg)
+    out_dir = Path(cfg.path) / s.task / "figures"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "" if s.model == "vanilla" else f"_{s.model}"
+    written = 0
+    for name, fig in figs.items():
+        for fmt in cfg.formats:
+            save(fig, out_dir / f"{name}{suffix}.{fmt}")
+            written += 1
+    print(f"seeds: {', '.join(map(str, inv.seeds))}; reference seed for the state panels: {s.seed}")
+    print(f"wrote {written} files to {out_dir}/")
+    if inv.missing:
+        print("missing (figures drawn without them):\n  " + "\n  ".join(inv.missing))
+
+
+if __name__ == "__main__":
+    register_resolvers()
+    configure_process()
+    exit_on_error(preflight_analysis)(sys.argv[1:], "figures", script="python -m reactivation.figures",
+                                      require_seed=False)
+    main()

@@ -1,0 +1,119 @@
+"""Gather what the figures show: runs and analysis results over seeds, and states of one reference seed.
+
+Aggregate panels (learning curves, variance, KL, distance) read every seed found under the results root;
+state panels (PCA, scatter, trajectories, density maps) simulate the runs of one reference seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reactivation import ReactivationError, runs
+from reactivation.analysis import protocol
+from reactivation.training import Setup, load_run
+
+log = logging.getLogger(__name__)
+
+_COMMANDS = {"kl": "output_kl.py", "variance": "output_variance.py", "distance": "output_distance.py"}
+
+
+@dataclass
+class Inventory:
+    """Runs and analysis results found for one (task, model family).
+
+    Attributes:
+        seeds: seeds with at least one finished run of the family, ascending.
+        runs: condition -> seed -> run directory (finished runs only).
+        results: analysis kind (``kl``, ``variance``, ``distance``) -> seed -> loaded JSON.
+        missing: one line per missing run or result, with the command that produces it.
+    """
+
+    seeds: list[int]
+    runs: dict[str, dict[int, Path]]
+    results: dict[str, dict[int, dict]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def _seeds_of(root: Path, presets: set[str]) -> list[int]:
+    return sorted({cfg["seed"] for _, cfg in runs.iter_runs(root) if cfg.get("preset") in presets})
+
+
+def inventory(s: protocol.Settings, seeds: list[int] | None = None) -> Inventory:
+    """Find every run and analysis result of the family of ``s`` (all seeds, or ``seeds``).
+
+    Nothing missing is an error here: the figure command draws what it can and reports the rest.
+    """
+    root = Path(s.cfg.path)
+    seeds = seeds if seeds is not None else _seeds_of(root, set(s.conditions.values()))
+    inv = Inventory(seeds=[], runs={name: {} for name in s.conditions})
+    for seed in seeds:
+        for name, preset in s.conditions.items():
+            overrides = protocol.run_overrides(s, name)
+            try:
+                inv.runs[name][seed] = protocol.find_run(root, preset, seed, overrides, s.cfg.epoch)
+            except ReactivationError as err:
+                inv.missing.append(str(err).replace("\n", " "))
+        if any(seed in by_seed for by_seed in inv.runs.values()):
+            inv.seeds.append(seed)
+    for kind, script in _COMMANDS.items():
+        inv.results[kind] = {}
+        for seed in inv.seeds:
+            path = protocol.result_path(s, kind, seed)
+            if path.is_file():
+                inv.results[kind][seed] = json.loads(path.read_text())
+            else:
+                inv.missing.append(f"{path} is missing: python {script} seed={seed} {protocol.cli_args(s)}".rstrip())
+    return inv
+
+
+def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, dict]:
+    """Test loss and decoding error over steps, per condition, for the steps every seed logged.
+
+    Returns:
+        ``(steps (S,), {condition: (n_seeds, S) loss}, {condition: (n_seeds, S) error})``.
+    """
+    per_condition = {}
+    for name, by_seed in inv.runs.items():
+        logs = [json.loads((run_dir / "test_metrics.json").read_text()) for run_dir in by_seed.values()]
+        if logs:
+            per_condition[name] = logs
+    if not per_condition:
+        raise ReactivationError("no finished runs to draw learning curves from.")
+    common = sorted(set.intersection(*(set(log) for logs in per_condition.values() for log in logs)), key=int)
+    steps = np.array([int(k) for k in common])
+    loss = {n: np.array([[log[k]["loss"] for k in common] for log in logs]) for n, logs in per_condition.items()}
+    error = {n: np.array([[log[k][error_key] for k in common] for log in logs]) for n, logs in per_condition.items()}
+    return steps, loss, error
+
+
+@dataclass(frozen=True)
+class States:
+    """Active and quiescent rollouts of one model on the analysis batch (all numpy, on CPU).
+
+    Attributes:
+        active_hidden: (B, T, n_rec); quiescent_hidden: (B, T_q, n_rec).
+        active_decoded: (B, T, d); quiescent_decoded: (B, T_q, d) (metres or radians).
+    """
+
+    active_hidden: np.ndarray
+    quiescent_hidden: np.ndarray
+    active_decoded: np.ndarray
+    quiescent_decoded: np.ndarray
+
+
+def states(setup: Setup, s: protocol.Settings, batch_size: int, t_quiescent: int) -> States:
+    """Simulate one loaded run with hidden states kept (SPEC §8: 1000 trajectories, 200 quiescent steps)."""
+    phases = protocol.simulate(setup, s, batch_size, t_quiescent, keep_hidden=True)
+    quiet = phases.quiescent[s.mode]
+    return States(phases.active.hidden.numpy(), quiet.hidden.numpy(), phases.active.decoded.numpy(),
+                  quiet.decoded.numpy())
+
+
+def load(inv: Inventory, condition: str, seed: int, s: protocol.Settings) -> Setup:
+    """Load the run of ``condition`` for ``seed`` found by :func:`inventory` (at ``s``'s epoch and device)."""
+    return load_run(inv.runs[condition][seed], s.cfg.epoch, s.cfg.device)

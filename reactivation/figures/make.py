@@ -1,0 +1,149 @@
+"""Every figure of a task (SPEC §8) from an inventory of runs and analysis results.
+
+:func:`figures` returns ``{name: Figure}``; the figure command (``python -m reactivation.figures``) and
+the notebooks call it, then save or show. Each figure is drawn from what exists; what is missing is in
+the inventory's ``missing`` list, not an exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from matplotlib.figure import Figure
+from omegaconf import DictConfig
+
+from reactivation import ReactivationError
+from reactivation.analysis import metrics, protocol
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
+from reactivation.figures import collect, data, panels
+
+log = logging.getLogger(__name__)
+
+
+def gather(by_seed: dict[int, dict]) -> dict:
+    """{seed: nested dict of numbers} → the same nesting with an (n_seeds,) array at each leaf."""
+
+    def merge(into: dict, value: dict) -> None:
+        for key, v in value.items():
+            if isinstance(v, dict):
+                merge(into.setdefault(key, {}), v)
+            else:
+                into.setdefault(key, []).append(v)
+
+    def to_arrays(node):
+        return {k: to_arrays(v) if isinstance(v, dict) else np.asarray(v, dtype=float) for k, v in node.items()}
+
+    out: dict = {}
+    for result in by_seed.values():
+        merge(out, result)
+    return to_arrays(out)
+
+
+def aggregate_figures(s: protocol.Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
+    """Panels over seeds: learning curves, KL heat map, variance and distance box plots."""
+    hd = s.task == "head_direction"
+    steps, loss, error = collect.learning_curves(inv, "hd_mse" if hd else "pos_mse")
+    yield "learning_curves", panels.learning_curves(
+        steps, loss, error, error_label="decoding error (rad²)" if hd else "decoding error (m²)")
+    if inv.results["kl"]:
+        table = {row: {col: float(v.mean()) for col, v in cols.items()}
+                 for row, cols in gather(inv.results["kl"]).items()}
+        yield "kl_heatmap", panels.kl_heatmap(table)
+    if inv.results["variance"]:
+        label = "quiescent circular variance" if hd else "quiescent output variance (m²)"
+        yield "variance_box", panels.variance_box(gather(inv.results["variance"]), ylabel=label)
+    if inv.results["distance"]:
+        yield "distance_box", panels.distance_box(gather(inv.results["distance"]),
+                                                  ylabel="mean step (rad)" if hd else "mean step (m)")
+
+
+def state_figures(s: protocol.Settings, inv: collect.Inventory, batch_size: int,
+                  t_quiescent: int) -> Iterator[tuple[str, Figure]]:
+    """Panels of one reference seed's states: PCA, scatter, trajectories, density maps (SN) or rings (HD)."""
+    for condition in ("noisy_unbiased", "noisy_biased"):
+        if s.seed not in inv.runs.get(condition, {}):
+            continue
+        st = collect.states(collect.load(inv, condition, s.seed, s), s, batch_size, t_quiescent)
+        act_h = st.active_hidden.reshape(-1, st.active_hidden.shape[-1])
+        quiet_h = st.quiescent_hidden.reshape(-1, st.quiescent_hidden.shape[-1])
+        mean, components, ratio = data.pca_fit(act_h, k=10)
+        _, _, quiet_ratio = data.pca_fit(quiet_h, k=10)
+        yield f"explained_variance_{condition}", panels.explained_variance(np.cumsum(ratio), np.cumsum(quiet_ratio))
+        act_pc, quiet_pc = data.pca_project(act_h, mean, components), data.pca_project(quiet_h, mean, components)
+        act_dec = st.active_decoded.reshape(-1, st.active_decoded.shape[-1])
+        quiet_dec = st.quiescent_decoded.reshape(-1, st.quiescent_decoded.shape[-1])
+        if s.task == "head_direction":
+            yield f"pc_ring_{condition}", panels.pc_ring(act_pc[:, :2], act_dec[:, 0])
+            yield f"heading_rose_{condition}", panels.heading_rose(act_dec[:, 0], quiet_dec[:, 0])
+            yield f"polar_trajectories_{condition}", panels.polar_trajectories(
+                st.active_decoded[..., 0], st.quiescent_decoded[..., 0])
+            yield f"angular_velocity_{condition}", panels.angular_velocity_hist(
+                _velocity(st.active_decoded[..., 0]), _velocity(st.quiescent_decoded[..., 0]))
+            continue
+        radius_a, radius_q = np.linalg.norm(act_dec, axis=-1), np.linalg.norm(quiet_dec, axis=-1)
+        yield f"pc_scatter_{condition}", panels.pc_scatter(act_pc[:, :2], quiet_pc[:, :2], radius_a, radius_q)
+        yield f"trajectories_{condition}", panels.trajectories(st.active_decoded, st.quiescent_decoded)
+        yield f"output_density_{condition}", panels.density_maps(
+            {"active": data.kde_map(act_dec), "quiescent": data.kde_map(quiet_dec)})
+        lim = float(np.abs(act_pc[:, :2]).max()) * 1.05
+        yield f"pc_density_{condition}", panels.density_maps(
+            {"active": data.kde_map(act_pc[:, :2], lim=lim), "quiescent": data.kde_map(quiet_pc[:, :2], lim=lim)},
+            extent=(-lim, lim, -lim, lim), xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)")
+        share = metrics.subspace_variance_share(act_h, quiet_h, k=10)
+        log.info("%s: %.2f of quiescent hidden-state variance lies in the active top-10 PCs", condition, share)
+
+
+def _velocity(theta: np.ndarray) -> np.ndarray:
+    """(B, T) headings → (B·(T−1),) wrapped heading changes, rad/step."""
+    return metrics.wrap(np.diff(theta, axis=1)).ravel()
+
+
+def figures(s: protocol.Settings, inv: collect.Inventory, batch_size: int = 1000,
+            t_quiescent: int = 200) -> dict[str, Figure]:
+    """Every figure that the inventory allows, by name (``learning_curves``, ``kl_heatmap``, ...)."""
+    return dict([*aggregate_figures(s, inv), *state_figures(s, inv, batch_size, t_quiescent)])
+
+
+def from_config(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, dict[str, Figure]]:
+    """Inventory the results of ``cfg`` (configs/analysis/figures.yaml) and draw every figure.
+
+    Returns:
+        The settings (with the reference seed), the inventory (incl. what is missing) and the figures.
+
+    Raises:
+        ReactivationError: no finished run of the family at all (the message gives the train command).
+    """
+    cfg = cfg.copy()
+    reference = cfg.seed
+    cfg.seed = 0 if reference is None else reference  # Settings needs a seed; the real one is chosen below
+    s = protocol.settings(cfg)
+    inv = collect.inventory(s, None if cfg.seeds is None else list(cfg.seeds))
+    if not inv.seeds:
+        first = next(iter(s.conditions.values()))
+        raise ReactivationError(f"no finished {s.task} runs ({s.model}) under {cfg.path}/. Train them first, e.g.\n  "
+                                + protocol.train_command(first, 0, list(cfg.train_overrides), Path(cfg.path)))
+    s = dataclasses.replace(s, seed=inv.seeds[0] if reference is None else reference)
+    return s, inv, figures(s, inv, cfg.batch_size, cfg.t_quiescent)
+
+
+def from_results(path: str = "results", task: str = "spatial_navigation", **keys: Any
+                 ) -> tuple[protocol.Settings, collect.Inventory, dict[str, Figure]]:
+    """:func:`from_config` with the figure keys as arguments (for notebooks).
+
+    Args:
+        path: the results root.
+        task: ``spatial_navigation`` or ``head_direction``.
+        **keys: any other key of configs/analysis/figures.yaml (``model``, ``seeds``, ``seed``,
+            ``batch_size``, ``t_quiescent``, ``train_overrides``, ``device``, ...).
+    """
+    cfg = compose_config(ANALYSIS_CONFIG_DIR, "figures", [])
+    cfg.path, cfg.task = str(path), task
+    for key, value in keys.items():
+        if key not in cfg:
+            raise ReactivationError(f"unknown figure key {key!r}; known keys: {', '.join(cfg)}.")
+        cfg[key] = list(value) if isinstance(value, tuple) else value
+    return from_config(cfg)
