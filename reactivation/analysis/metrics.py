@@ -33,6 +33,9 @@ _DEGENERATE_EIG = 1e-12
 # 1 mm jitter of the planar KL: a sample of identical angles still gets a finite, evaluable density.
 _MAX_KAPPA = 1e6
 
+# States per block when accumulating a PCA scatter matrix (bounds the float64 copy to ~40 MB at 512 units).
+_PCA_BLOCK = 10_000
+
 # Elements per block of the (evaluation points × data points) kernel matrix; bounds memory to ~80 MB.
 _BLOCK = 10_000_000
 
@@ -86,21 +89,29 @@ def _is_degenerate(x: np.ndarray) -> bool:
     return bool(eig[0] <= _DEGENERATE_EIG * max(1.0, eig[-1]))
 
 
-def _fit_kde(x: np.ndarray, rng: np.random.Generator, jitter: float) -> tuple[gaussian_kde, bool]:
-    """Fit ``gaussian_kde`` (default bandwidth) to (n, d) samples, jittering a degenerate cloud first.
+def fit_kde(x: np.ndarray, rng: np.random.Generator, jitter: float = 1e-3,
+            bw_method: str | float | None = None) -> tuple[gaussian_kde, bool]:
+    """Fit ``gaussian_kde`` to (n, d) samples, jittering a degenerate cloud first (SPEC §7).
 
-    Returns the KDE and whether jitter was added.
+    Args:
+        x: (n, d) finite samples.
+        rng: generator of the jitter.
+        jitter: std of the isotropic jitter added to a cloud with a singular covariance (units of ``x``).
+        bw_method: ``gaussian_kde``'s bandwidth rule (default: Scott's).
+
+    Returns:
+        The KDE (its ``dataset`` holds the jittered points if any) and whether jitter was added.
     """
     if not _is_degenerate(x):
         try:
-            return gaussian_kde(x.T), False
+            return gaussian_kde(x.T, bw_method=bw_method), False
         except np.linalg.LinAlgError:
             pass  # Cholesky can still fail on a borderline covariance; jitter below is the remedy.
     # Isotropic jitter well below the decoder's resolution makes the covariance full rank without moving
     # the cloud anywhere it was not (SPEC §7).
     jittered = x + rng.normal(0.0, jitter, size=x.shape)
     try:
-        return gaussian_kde(jittered.T), True
+        return gaussian_kde(jittered.T, bw_method=bw_method), True
     except np.linalg.LinAlgError as err:
         raise ValueError(f"could not fit a KDE even after adding jitter of std {jitter}: {err}") from err
 
@@ -163,7 +174,7 @@ def kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray], n_sam
     kdes, jittered = {}, set()
     for side, sets in (("row", rows), ("column", columns)):
         for name, x in sets.items():
-            kdes[side, name], hit = _fit_kde(x, rng, jitter)
+            kdes[side, name], hit = fit_kde(x, rng, jitter)
             if hit:
                 jittered.add((side, name))
     table: dict[str, dict[str, float]] = {}
@@ -209,7 +220,7 @@ def kl_from_uniform(q: np.ndarray, low: Sequence[float], high: Sequence[float], 
         raise ValueError(f"the box needs finite bounds with high > low; got low={low_a}, high={high_a}")
     n_samples = _positive_int(n_samples, "n_samples")
     rng = np.random.default_rng(seed)
-    kde_q, jit_q = _fit_kde(q, rng, jitter)
+    kde_q, jit_q = fit_kde(q, rng, jitter)
     x = rng.uniform(low_a, high_a, size=(n_samples, d))
     log_u = -float(np.sum(np.log(high_a - low_a)))
     kl = log_u - float(np.mean(kde_q.logpdf(x.T)))
@@ -421,17 +432,64 @@ def _states(h: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
-def _pca(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Principal variances (descending) and components (n_units, r) of centred states ``h`` (n, n_units)."""
-    c = h - h.mean(axis=0)
-    if c.shape[0] >= c.shape[1]:
-        # Many states, few units (the usual case, e.g. 200,000 × 512): the units×units scatter is cheap.
-        var, vec = np.linalg.eigh(c.T @ c)
-        var, vec = var[::-1], vec[:, ::-1]
-    else:
-        _, s, vt = np.linalg.svd(c, full_matrices=False)
-        var, vec = s**2, vt.T
-    return np.clip(var, 0.0, None) / (h.shape[0] - 1), vec
+def _pca(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean (n_units,), principal variances (descending) and components (n_units, n_units, as columns).
+
+    The n_units × n_units scatter matrix is accumulated in blocks of states, so 200,000 × 512 float32
+    states are never copied whole into float64.
+    """
+    n, units = h.shape
+    mean = h.mean(axis=0, dtype=np.float64)
+    scatter = np.zeros((units, units))
+    for start in range(0, n, _PCA_BLOCK):
+        c = h[start:start + _PCA_BLOCK].astype(np.float64) - mean
+        scatter += c.T @ c
+    var, vec = np.linalg.eigh(scatter)  # ascending
+    return mean, np.clip(var[::-1], 0.0, None) / (n - 1), vec[:, ::-1]
+
+
+def pca_fit(h: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Principal components of hidden states.
+
+    Args:
+        h: (n, units) states (or (..., units), e.g. (B, T, units), flattened over leading axes).
+        k: number of components kept (at most ``units``).
+
+    Returns:
+        ``mean`` (units,), ``components`` (k, units) with orthonormal rows in decreasing order of variance,
+        and ``explained_variance_ratio`` (k,): each component's share of the total variance (over all
+        units), so its cumulative sum reaches 1 only if k components span the data. Each component's sign
+        is fixed (largest-magnitude entry positive) so repeated fits agree.
+
+    Raises:
+        ValueError: fewer than 2 states, or states with zero variance.
+    """
+    x = np.asarray(h)
+    x = x.reshape(-1, x.shape[-1])
+    if x.shape[0] < 2:
+        raise ValueError(f"pca_fit needs at least 2 states; got {x.shape[0]}")
+    k = min(_positive_int(k, "k"), x.shape[1])
+    mean, var, vec = _pca(x)
+    total = var.sum()
+    if not total > 0.0:
+        raise ValueError("h has zero variance: principal components are undefined")
+    components = vec[:, :k].T
+    signs = np.sign(components[np.arange(k), np.argmax(np.abs(components), axis=1)])
+    return mean, components * signs[:, None], var[:k] / total
+
+
+def pca_project(h: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Coordinates of states on principal components (e.g. quiescent states on the active PCA).
+
+    Args:
+        h: (n, units) or (..., units) states.
+        mean: (units,) mean from :func:`pca_fit`.
+        components: (k, units) components from :func:`pca_fit`.
+
+    Returns:
+        (n, k) or (..., k) coordinates, in the units of ``h``.
+    """
+    return (np.asarray(h, dtype=np.float64) - mean) @ np.asarray(components).T
 
 
 def explained_variance_curve(h: np.ndarray, k: int = 10) -> np.ndarray:
@@ -449,7 +507,7 @@ def explained_variance_curve(h: np.ndarray, k: int = 10) -> np.ndarray:
     """
     h = _states(h, "h")
     k = _positive_int(k, "k")
-    var, _ = _pca(h)
+    _, var, _ = _pca(h)
     total = var.sum()
     if not total > 0.0:
         raise ValueError("h has zero variance: explained-variance fractions are undefined")
@@ -481,7 +539,7 @@ def subspace_variance_share(active: np.ndarray, quiescent: np.ndarray, k: int = 
         raise ValueError(f"active and quiescent must have the same n_units; "
                          f"got {active.shape[1]} and {quiescent.shape[1]}")
     k = _positive_int(k, "k")
-    var, vec = _pca(active)
+    _, var, vec = _pca(active)
     if not var[0] > 0.0:
         raise ValueError("active has zero variance: it spans no principal subspace")
     # Directions with (numerically) zero active variance are arbitrary; they are not part of the manifold.

@@ -10,19 +10,15 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.spatial.distance import cdist
-from scipy.stats import gaussian_kde
 
-# A point cloud whose covariance has an eigenvalue this small (units², a 1 µm std for metres) is singular
-# for gaussian_kde; it gets jitter of JITTER_STD (1 mm, below the decoder's resolution; SPEC §7) first.
-_DEGENERATE_EIG = 1e-12
+from reactivation.analysis.metrics import fit_kde
+from reactivation.analysis.metrics import pca_fit, pca_project  # noqa: F401  (re-exported: PCA lives in one place)
+
+# Jitter (1 mm, below the decoder's resolution; SPEC §7) for a point cloud with a singular covariance.
 JITTER_STD = 1e-3
 
 # Kernel evaluations per block of the (grid × points) distance matrix: bounds memory to ~80 MB.
 _KDE_BLOCK = 10_000_000
-
-# Rows per block when accumulating the covariance of many hidden states: bounds the float64 copy to ~40 MB
-# for 512 units instead of copying all (e.g. 200 000 × 512) states at once.
-_PCA_BLOCK = 10_000
 
 
 def kde_map(points: np.ndarray, lim: float = 1.25, n_grid: int = 100, *,
@@ -53,10 +49,9 @@ def kde_map(points: np.ndarray, lim: float = 1.25, n_grid: int = 100, *,
     rng = np.random.default_rng(seed)
     if len(x) > max_points:
         x = x[rng.choice(len(x), size=max_points, replace=False)]
-    # A deterministic no-noise network can collapse onto (nearly) one point; gaussian_kde then fails.
-    if np.linalg.eigvalsh(np.cov(x.T))[0] <= _DEGENERATE_EIG:
-        x = x + rng.normal(scale=JITTER_STD, size=x.shape)
-    kde = gaussian_kde(x.T, bw_method=bw_method)  # kernel covariance by Scott's rule (or bw_method)
+    # A deterministic no-noise network can collapse onto (nearly) one point: fit_kde jitters it first.
+    kde, _ = fit_kde(x, rng, JITTER_STD, bw_method)  # kernel covariance by Scott's rule (or bw_method)
+    x = kde.dataset.T
     xmin, xmax, ymin, ymax = extent if extent is not None else (-lim, lim, -lim, lim)
     # Cell centres, so that imshow's extent (the cells' outer edges) places each value exactly.
     xs = _centres(xmin, xmax, n_grid)
@@ -86,55 +81,6 @@ def _gaussian_mixture(at: np.ndarray, centres: np.ndarray, cov: np.ndarray) -> n
 def _centres(low: float, high: float, n: int) -> np.ndarray:
     edges = np.linspace(low, high, n + 1)
     return 0.5 * (edges[:-1] + edges[1:])
-
-
-def pca_fit(h: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Principal components of hidden states.
-
-    Args:
-        h: (n, units) states (or (..., units), e.g. (B, T, units), flattened over leading axes).
-        k: number of components kept (at most ``units``).
-
-    Returns:
-        ``mean`` (units,), ``components`` (k, units) with orthonormal rows in decreasing order of variance,
-        and ``explained_variance_ratio`` (k,): each component's share of the total variance (over all
-        units), so its cumulative sum reaches 1 only if k components span the data. Each component's sign
-        is fixed (largest-magnitude entry positive) so repeated fits agree.
-    """
-    x = np.asarray(h)
-    x = x.reshape(-1, x.shape[-1])
-    n, units = x.shape
-    if n < 2:
-        raise ValueError(f"pca_fit needs at least 2 states; got {n}")
-    k = min(int(k), units)
-    mean = x.mean(axis=0, dtype=np.float64)
-    cov = np.zeros((units, units))
-    for start in range(0, n, _PCA_BLOCK):
-        c = x[start:start + _PCA_BLOCK].astype(np.float64) - mean
-        cov += c.T @ c
-    cov /= n - 1
-    var, vec = np.linalg.eigh(cov)  # ascending
-    var, vec = np.clip(var[::-1], 0.0, None), vec[:, ::-1]
-    total = var.sum()
-    if not total > 0.0:
-        raise ValueError("h has zero variance: principal components are undefined")
-    components = vec[:, :k].T
-    signs = np.sign(components[np.arange(k), np.argmax(np.abs(components), axis=1)])
-    return mean, components * signs[:, None], var[:k] / total
-
-
-def pca_project(h: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """Coordinates of states on principal components (e.g. quiescent states on the active PCA).
-
-    Args:
-        h: (n, units) or (..., units) states.
-        mean: (units,) mean from :func:`pca_fit`.
-        components: (k, units) components from :func:`pca_fit`.
-
-    Returns:
-        (n, k) or (..., k) coordinates, in the units of ``h``.
-    """
-    return (np.asarray(h, dtype=np.float64) - mean) @ np.asarray(components).T
 
 
 def align_over_seeds(curves: Sequence[Mapping[int | str, float]]) -> tuple[np.ndarray, np.ndarray]:
