@@ -210,3 +210,19 @@ def test_paper_size_network_learns_path_integration(tmp_path):
     assert test["pos_mse"] < 0.1  # m², down from ~0.6 at chance
     first = json.loads((tmp_path / "test_metrics.json").read_text())["0"]
     assert first["loss"] > zero_output_mse and test["loss"] < 0.3 * first["loss"]
+
+
+def test_multirun_trains_into_the_single_run_directories_and_skips_finished_runs(tmp_path):
+    tiny = ["rnn.n_rec=8", "task.batch_size=2", "task.sequence_length=4", "trainer.n_epochs=2",
+            "task.place_cells_num=8", "trainer.progress=false", f"path={tmp_path}"]
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", *tiny]
+    first = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr
+    from reactivation.config import compose_train
+
+    for seed in (0, 1):
+        single = compose_train(["config=spatial_navigation/noisy_unbiased", f"seed={seed}", *tiny],
+                               with_hydra=True).hydra.run.dir
+        assert runs.checkpoint_steps(single) == [0, 2] and runs.load_config(single)["seed"] == seed
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert again.returncode == 0 and (again.stdout + again.stderr).count("already finished") == 2
