@@ -83,5 +83,9 @@ def exit_on_error(func: F) -> F:
             logging.getLogger("reactivation").debug("error", exc_info=True)
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print("\ninterrupted: run the same command again to continue from the last checkpoint.",
+                  file=sys.stderr)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
