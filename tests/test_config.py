@@ -128,3 +128,20 @@ def test_cli_prints_one_clear_error_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown preset config=spatial_navigation/typo")
     assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
+
+
+def test_entry_points_turn_user_errors_and_interrupts_into_messages(capsys):
+    from reactivation.cli import exit_on_error
+
+    def bad():
+        raise ConfigError("rnn.model='lstm' is unknown")
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        exit_on_error(bad)()
+    assert exit_info.value.code == 2 and capsys.readouterr().err == "error: rnn.model='lstm' is unknown\n"
+    with pytest.raises(SystemExit) as exit_info:
+        exit_on_error(interrupted)()
+    assert exit_info.value.code == 130 and "run the same command again" in capsys.readouterr().err
