@@ -117,6 +117,11 @@ def test_a_missing_run_names_the_command_that_trains_it(results):
             "seed=1", f"path={results}", "train_overrides=[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]"])))
 
 
+def test_a_run_with_other_settings_is_named_in_the_error(results):
+    with pytest.raises(ReactivationError, match=r"other settings(.|\n)*noisy_unbiased/seed_0 \(rnn\.n_rec=16"):
+        protocol.find_run(results, "spatial_navigation/noisy_unbiased", 0, [], epoch=None)
+
+
 def test_an_incomplete_run_is_an_error_not_skipped(results, tmp_path):
     preset = "spatial_navigation/noisy_biased"
     cfg = compose_train([f"config={preset}", "seed=0", *_overrides("spatial_navigation")])

@@ -107,15 +107,19 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     expected = _leaves(OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]),
                                               resolve=True))
     wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
-    matches = []
+    matches, near = [], []
     for run_dir, config in runs.iter_runs(root):
         leaves = _leaves(config)
-        if config.get("preset") == preset and all(leaves.get(k) == v for k, v in wanted.items()):
-            matches.append(run_dir)
+        if config.get("preset") != preset or config.get("seed") != seed:
+            continue
+        differing = [f"{k}={leaves.get(k)!r}" for k, v in wanted.items() if leaves.get(k) != v]
+        (near if differing else matches).append(run_dir if not differing else f"{run_dir} (has {', '.join(differing)})")
     command = train_command(preset, seed, overrides, root)
     if not matches:
+        hint = ("\nRuns of that preset and seed with other settings (select them with train_overrides=[...]):\n  "
+                + "\n  ".join(near)) if near else ""
         raise ReactivationError(f"no trained run of {preset} with seed {seed} under {root}/. Train it with:\n"
-                                f"  {command}")
+                                f"  {command}{hint}")
     if len(matches) > 1:
         log.warning("%d identical runs of %s seed %d; using %s", len(matches), preset, seed, matches[0])
     run_dir, steps = matches[0], runs.checkpoint_steps(matches[0])
