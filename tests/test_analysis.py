@@ -118,7 +118,7 @@ def test_a_missing_run_names_the_command_that_trains_it(results):
 
 
 def test_a_run_with_other_settings_is_named_in_the_error(results):
-    with pytest.raises(ReactivationError, match=r"other settings(.|\n)*noisy_unbiased/seed_0 \(rnn\.n_rec=16"):
+    with pytest.raises(ReactivationError, match=r"other settings(.|\n)*noisy_unbiased/seed_0 \(has rnn\.n_rec=16"):
         protocol.find_run(results, "spatial_navigation/noisy_unbiased", 0, [], epoch=None)
 
 
