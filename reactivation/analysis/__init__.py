@@ -3,6 +3,7 @@
 from reactivation.analysis.metrics import (
     annulus_share,
     circular_kl_divergence,
+    circular_kl_matrix,
     circular_variance,
     explained_variance_curve,
     kl_divergence,
@@ -20,6 +21,7 @@ from reactivation.analysis.metrics import (
 __all__ = [
     "annulus_share",
     "circular_kl_divergence",
+    "circular_kl_matrix",
     "circular_variance",
     "explained_variance_curve",
     "kl_divergence",

@@ -37,9 +37,12 @@ def run(s: protocol.Settings) -> dict:
     mc_seed = stream_seed(s.seed, "analysis")
     rows = [*quiescent, "uniform"]
     if circular:
-        table = {row: {col: metrics.circular_kl_divergence(q[:, 0], a[:, 0], cfg.n_samples, mc_seed)
-                       for col, a in active.items()} for row, q in quiescent.items()}
-        table["uniform"] = {col: _circular_uniform_kl(a[:, 0], cfg.n_samples, mc_seed) for col, a in active.items()}
+        # A circle has no edges for a kernel to blur, so the von Mises KDE of a large uniform sample stands
+        # for the uniform density -log 2π up to sampling error.
+        uniform = np.random.default_rng(mc_seed).uniform(-math.pi, math.pi, size=max(cfg.n_samples, 2000))
+        rows_ = {**{row: q[:, 0] for row, q in quiescent.items()}, "uniform": uniform}
+        table, _ = metrics.circular_kl_matrix(rows_, {col: a[:, 0] for col, a in active.items()},
+                                              cfg.n_samples, mc_seed)
         jittered = []
     else:
         table, hits = metrics.kl_matrix(quiescent, active, cfg.n_samples, mc_seed)
@@ -55,10 +58,3 @@ def run(s: protocol.Settings) -> dict:
     path = protocol.write_result(s, "kl", table, meta)
     return {"path": str(path), "kl": table}
 
-
-def _circular_uniform_kl(active: np.ndarray, n_samples: int, seed: int) -> float:
-    # KL(uniform on the circle ‖ active). A circle has no edges for a kernel to blur, so the von Mises KDE
-    # of a large uniform sample is the uniform density -log 2π up to sampling error.
-    rng = np.random.default_rng(seed)
-    uniform = rng.uniform(-math.pi, math.pi, size=max(n_samples, 2000))
-    return metrics.circular_kl_divergence(uniform, active, n_samples, seed)

@@ -313,16 +313,42 @@ def circular_kl_divergence(p: np.ndarray, q: np.ndarray, n_samples: int = 2500, 
     Raises:
         ValueError: if an input is not 1-D with at least 2 finite angles, or ``kappa`` is not positive.
     """
-    p, q = _angles(p, "p"), _angles(q, "q")
+    table, kappas = circular_kl_matrix({"p": p}, {"q": q}, n_samples, seed, kappa=kappa)
+    kl = table["p"]["q"]
+    return (kl, {"p": kappas["row", "p"], "q": kappas["column", "q"]}) if return_kappa else kl
+
+
+def circular_kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray], n_samples: int = 2500,
+                       seed: Seed = 0, *, kappa: float | None = None
+                       ) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], float]]:
+    """:func:`circular_kl_divergence` for every (row, column) pair, each row's samples and ``log p`` drawn once.
+
+    Args:
+        rows: name -> (n,) angles of the first argument of KL (e.g. quiescent headings), radians.
+        columns: name -> (n,) angles of the second argument (e.g. active headings), radians.
+        n_samples: Monte Carlo samples per row.
+        seed: seed or ``numpy.random.Generator``.
+        kappa: kernel concentration for every set (``None``: :func:`vonmises_bandwidth` per set).
+
+    Returns:
+        ``({row: {column: nats}}, {("row" | "column", name): kappa used})``.
+    """
+    rows = {name: _angles(x, name) for name, x in rows.items()}
+    columns = {name: _angles(x, name) for name, x in columns.items()}
     n_samples = _positive_int(n_samples, "n_samples")
     if kappa is not None and not (math.isfinite(kappa) and kappa > 0):
         raise ValueError(f"kappa must be a positive finite concentration; got {kappa!r}")
-    k_p = float(kappa) if kappa is not None else vonmises_bandwidth(p)
-    k_q = float(kappa) if kappa is not None else vonmises_bandwidth(q)
+    kappas = {(side, name): float(kappa) if kappa is not None else vonmises_bandwidth(x)
+              for side, sets in (("row", rows), ("column", columns)) for name, x in sets.items()}
     rng = np.random.default_rng(seed)
-    x = wrap(p[rng.integers(p.size, size=n_samples)] + rng.vonmises(0.0, k_p, size=n_samples))
-    kl = float(np.mean(_vonmises_kde_logpdf(x, p, k_p) - _vonmises_kde_logpdf(x, q, k_q)))
-    return (kl, {"p": k_p, "q": k_q}) if return_kappa else kl
+    table: dict[str, dict[str, float]] = {}
+    for row, p in rows.items():
+        k_p = kappas["row", row]
+        x = wrap(p[rng.integers(p.size, size=n_samples)] + rng.vonmises(0.0, k_p, size=n_samples))
+        log_p = _vonmises_kde_logpdf(x, p, k_p)
+        table[row] = {col: float(np.mean(log_p - _vonmises_kde_logpdf(x, q, kappas["column", col])))
+                      for col, q in columns.items()}
+    return table, kappas
 
 
 # ------------------------------------------------------------------------------- per-trajectory statistics
