@@ -7,6 +7,7 @@ that produces it. Keys: configs/analysis/figures.yaml (+ common.yaml).
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting is chatty at INFO
     register_resolvers()
     configure_process()
     exit_on_error(preflight_analysis)(sys.argv[1:], "figures", script="python -m reactivation.figures",
