@@ -1,6 +1,6 @@
 """Regenerate the README thumbnails in docs/img/ from figures drawn by `python -m reactivation.figures`.
 
-Usage (after training, analysing and drawing, see docs/README.md):
+Usage (after training, analysing and drawing; see docs/seed0_check.md):
 
     python docs/make_thumbnails.py [--results results] [--width 520]
 """
