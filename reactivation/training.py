@@ -25,8 +25,8 @@ from reactivation.tasks import build_task
 
 log = logging.getLogger(__name__)
 
-# Keys that may differ between an interrupted run and its continuation.
-_RUNTIME_KEYS = ("device", "resume", "path", "trainer.progress")
+# Keys that do not change what is trained (also left out of run-directory names, configs/train/train.yaml).
+RUNTIME_KEYS = ("device", "resume", "path", "trainer.progress")
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _error_name(cfg: DictConfig) -> str:
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     flat = OmegaConf.create(config)
-    for key in _RUNTIME_KEYS:
+    for key in RUNTIME_KEYS:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(flat, parent) if parent else flat
         if node is not None and leaf in node:

@@ -20,7 +20,7 @@ from reactivation.config import compose_train
 from reactivation.models import build_model
 from reactivation.quiescence import Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
-from reactivation.training import Setup, load_run
+from reactivation.training import RUNTIME_KEYS, Setup, load_run
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ FAMILIES: dict[tuple[str, str], dict[str, str]] = {
 }
 #: Variance of the noisy presets per task (the default of the analyses' ``noise``).
 PRESET_NOISE = {"spatial_navigation": 1e-4, "head_direction": 1e-2}
-_RUNTIME_KEYS = {"device", "resume", "path", "trainer.progress", "rnn.n_out", "rnn.n_init"}
+# Sizes resolved from the task are null in a composed config; the rest do not change what is trained.
+_RUNTIME_KEYS = {*RUNTIME_KEYS, "rnn.n_out", "rnn.n_init"}
 
 
 @dataclass(frozen=True)
