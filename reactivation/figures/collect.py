@@ -15,6 +15,7 @@ import numpy as np
 
 from reactivation import ReactivationError, runs
 from reactivation.analysis import protocol
+from reactivation.figures.data import align_over_seeds
 from reactivation.training import Setup, load_run
 
 log = logging.getLogger(__name__)
@@ -77,17 +78,17 @@ def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, d
     Returns:
         ``(steps (S,), {condition: (n_seeds, S) loss}, {condition: (n_seeds, S) error})``.
     """
-    per_condition = {}
-    for name, by_seed in inv.runs.items():
-        logs = [json.loads((run_dir / "test_metrics.json").read_text()) for run_dir in by_seed.values()]
-        if logs:
-            per_condition[name] = logs
-    if not per_condition:
+    logs = {name: [json.loads((run_dir / "test_metrics.json").read_text()) for run_dir in by_seed.values()]
+            for name, by_seed in inv.runs.items() if by_seed}
+    if not logs:
         raise ReactivationError("no finished runs to draw learning curves from.")
-    common = sorted(set.intersection(*(set(log) for logs in per_condition.values() for log in logs)), key=int)
-    steps = np.array([int(k) for k in common])
-    loss = {n: np.array([[log[k]["loss"] for k in common] for log in logs]) for n, logs in per_condition.items()}
-    error = {n: np.array([[log[k][error_key] for k in common] for log in logs]) for n, logs in per_condition.items()}
+    # Align every (condition, seed) curve at once, so all conditions share the steps every run logged.
+    keys = [(name, i) for name, runs_ in logs.items() for i in range(len(runs_))]
+    loss, error = {}, {}
+    for metric, out in (("loss", loss), (error_key, error)):
+        steps, values = align_over_seeds([{k: v[metric] for k, v in logs[name][i].items()} for name, i in keys])
+        for name in logs:
+            out[name] = values[[j for j, (n, _) in enumerate(keys) if n == name]]
     return steps, loss, error
 
 
