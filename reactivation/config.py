@@ -20,7 +20,7 @@ TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
 
 # Config groups of configs/train; `key=value` for these selects a part instead of setting a value.
-_GROUPS = ("config", "task", "model", "noise", "bias")
+_GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes")
 
 
 def presets(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
@@ -112,8 +112,9 @@ def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_C
     script = script or f"python output_{name}.py"
     if require_seed and "seed" not in {o.key_or_group for o in overrides}:
         raise ConfigError(f"no seed given: add seed=<integer>, e.g.\n  {script} seed=0")
-    base = compose_config(config_dir, name, ["seed=0"])
-    _check_keys(overrides, base, (), f"{script} seed=0 --cfg job")
+    example = ["seed=0"] if require_seed else []
+    base = compose_config(config_dir, name, example)
+    _check_keys(overrides, base, ("scale",), " ".join([script, *example, "--cfg job"]))
 
 
 def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:

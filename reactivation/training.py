@@ -25,8 +25,9 @@ from reactivation.tasks import build_task
 
 log = logging.getLogger(__name__)
 
-# Keys that do not change what is trained (also left out of run-directory names, configs/train/train.yaml).
-RUNTIME_KEYS = ("device", "resume", "path", "trainer.progress")
+# Keys that do not change what is trained (also left out of run-directory names, configs/train/train.yaml);
+# `scale` only names the sizes, and the sizes themselves are compared.
+RUNTIME_KEYS = ("device", "resume", "path", "scale", "trainer.progress")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from reactivation import ReactivationError, runs
-from reactivation.analysis import distance, kl, protocol, variance
+from reactivation.analysis import distance, kl, manifold, metrics, protocol, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.seeding import generator
 from reactivation.training import load_run, train
@@ -96,6 +96,32 @@ def test_head_direction_analyses_are_circular(results):
     dist = json.loads(Path(distance.run(_settings("distance", results, **s))["path"]).read_text())
     assert {"active", "active_velocity", "quiescent", "quiescent_velocity"} <= set(dist["noisy_biased"])
     assert Path(results / "head_direction" / "kl_0.01_0.json").is_file()  # HD's preset noise is the default
+
+
+def test_manifold_statistics_match_the_metrics_on_the_same_states(results):
+    s = _settings("manifold", results)
+    out = manifold.run(s)
+    assert out["path"].endswith("manifold_0.0001_0.json")
+    saved = json.loads(Path(out["path"]).read_text())
+    assert set(saved) == {"noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"}
+    # Recompute one condition from the same rollouts: the analysis is exactly these metrics.
+    st = protocol.states(load_run(Path(json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())
+                                       ["runs"]["noisy_biased"]), device="cpu"), s, 6, 12)
+    act_h, quiet_h = st.active_hidden.reshape(-1, 16), st.quiescent_hidden.reshape(-1, 16)
+    entry = saved["noisy_biased"]
+    assert entry["pca_share"] == pytest.approx(metrics.subspace_variance_share(act_h, quiet_h, 10))
+    curve_a, curve_q = metrics.explained_variance_curve(act_h, 10), metrics.explained_variance_curve(quiet_h, 10)
+    assert entry["explained_active"] == pytest.approx(curve_a.tolist())
+    assert entry["curve_gap"] == pytest.approx(float(abs(curve_a - curve_q).max()))
+    assert entry["ring_quiescent"] == pytest.approx(metrics.annulus_share(st.quiescent_decoded, 0.2, 0.45))
+    assert 0 <= entry["ring_active"] <= 1 and 0 < entry["pca_share"] <= 1
+
+
+def test_manifold_of_head_direction_has_no_ring_and_bad_ring_is_an_error(results):
+    saved = manifold.run(_settings("manifold", results, task="head_direction"))["manifold"]
+    assert all("ring_active" not in entry and 0 < entry["pca_share"] <= 1 for entry in saved.values())
+    with pytest.raises(ReactivationError, match="ring="):
+        manifold.run(_settings("manifold", results, "ring=[0.5,0.2]"))
 
 
 def test_every_model_of_a_seed_gets_the_same_draws(results):

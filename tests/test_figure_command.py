@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from reactivation import ReactivationError
-from reactivation.analysis import distance, kl, protocol, variance
+from reactivation.analysis import distance, kl, manifold, protocol, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.figures import from_results
 from reactivation.training import train
@@ -38,7 +38,7 @@ def results(tmp_path_factory) -> Path:
             for preset in protocol.FAMILIES[(task, "vanilla")].values():
                 cfg = compose_train([f"config={preset}", f"seed={seed}", *_train_overrides(task)])
                 train(cfg, root / preset / f"seed_{seed}", preset=preset)
-        for analysis, extra in ((kl, ["n_samples=100"]), (variance, ["t_shift=2"]), (distance, [])):
+        for analysis, extra in ((kl, ["n_samples=100"]), (variance, ["t_shift=2"]), (distance, []), (manifold, [])):
             name = analysis.__name__.rsplit(".", 1)[1]
             cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [
                 "seed=0", f"path={root}", f"task={task}", "progress=false", f"train_overrides={_quoted(task)}",
@@ -60,7 +60,8 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
     assert set(figures) == expected
     # Seed 1 was trained but not analysed: each of its missing results is named with its command.
     missing = "\n".join(inv.missing)
-    assert len(inv.missing) == 3 and "python output_kl.py seed=1" in missing
+    assert len(inv.missing) == 4 and "python output_kl.py seed=1" in missing
+    assert "python output_manifold.py seed=1" in missing
 
 
 def test_figure_command_writes_png_and_pdf(results):

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ReactivationError, runs
-from reactivation.config import compose_train
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.models import build_model
 from reactivation.quiescence import Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
@@ -83,7 +84,8 @@ def settings(cfg: DictConfig) -> Settings:
 
 def train_command(preset: str, seed: int, overrides: list[str], root: Path) -> str:
     """The ``python train.py ...`` command that trains the run these arguments describe."""
-    extra = [] if str(root) == "results" else [f"path={root}"]
+    default_root = compose_train([f"config={preset}", f"seed={seed}", *overrides]).path  # the scale's
+    extra = [] if Path(root) == Path(default_root) else [f"path={root}"]
     return " ".join(["python train.py", f"config={preset}", f"seed={seed}", *overrides, *extra])
 
 
@@ -135,16 +137,22 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
 
 
 def run_overrides(s: Settings, condition: str) -> list[str]:
-    """The ``train.py`` overrides of a condition's run: ``train_overrides`` and, if not the preset's, the noise."""
+    """The ``train.py`` overrides of a condition's run: ``train_overrides``, the scale and, if not the preset's,
+    the noise."""
     overrides = list(s.cfg.train_overrides)
+    if s.cfg.scale != "paper":
+        overrides.append(f"scale={s.cfg.scale}")
     if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
         overrides.append(f"rnn.sigma2_rec={s.noise}")
     return overrides
 
 
 def cli_args(s: Settings) -> str:
-    """Command-line arguments that select the same runs in another script (path, task, family, noise, overrides)."""
-    args = [] if str(s.cfg.path) == "results" else [f"path={s.cfg.path}"]
+    """Command-line arguments that select the same runs in another script (scale, path, task, family, noise,
+    overrides)."""
+    args = [] if s.cfg.scale == "paper" else [f"scale={s.cfg.scale}"]
+    default_root = compose_config(ANALYSIS_CONFIG_DIR, "common", [f"scale={s.cfg.scale}"]).path
+    args += [] if Path(s.cfg.path) == Path(default_root) else [f"path={s.cfg.path}"]
     args += [] if s.task == "spatial_navigation" else [f"task={s.task}"]
     args += [] if s.model == "vanilla" else [f"model={s.model}"]
     args += [] if s.cfg.noise is None else [f"noise={s.noise:g}"]
@@ -215,6 +223,29 @@ def simulate(setup: Setup, s: Settings, batch_size: int, t_quiescent: int, *, mo
                            sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise))
              for mode in (modes or (s.mode,))}
     return Phases(act, quiet)
+
+
+@dataclass(frozen=True)
+class States:
+    """Active and quiescent rollouts of one model on the analysis batch, hidden states kept (numpy, on CPU).
+
+    Attributes:
+        active_hidden: (B, T, n_rec); quiescent_hidden: (B, T_q, n_rec).
+        active_decoded: (B, T, d); quiescent_decoded: (B, T_q, d) (metres or radians).
+    """
+
+    active_hidden: np.ndarray
+    quiescent_hidden: np.ndarray
+    active_decoded: np.ndarray
+    quiescent_decoded: np.ndarray
+
+
+def states(setup: Setup, s: Settings, batch_size: int, t_quiescent: int) -> States:
+    """:func:`simulate` with hidden states kept, in the default mode (SPEC §8: 1000 trajectories, 200 steps)."""
+    phases = simulate(setup, s, batch_size, t_quiescent, keep_hidden=True)
+    quiet = phases.quiescent[s.mode]
+    return States(phases.active.hidden.numpy(), quiet.hidden.numpy(), phases.active.decoded.numpy(),
+                  quiet.decoded.numpy())
 
 
 def write_result(s: Settings, kind: str, result: dict[str, Any], meta: dict[str, Any]) -> Path:

@@ -17,23 +17,14 @@ from omegaconf import DictConfig
 from reactivation.cli import configure_process, exit_on_error, register_resolvers
 from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
 from reactivation.figures import make
-from reactivation.figures.style import save
 
 
 @hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name="figures", version_base="1.3")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    s, inv, figs = make.from_config(cfg)
-    out_dir = Path(cfg.path) / s.task / "figures"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "" if s.model == "vanilla" else f"_{s.model}"
-    written = 0
-    for name, fig in figs.items():
-        for fmt in cfg.formats:
-            save(fig, out_dir / f"{name}{suffix}.{fmt}")
-            written += 1
+    s, inv, written = make.write(cfg)
     print(f"seeds: {', '.join(map(str, inv.seeds))}; reference seed for the state panels: {s.seed}")
-    print(f"wrote {written} files to {out_dir}/")
+    print(f"wrote {len(written)} files to {Path(cfg.path) / s.task / 'figures'}/")
     if inv.missing:
         print("missing (figures drawn without them):\n  " + "\n  ".join(inv.missing))
 

@@ -20,7 +20,8 @@ from reactivation.training import Setup, load_run
 
 log = logging.getLogger(__name__)
 
-_COMMANDS = {"kl": "output_kl.py", "variance": "output_variance.py", "distance": "output_distance.py"}
+_COMMANDS = {"kl": "output_kl.py", "variance": "output_variance.py", "distance": "output_distance.py",
+             "manifold": "output_manifold.py"}
 
 
 @dataclass
@@ -90,29 +91,6 @@ def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, d
         for name in logs:
             out[name] = values[[j for j, (n, _) in enumerate(keys) if n == name]]
     return steps, loss, error
-
-
-@dataclass(frozen=True)
-class States:
-    """Active and quiescent rollouts of one model on the analysis batch (all numpy, on CPU).
-
-    Attributes:
-        active_hidden: (B, T, n_rec); quiescent_hidden: (B, T_q, n_rec).
-        active_decoded: (B, T, d); quiescent_decoded: (B, T_q, d) (metres or radians).
-    """
-
-    active_hidden: np.ndarray
-    quiescent_hidden: np.ndarray
-    active_decoded: np.ndarray
-    quiescent_decoded: np.ndarray
-
-
-def states(setup: Setup, s: protocol.Settings, batch_size: int, t_quiescent: int) -> States:
-    """Simulate one loaded run with hidden states kept (SPEC §8: 1000 trajectories, 200 quiescent steps)."""
-    phases = protocol.simulate(setup, s, batch_size, t_quiescent, keep_hidden=True)
-    quiet = phases.quiescent[s.mode]
-    return States(phases.active.hidden.numpy(), quiet.hidden.numpy(), phases.active.decoded.numpy(),
-                  quiet.decoded.numpy())
 
 
 def load(inv: Inventory, condition: str, seed: int, s: protocol.Settings) -> Setup:

@@ -18,29 +18,12 @@ from omegaconf import DictConfig
 
 from reactivation import ReactivationError
 from reactivation.analysis import metrics, protocol
+from reactivation.analysis.aggregate import gather
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
 from reactivation.figures import collect, data, panels
+from reactivation.figures.style import save
 
 log = logging.getLogger(__name__)
-
-
-def gather(by_seed: dict[int, dict]) -> dict:
-    """{seed: nested dict of numbers} → the same nesting with an (n_seeds,) array at each leaf."""
-
-    def merge(into: dict, value: dict) -> None:
-        for key, v in value.items():
-            if isinstance(v, dict):
-                merge(into.setdefault(key, {}), v)
-            else:
-                into.setdefault(key, []).append(v)
-
-    def to_arrays(node):
-        return {k: to_arrays(v) if isinstance(v, dict) else np.asarray(v, dtype=float) for k, v in node.items()}
-
-    out: dict = {}
-    for result in by_seed.values():
-        merge(out, result)
-    return to_arrays(out)
 
 
 def aggregate_figures(s: protocol.Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
@@ -67,7 +50,7 @@ def state_figures(s: protocol.Settings, inv: collect.Inventory, batch_size: int,
     for condition in ("noisy_unbiased", "noisy_biased"):
         if s.seed not in inv.runs.get(condition, {}):
             continue
-        st = collect.states(collect.load(inv, condition, s.seed, s), s, batch_size, t_quiescent)
+        st = protocol.states(collect.load(inv, condition, s.seed, s), s, batch_size, t_quiescent)
         act_h = st.active_hidden.reshape(-1, st.active_hidden.shape[-1])
         quiet_h = st.quiescent_hidden.reshape(-1, st.quiescent_hidden.shape[-1])
         mean, components, ratio = data.pca_fit(act_h, k=10)
@@ -128,6 +111,24 @@ def from_config(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, 
                                 + protocol.train_command(first, 0, list(cfg.train_overrides), Path(cfg.path)))
     s = dataclasses.replace(s, seed=inv.seeds[0] if reference is None else reference)
     return s, inv, figures(s, inv, cfg.batch_size, cfg.t_quiescent)
+
+
+def write(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, list[Path]]:
+    """:func:`from_config`, then save every figure as ``<path>/<task>/figures/<name>[_<family>].<format>``.
+
+    Returns:
+        The settings, the inventory and the written files.
+    """
+    s, inv, figs = from_config(cfg)
+    out_dir = Path(cfg.path) / s.task / "figures"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "" if s.model == "vanilla" else f"_{s.model}"
+    written = []
+    for name, fig in figs.items():
+        for fmt in cfg.formats:
+            written.append(out_dir / f"{name}{suffix}.{fmt}")
+            save(fig, written[-1])
+    return s, inv, written
 
 
 def from_results(path: str = "results", task: str = "spatial_navigation", **keys: Any

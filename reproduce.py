@@ -1,0 +1,32 @@
+"""Reproduce the paper: `python reproduce.py scale=small` (keys: configs/analysis/reproduce.yaml).
+
+Trains every preset x seed that is missing, runs every analysis for every seed, draws every figure and writes
+<path>/report.md with each claim of SPEC §9 tested (mean ± std over seeds). Finished runs and results are reused.
+"""
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from reactivation.analysis import pipeline
+from reactivation.cli import configure_process, exit_on_error, register_resolvers
+from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
+
+
+@hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name="reproduce", version_base="1.3")
+@exit_on_error
+def main(cfg: DictConfig) -> None:
+    out, results = pipeline.run(cfg)
+    print("\n".join(pipeline.verdicts(results)))
+    if out is not None:
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    register_resolvers()
+    configure_process()
+    exit_on_error(preflight_analysis)(sys.argv[1:], "reproduce", script="python reproduce.py", require_seed=False)
+    main()

@@ -1,0 +1,181 @@
+"""The reproduction pipeline: aggregation over seeds, claims, the report, and the tiny end-to-end command."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reactivation.analysis import aggregate, claims, pipeline, protocol, report
+from reactivation.config import compose_train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------------------------ aggregation
+
+
+def test_summarize_is_mean_and_population_std_leaving_out_undefined_values():
+    s = aggregate.summarize([0.1, None, 0.3, float("nan"), 0.2])
+    assert s.n == 3
+    assert s.mean == pytest.approx(0.2)
+    assert s.std == pytest.approx(math.sqrt(0.02 / 3))  # ddof 0, as the figures' error bars
+    assert aggregate.summarize([None]).n == 0 and aggregate.summarize([None]).format() == "n/a"
+    assert aggregate.summarize([5.0]).std == 0.0  # one seed: no spread, still defined
+
+
+def test_summarize_tree_keeps_the_nesting_and_lists_become_per_point_summaries():
+    by_seed = {0: {"a": {"x": 1.0}, "curve": [0.1, 0.5]}, 1: {"a": {"x": 3.0}, "curve": [0.3, 0.7]}}
+    tree = aggregate.summarize_tree(by_seed)
+    assert (tree["a"]["x"].mean, tree["a"]["x"].std, tree["a"]["x"].n) == (2.0, 1.0, 2)
+    assert [c.mean for c in tree["curve"]] == pytest.approx([0.2, 0.6])
+    np.testing.assert_allclose(aggregate.gather(by_seed)["curve"], [[0.1, 0.5], [0.3, 0.7]])
+
+
+def test_a_criterion_holds_on_the_means_and_counts_the_seeds_where_it_held():
+    lhs = claims.Quantity("a", "sn", "kl", ("q", "a"))
+    rhs = claims.Quantity("2 × b", "sn", "kl", ("q", "b"), factor=2.0)
+    by_seed = {seed: {"sn": {"kl": {"q": {"a": a, "b": b}}}} for seed, (a, b) in enumerate([(1.0, 1.0), (1.0, 1.0),
+                                                                                          (5.0, 1.0)])}
+    outcome = claims.evaluate(claims.Criterion(lhs, "<", rhs), by_seed)
+    assert outcome.lhs.mean == pytest.approx(7 / 3) and outcome.rhs.mean == pytest.approx(2.0)
+    assert outcome.held is False  # 7/3 < 2 fails on the means ...
+    assert outcome.seeds_held == [0, 1] and outcome.seeds == [0, 1, 2]  # ... though two seeds pass alone
+    missing = claims.evaluate(claims.Criterion(lhs, "<", rhs), {0: {}})
+    assert missing.held is None and missing.seeds == []
+
+
+def test_abs_and_offset_and_constants():
+    q = claims.Quantity("5 × abs(v)", "hd", "distance", ("u", "v"), factor=5.0, absolute=True)
+    assert q.value({"hd": {"distance": {"u": {"v": -0.02}}}}) == pytest.approx(0.1)
+    assert claims.const(0.5).value({}) == 0.5 and claims.const(0.5).constant
+    assert math.isnan(q.value({"hd": {"distance": {"u": {"v": None}}}}))
+
+
+def test_every_claim_of_spec_section_9_is_there():
+    numbers = [c.number for c in claims.claims()]
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    assert all(c.criteria for c in claims.claims())
+
+
+# ------------------------------------------------------------------------------- report from hand-made files
+
+
+def _write_results(root: Path, family: str, kind: str, by_seed: dict[int, dict]) -> None:
+    cfg = pipeline._analysis_config(pipeline.main_config([f"path={root}"]), kind, family, 0)
+    for seed, result in by_seed.items():
+        cfg.seed = seed
+        path = protocol.result_path(protocol.settings(cfg), kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result))
+
+
+def test_report_from_hand_made_result_files(tmp_path):
+    c = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+    kl = {}
+    for seed, (uu, bb) in enumerate([(0.1, 0.5), (0.2, 0.5), (0.3, 2.0)]):
+        table = {row: {col: 3.0 for col in c} for row in (*c, "random", "uniform")}
+        table["noisy_unbiased"]["noisy_unbiased"] = uu
+        table["noisy_biased"]["noisy_biased"] = bb
+        table["noisy_biased"]["noisy_unbiased"] = 1.0
+        table["random"]["noisy_unbiased"] = 1.0
+        kl[seed] = table
+    _write_results(tmp_path, "sn", "kl", kl)
+    _write_results(tmp_path, "sn", "variance", {s: {"noisy_unbiased": v, "noisy_biased": 0.03,
+                                                    "no-noise_unbiased": 0.001, "no-noise_biased": 0.0001}
+                                                for s, v in enumerate([0.30, 0.34, 0.38])})
+    _write_results(tmp_path, "sn", "manifold", {s: {"noisy_unbiased": {"pca_share": v}} for s, v in
+                                                enumerate([0.7, None, 0.8])})
+    cfg = pipeline.main_config([f"path={tmp_path}", "seeds=[0,1,2]", "families=[sn]", "stages=[report]"])
+    out, results = pipeline.run(cfg, argv=[])
+    text = out.read_text()
+    assert out == tmp_path / "report.md"
+    # 0.1, 0.2, 0.3 -> 0.2 ± sqrt(0.02/3); held in every seed.
+    assert "| 1 | KL(Uσ_q‖Uσ_a) < KL(R‖Uσ_a) | 0.2 ± 0.082 | 1 ± 0 | **held** | 3/3 |" in text
+    # 0.5, 0.5, 2.0 -> 1 ± 0.71 vs 1: not held on the means, held in two seeds alone.
+    assert "| 1 | KL(Bσ_q‖Bσ_a) < KL(Bσ_q‖Uσ_a) | 1 ± 0.71 | 1 ± 0 | **not held** | 2/3 |" in text
+    assert "| Uσ | 0.34 ± 0.033 |" in text  # variance table: 0.30, 0.34, 0.38
+    assert "| 3 | PCA share Uσ ≥ 0.5 | 0.75 ± 0.05 | 0.5 | **held** | 2/2 |" in text  # the undefined seed is out
+    assert "| 4 | var U (no noise) < 0.1 × var Uσ | 0.001 ± 0 | 0.034 ± 0.0033 | **held** | 3/3 |" in text
+    # The KL table: rows in the paper's order, the mean over seeds.
+    rows = [line.split("|")[1].strip() for line in text.split("### Spatial navigation, vanilla RNN (3 seeds)")[1]
+            .split("\n\n")[1].splitlines()[2:]]
+    assert rows == ["Uσ", "Bσ", "U (no noise)", "B (no noise)", "R (random)", "𝒰 (uniform)"]
+    # Families that were not asked for leave their claims not evaluated, and the missing runs are listed.
+    assert re.search(r"\| 5\. .* \| not evaluated \|", text) and re.search(r"\| 6\. .* \| not evaluated \|", text)
+    assert "run spatial_navigation/noisy_unbiased seed 0: python train.py" in text
+    assert results[2]["sn"]["kl"]["noisy_biased"]["noisy_biased"] == 2.0
+
+
+def test_bad_pipeline_settings_are_clear_errors(tmp_path):
+    for override, message in (("seeds=[]", "seeds="), ("families=[sn,xx]", "families="),
+                              ("launcher=pbs", "launcher="), ("stages=[train,plot]", "stages=")):
+        with pytest.raises(protocol.ReactivationError, match=re.escape(message)):
+            pipeline.run(pipeline.main_config([f"path={tmp_path}", override]), argv=[])
+
+
+def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
+    cfg = pipeline.main_config([f"path={tmp_path}", "scale=tiny", "launcher=slurm",
+                                'train_args=["hydra.launcher.partition=gpu"]'])
+    commands = pipeline.train_commands(cfg, {"a/x": [0, 1], "a/y": [0, 1], "b/z": [1]})
+    assert [c[3:5] for c in commands] == [["config=a/x,a/y", "seed=0,1"], ["config=b/z", "seed=1"]]
+    assert all({"scale=tiny", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"} <= set(c) for c in commands)
+
+
+def test_scale_shrinks_runs_and_analyses_together():
+    paper = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0"])
+    small = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", "scale=small"])
+    hd = compose_train(["config=head_direction/noisy_unbiased", "seed=0", "scale=small"])
+    assert (paper.trainer.n_epochs, paper.task.batch_size, paper.path) == (2500, 200, "results")
+    assert small.trainer.n_epochs < paper.trainer.n_epochs and small.task.batch_size < 200
+    assert small.path == "results/small" and small.rnn.n_rec == 512  # same networks, fewer steps
+    assert hd.trainer.n_epochs < 20000
+    run_dir = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=3", "scale=small"],
+                            with_hydra=True).hydra.run.dir
+    assert run_dir == "results/small/spatial_navigation/noisy_unbiased/seed_3"  # the scale has its own root
+    assert (protocol.train_command("head_direction/noisy_biased", 1, ["scale=small"], Path("results/small"))
+            == "python train.py config=head_direction/noisy_biased seed=1 scale=small")
+    kl_paper = pipeline.main_config([]).sizes.kl
+    kl_small = pipeline.main_config(["scale=small"]).sizes.kl
+    assert kl_small.t_quiescent < kl_paper.t_quiescent and kl_small.batch_size < kl_paper.batch_size
+
+
+# --------------------------------------------------------------------------------------- tiny, end to end
+
+
+def _reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "reproduce.py"), "scale=tiny", f"path={tmp_path}", "progress=false",
+           "formats=[png]", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
+    done = _reproduce(tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    for section in ("## Claims (SPEC §9)", "## KL divergences (nats)", "### Spatial navigation, vanilla RNN (2 seeds)",
+                    "### Spatial navigation, GRU (2 seeds)", "### Head direction (2 seeds)",
+                    "quiescent output variance", "mean step between decoded outputs", "hidden-state manifold",
+                    "## Figures", "## Runs", "## Configuration"):
+        assert section in text, section
+    assert "## Missing" not in text and "not evaluated" not in text
+    numbers = re.findall(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|inf|n/a) ± ", text)
+    assert len(numbers) > 100 and not {"nan", "inf", "n/a"} & set(numbers)
+    assert len(re.findall(r"^\| (spatial_navigation|head_direction)/\S+ \| [01] \| 30 \|", text, re.M)) == 20
+    for line in done.stdout.splitlines()[-7:-1]:
+        assert re.fullmatch(r"claim \d \(.*\): (held|NOT held)", line), line
+    figures = sorted((tmp_path / "spatial_navigation" / "figures").glob("*.png"))
+    assert any(f.name == "kl_heatmap.png" for f in figures) and any(f.name == "kl_heatmap_gru.png" for f in figures)
+
+    results = sorted(tmp_path.glob("*/kl_*.json")) + sorted(tmp_path.glob("*/manifold_*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in results}
+    _reproduce(tmp_path, "stages=[train,analyse,report]")
+    assert "(0 trained by this call, the rest reused)" in (tmp_path / "report.md").read_text()
+    assert {p: p.stat().st_mtime_ns for p in results} == stamps  # analyses reused, not recomputed
