@@ -259,6 +259,41 @@ def test_fast_path_matches_reference_in_float32(cls):
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("steps", [1, 2, 12])
+@pytest.mark.parametrize("noisy", [False, True])
+def test_vanilla_gradients_through_the_scan_equal_the_reference(activation, steps, noisy):
+    # The vanilla loop is one autograd node (models/scan.py); T = 1 has no carry between steps at all.
+    model = make(activation_fn=activation, **(NOISY if noisy else {})).double()
+    inputs, init_code = batch(model, batch_size=3, steps=steps, dtype=torch.float64)
+    init_code.requires_grad_(True)  # dL/dh_0 reaches the encoder's input too
+    noise = model.sample_noise(3, steps, gen(11))
+    hidden, outputs = model(inputs, init_code, noise=noise)
+    assert type(hidden.grad_fn).__name__ == "TransposeBackward0"
+    assert type(hidden.grad_fn.next_functions[0][0]).__name__ == "LeakyRNNScanBackward"
+    ref_hidden, ref_outputs = reference_forward(model, inputs, init_code, noise)
+    torch.testing.assert_close(hidden, ref_hidden, rtol=1e-10, atol=1e-12)
+    weights = torch.randn(outputs.shape, generator=gen(12), dtype=torch.float64)
+    params = [*model.parameters(), init_code]
+    grads = torch.autograd.grad((outputs * weights).sum() + hidden.cos().sum(), params)
+    ref_grads = torch.autograd.grad((ref_outputs * weights).sum() + ref_hidden.cos().sum(), params)
+    for name, grad, ref_grad in zip([*(name for name, _ in model.named_parameters()), "init_code"], grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-9, atol=1e-11, msg=name)
+
+
+@pytest.mark.parametrize("cls", [NoisyRNN, NoisyGRU])
+def test_no_grad_forward_builds_no_graph(cls):
+    model = make(cls, **NOISY)
+    inputs, init_code = batch(model)
+    with torch.no_grad():
+        hidden, outputs = model(inputs, init_code, generator=gen(0))
+    assert hidden.grad_fn is None and outputs.grad_fn is None
+    # The same draws with grad on give the same numbers (one implementation for both).
+    grad_hidden, grad_outputs = model(inputs, init_code, generator=gen(0))
+    assert grad_hidden.grad_fn is not None
+    assert torch.equal(hidden, grad_hidden) and torch.equal(outputs, grad_outputs)
+
+
 @pytest.mark.parametrize("cls", [NoisyRNN, NoisyGRU])
 def test_h0_continuation_equals_one_long_call(cls):
     model = make(cls, **NOISY)

@@ -30,7 +30,7 @@ class NoisyGRU(NoisyRecurrentBase):
 
     n_gates = 3
 
-    def _run(self, x: Tensor, h: Tensor, zeta: tuple[Tensor, ...] | None) -> list[Tensor]:
+    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
         phi, alpha, n = ACTIVATIONS[self.activation_fn], self.alpha, self.n_rec
         bias = self._input_bias()
         w_in, w_rec = self.input.weight, self.recurrent.weight
@@ -38,12 +38,13 @@ class NoisyGRU(NoisyRecurrentBase):
         drive_zr = F.linear(x, w_in[: 2 * n], None if bias is None else bias[: 2 * n])  # (T, B, 2 n_rec)
         drive_h = F.linear(x, w_in[2 * n :], None if bias is None else bias[2 * n :])  # (T, B, n_rec)
         u_zr_t, u_h_t = w_rec[: 2 * n].t(), w_rec[2 * n :].t()
+        zeta_t = None if zeta is None else zeta.unbind(0)  # unbind: one view node, not T indexing nodes
         states = []
         for t, (d_zr, d_h) in enumerate(zip(drive_zr.unbind(0), drive_h.unbind(0))):
             z, r = torch.sigmoid(torch.addmm(d_zr, h, u_zr_t)).chunk(2, dim=1)
             c = phi(torch.addmm(d_h, r * h, u_h_t))
             h = torch.lerp(h, c, alpha * (1 - z))  # h + alpha (1 - z) (c - h)
             if zeta is not None:
-                h = h + zeta[t]
+                h = h + zeta_t[t]
             states.append(h)
-        return states
+        return torch.stack(states)  # (T, B, n_rec)

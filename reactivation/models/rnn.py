@@ -8,9 +8,9 @@ With alpha = dt / tau, for t = 1..T::
     y_t = W_out h_t + sigma_out eps_t
 
 The fast path does everything that does not depend on h_{t-1} outside the time loop: all noise is drawn in one call
-per kind, the input projection of all steps is one matrix product and the readout of all steps is another. The loop
-iterates with ``unbind`` (indexing a grad-requiring tensor per step makes backward quadratic in T), collects the
-hidden states in a list and stacks them once (no per-step in-place slice writes).
+per kind, the input projection of all steps is one matrix product and the readout of all steps is another. The
+vanilla time loop itself, forward and backward, is one autograd node (:mod:`reactivation.models.scan`) that writes
+the states into one time-major buffer; training and no-grad rollouts run the same code.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from reactivation import ConfigError
 from reactivation.models.noise import NoiseSample, check_noise_dist, check_std, sample_noise
+from reactivation.models.scan import leaky_rnn_scan
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
@@ -221,11 +222,13 @@ class NoisyRecurrentBase(nn.Module):
         else:
             noise.check_shapes(batch_size, steps, self.n_in, self.n_rec, self.n_out)
         x = inputs if noise.input is None else inputs + noise.input
-        # Time-major inside: unbind(0) of a contiguous (T, B, n) tensor yields contiguous per-step slices.
-        zeta = None if noise.recurrent is None else noise.recurrent.transpose(0, 1).unbind(0)
-        states = self._run(x.transpose(0, 1), h, zeta)
-        hidden = torch.stack(states, dim=1)  # (B, T, n_rec)
-        outputs = self.readout(hidden)
+        # Time-major inside: per-step slices of a contiguous (T, B, n) tensor are contiguous (B, n) blocks.
+        zeta = None if noise.recurrent is None else noise.recurrent.transpose(0, 1)
+        states = self._run(x.transpose(0, 1), h, zeta)  # (T, B, n_rec)
+        hidden = states.transpose(0, 1)  # (B, T, n_rec), a view: no copy of the states
+        # Read out time-major too: one matrix product on the contiguous states (on the batch-major view, linear
+        # would first copy all of them). outputs is then a (B, T, n_out) view of a time-major buffer, like hidden.
+        outputs = self.readout(states).transpose(0, 1)
         if noise.output is not None:
             outputs = outputs + noise.output
         return hidden, outputs
@@ -234,8 +237,8 @@ class NoisyRecurrentBase(nn.Module):
         """Input and recurrent biases act on the same pre-activation, so they are added once, outside the loop."""
         return self.input.bias + self.recurrent.bias if self.bias else None
 
-    def _run(self, x: Tensor, h: Tensor, zeta: tuple[Tensor, ...] | None) -> list[Tensor]:
-        """Time loop: x (T, B, n_in) noisy inputs, h (B, n_rec) start, zeta T x (B, n_rec) noise -> T x (B, n_rec)."""
+    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
+        """Time loop: x (T, B, n_in) noisy inputs, h (B, n_rec) start, zeta (T, B, n_rec) noise -> (T, B, n_rec)."""
         raise NotImplementedError
 
 
@@ -246,14 +249,9 @@ class NoisyRNN(NoisyRecurrentBase):
     (n_out, n_rec), ``encoder.weight`` (n_rec, n_init). See :class:`NoisyRecurrentBase` for the arguments.
     """
 
-    def _run(self, x: Tensor, h: Tensor, zeta: tuple[Tensor, ...] | None) -> list[Tensor]:
-        phi, alpha = ACTIVATIONS[self.activation_fn], self.alpha
+    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
         drive = F.linear(x, self.input.weight, self._input_bias())  # (T, B, n_rec): W_in x_t for all t at once
-        w_rec_t = self.recurrent.weight.t()
-        states = []
-        for t, drive_t in enumerate(drive.unbind(0)):
-            h = torch.lerp(h, phi(torch.addmm(drive_t, h, w_rec_t)), alpha)  # (1 - a) h + a phi(u)
-            if zeta is not None:
-                h = h + zeta[t]
-            states.append(h)
-        return states
+        # drive is a temporary of this call: without grad, the states are written over it (one buffer less).
+        return leaky_rnn_scan(
+            drive, h, self.recurrent.weight, zeta, self.alpha, self.activation_fn, drive_is_scratch=True
+        )
