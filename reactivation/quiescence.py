@@ -92,9 +92,10 @@ def rollout(model: nn.Module, task: nn.Module, h0: Tensor, steps: int, *, genera
         length = min(chunk, steps - start)
         x = zeros[:, :length] if inputs is None else inputs[:, start:start + length]
         states, outputs = model(x, h0=h, generator=generator, sigma_rec=sigma_rec)
-        h = states[:, -1]
+        h = states[:, -1].clone()  # a view would keep the whole chunk's states alive during the next chunk
         decoded.append(task.decode(outputs).cpu())
         if keep_hidden:
             hidden.append(states.cpu())
+        del states, outputs  # free this chunk's buffers before the next one is allocated (bounded memory)
     return Rollout(decoded=torch.cat(decoded, dim=1), hidden=torch.cat(hidden, dim=1) if keep_hidden else None,
                    final_state=h)
