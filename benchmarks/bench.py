@@ -49,13 +49,14 @@ def _median_time(fn, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def _setup(preset: str, device: str = "cpu"):
-    return build(compose_train([f"config={preset}", "seed=0", f"device={device}"]))
+def _setup(preset: str, device: str = "cpu", overrides: tuple[str, ...] = ()):
+    """The preset's Setup (seed 0) on ``device``; ``overrides`` are extra config overrides (e.g. smaller sizes)."""
+    return build(compose_train([f"config={preset}", "seed=0", f"device={device}", *overrides]))
 
 
-def training_step(preset: str, device: str = "cpu"):
+def training_step(preset: str, device: str = "cpu", overrides: tuple[str, ...] = ()):
     """A closure running one full training step of the library (generation + forward + backward + Adam)."""
-    s = _setup(preset, device)
+    s = _setup(preset, device, overrides)
     opt = torch.optim.Adam(s.model.parameters(), lr=1e-3)
     gen_b, gen_n = generator(0, "train_batches", s.device), generator(0, "train_noise", s.device)
     batch_size = s.config.task.batch_size
@@ -113,33 +114,42 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * 4096 / 2**20
 
 
-def rollout_item(preset: str, steps: int, chunk: int = 500) -> dict:
-    """Quiescent rollout of 200 trajectories (no grad), with the RSS after each chunk (growth check)."""
-    s = _setup(preset)
-    gen = generator(0, "analysis")
+def rollout_item(preset: str, steps: int, chunk: int = 500, device: str = "cpu", overrides: tuple[str, ...] = (),
+                 memory_mb=rss_mb, sync=lambda: None) -> dict:
+    """Quiescent rollout of 200 trajectories (no grad), with the memory after each chunk (growth check).
+
+    ``memory_mb`` is the memory measure in MB (default: this process's RSS; benchmarks/gpu.py passes the device's
+    allocated memory) and ``sync`` waits for the device's queued work before a clock is read (a no-op on CPU).
+    """
+    s = _setup(preset, device, overrides)
+    gen = generator(0, "analysis", s.device)
     batch = s.task.sample(200, gen)
     with torch.no_grad():
         h0 = s.model.initial_state(batch.init_code)
+    sync()
     rss = []
     start = time.perf_counter()
     h, done = h0, 0
     while done < steps:
         out = rollout(s.model, s.task, h, min(chunk, steps - done), generator=gen, sigma_rec=s.model.sigma_rec * 2**0.5)
         h, done = out.final_state, done + chunk
-        rss.append(rss_mb())
+        rss.append(memory_mb())
+    sync()
     seconds = time.perf_counter() - start
     # The fused floor: nn.RNN/nn.GRU forward over the same zero input, no grad, same chunks.
     kind = torch.nn.GRU if s.config.rnn.model == "gru" else torch.nn.RNN
     rnn = kind(s.config.rnn.n_in, s.config.rnn.n_rec, bias=False, batch_first=True,
-               **({} if kind is torch.nn.GRU else {"nonlinearity": "relu"}))
-    readout = torch.nn.Linear(s.config.rnn.n_rec, s.config.rnn.n_out, bias=False)
-    zeros = torch.zeros(200, chunk, s.config.rnn.n_in)
+               **({} if kind is torch.nn.GRU else {"nonlinearity": "relu"})).to(s.device)
+    readout = torch.nn.Linear(s.config.rnn.n_rec, s.config.rnn.n_out, bias=False).to(s.device)
+    zeros = torch.zeros(200, chunk, s.config.rnn.n_in, device=s.device)
+    sync()
     start = time.perf_counter()
     with torch.no_grad():
         hf = h0.unsqueeze(0)
         for _ in range(0, steps, chunk):
             states, hf = rnn(zeros, hf)
             s.task.decode(readout(states))
+    sync()
     fused = time.perf_counter() - start
     return {"seconds": seconds, "fused_seconds": fused, "ratio": seconds / fused, "rss_mb_first": rss[0],
             "rss_mb_last": rss[-1], "rss_growth_mb": rss[-1] - rss[0]}
