@@ -18,7 +18,7 @@ from reactivation.training import train
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
 register_resolvers()
-configure_process()
+configure_process(training=True)
 
 
 @hydra.main(config_path="configs/train", config_name="train", version_base="1.3")

@@ -38,6 +38,21 @@ PRESETS = {"SN vanilla": "spatial_navigation/noisy_unbiased", "SN GRU": "spatial
            "HD vanilla": "head_direction/noisy_unbiased"}
 
 
+def _interleaved_medians(fns, repeats: int, warmup: int = 1) -> list[float]:
+    """Median time of each function, timed in turn (a, b, c, a, b, c, ...) so that a shared machine's drift
+    affects all of them alike and their ratios stay meaningful."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def _median_time(fn, repeats: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
@@ -151,7 +166,14 @@ def rollout_item(preset: str, steps: int, chunk: int = 500, device: str = "cpu",
             s.task.decode(readout(states))
     sync()
     fused = time.perf_counter() - start
-    return {"seconds": seconds, "fused_seconds": fused, "ratio": seconds / fused, "rss_mb_first": rss[0],
+    # The noise the fused reference does not draw: sigma_rec * N(0, 1) for every unit and step, drawn alone.
+    start = time.perf_counter()
+    for _ in range(0, steps, chunk):
+        s.model.sample_noise(200, chunk, gen, sigma_rec=s.model.sigma_rec * 2**0.5)
+    sync()
+    noise = time.perf_counter() - start
+    return {"seconds": seconds, "fused_seconds": fused, "ratio": seconds / fused, "noise_seconds": noise,
+            "ratio_without_noise": (seconds - noise) / fused, "rss_mb_first": rss[0],
             "rss_mb_last": rss[-1], "rss_growth_mb": rss[-1] - rss[0]}
 
 
@@ -174,10 +196,9 @@ def measure_item(item: str, threads: int, quick: bool) -> dict:
     if item.startswith("train:"):
         name = item.split(":", 1)[1]
         step, s = training_step(PRESETS[name])
-        ours = _median_time(step, repeats)
-        fused = _median_time(fused_step(s), repeats)
         gen = generator(0, "train_batches")
-        sample = _median_time(lambda: s.task.sample(s.config.task.batch_size, gen), repeats)
+        ours, fused, sample = _interleaved_medians(
+            [step, fused_step(s), lambda: s.task.sample(s.config.task.batch_size, gen)], repeats)
         flops = step_flops(s)
         return {"step_s": ours, "fused_step_s": fused, "ratio": ours / fused, "generation_s": sample,
                 "generation_share": sample / ours, "gflop": flops / 1e9, **checkpoint_mb(s)}
@@ -211,7 +232,9 @@ def table(results: dict) -> str:
             if r:
                 rows.append(f"| {name} quiescent rollout, 200 × {results['rollout_steps']} steps | {threads} "
                             f"| {r['seconds']:.1f} s | fused {r['fused_seconds']:.1f} s | {r['ratio']:.2f} "
-                            f"| RSS growth {r['rss_growth_mb']:+.0f} MB; peak RSS {r['peak_rss_mb']:.0f} MB |")
+                            f"| noise drawing {r['noise_seconds']:.1f} s (ratio without it "
+                            f"{r['ratio_without_noise']:.2f}); RSS growth {r['rss_growth_mb']:+.0f} MB; "
+                            f"peak RSS {r['peak_rss_mb']:.0f} MB |")
         rows.append(f"| float32 matmul 2048² | {threads} | {rate:.0f} GFLOP/s | | | |")
     return "\n".join(rows)
 
@@ -222,7 +245,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="thread counts (default: 1 2)")
     parser.add_argument("--item", help=argparse.SUPPRESS)  # internal: run one measurement in this process
     args = parser.parse_args()
-    configure_process()
+    # Each item runs as its script would: training steps with train.py's settings, rollouts with the analyses'.
+    configure_process(training=bool(args.item) and args.item.startswith(("train", "matmul")))
     if args.item:
         import resource
 
