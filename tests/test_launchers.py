@@ -17,7 +17,7 @@ TINY = ["rnn.n_rec=8", "task.batch_size=2", "task.sequence_length=4", "trainer.n
 
 
 @pytest.mark.parametrize("launcher", ["local", "slurm_local"])
-def test_launcher_runs_a_seed_sweep_into_the_usual_run_directories(launcher, tmp_path):
+def test_launcher_runs_a_seed_sweep_into_the_usual_run_directories_and_skips_them_after(launcher, tmp_path):
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", f"hydra/launcher={launcher}",
            "config=spatial_navigation/noisy_unbiased", "seed=0,1", f"path={tmp_path}", *TINY]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
@@ -26,6 +26,11 @@ def test_launcher_runs_a_seed_sweep_into_the_usual_run_directories(launcher, tmp
         run_dir = compose_train(["config=spatial_navigation/noisy_unbiased", f"seed={seed}", f"path={tmp_path}",
                                  *TINY], with_hydra=True).hydra.run.dir
         assert runs.checkpoint_steps(run_dir) == [0, 2]
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("step_*.pt")}
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    # Re-running the sweep through the launcher skips both finished runs: nothing is retrained or rewritten.
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("step_*.pt")} == stamps and len(stamps) == 4
 
 
 def test_slurm_preset_has_the_cluster_settings():
