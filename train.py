@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from reactivation.cli import configure_process, exit_on_error, register_resolvers
 from reactivation.config import preflight
-from reactivation.training import train
+from reactivation.training import build, train
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
 register_resolvers()
@@ -29,5 +29,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    exit_on_error(preflight)(sys.argv[1:], CONFIG_DIR)
+    exit_on_error(preflight)(sys.argv[1:], CONFIG_DIR, check=build)
     main()

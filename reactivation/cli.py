@@ -11,7 +11,8 @@ from typing import Any, Callable, TypeVar
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ReactivationError
+from reactivation import ReactivationError, processes
+from reactivation.runs import os_error_text
 
 F = TypeVar("F", bound=Callable)
 
@@ -77,22 +78,41 @@ def analysis_main(name: str, run: Callable[[Any], dict]) -> Callable[[], None]:
 
 
 def exit_on_error(func: F) -> F:
-    """Turn a :class:`ReactivationError` into a one-paragraph message and exit status 2.
+    """The one place where an entry point's failures become messages: a user's problem is one paragraph
+    naming it and the fix, exit status 2, no traceback (it would only bury the message).
 
-    The message already names the problem and the fix; a traceback would only bury it.
+    - :class:`ReactivationError`: its message.
+    - An OS error (full disk, read-only or missing folder): what and where, and what to do.
+    - A config value that OmegaConf cannot resolve or convert (``${oc.env:...}``, a bad interpolation): the key.
+    - Ctrl-C and SIGTERM (:mod:`reactivation.processes` makes SIGTERM an interrupt, installed here): how to
+      continue, exit status 130 (Ctrl-C) or 143 (SIGTERM). Files are never left half-written.
+
+    Anything else is a bug of ours and keeps its traceback.
     """
+    from omegaconf.errors import OmegaConfBaseException
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        processes.install_handlers()
         try:
             return func(*args, **kwargs)
-        except ReactivationError as err:
+        except (ReactivationError, OSError, OmegaConfBaseException) as err:
             logging.getLogger("reactivation").debug("error", exc_info=True)
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {_message(err)}", file=sys.stderr)
             sys.exit(2)
-        except KeyboardInterrupt:
-            print("\ninterrupted: run the same command again to continue from the last checkpoint.",
+        except KeyboardInterrupt as err:
+            print("\ninterrupted: nothing was left half-written; run the same command again to continue "
+                  "(training resumes from its last checkpoint, finished runs and results are kept).",
                   file=sys.stderr)
-            sys.exit(130)
+            sys.exit(143 if isinstance(err, processes.Terminated) else 130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _message(err: Exception) -> str:
+    if isinstance(err, OSError):
+        return os_error_text(err)
+    if isinstance(err, ReactivationError):
+        return str(err)
+    key = getattr(err, "full_key", None) or "a config value"
+    return f"{key}: {str(err).splitlines()[0]}. Give it a plain value on the command line ({key}=...)."

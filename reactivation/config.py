@@ -9,8 +9,11 @@ checks the composed values.
 from __future__ import annotations
 
 import difflib
+import itertools
+import math
+import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,13 +32,14 @@ def presets(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
     return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
 
 
-def _leaf_keys(node: Any, prefix: str = "") -> list[str]:
+def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict flattened to ``{"rnn.n_rec": 512, ...}`` (dotted keys of its non-dict values)."""
     if isinstance(node, dict):
-        keys = []
+        out: dict[str, Any] = {}
         for k, v in node.items():
-            keys += _leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
-        return keys
-    return []
+            out.update(leaves(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -44,37 +48,70 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 
 def _parse(argv: list[str]) -> list | None:
-    """The key=value overrides of a command line, parsed by Hydra; None when asking for help."""
+    """The key=value overrides of a command line, parsed by Hydra; None when asking for help.
+
+    Raises:
+        ConfigError: an argument Hydra cannot parse, naming it.
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
     if any(a in ("-h", "--help", "--hydra-help", "--info", "-i") or a.startswith("--info") for a in argv):
         return None
+    parser = OverridesParser.create()
+    overrides = []
     # Flags such as -m / --cfg job take no `=`; only key=value arguments are overrides.
-    return OverridesParser.create().parse_overrides([a for a in argv if not a.startswith("-") and "=" in a])
+    for arg in (a for a in argv if not a.startswith("-") and "=" in a):
+        if not arg.split("=", 1)[0].lstrip("+~"):
+            raise ConfigError(f"the argument {arg!r} has no key; write key=value, e.g. trainer.lr=0.01.")
+        try:
+            overrides += parser.parse_overrides([arg])
+        except HydraException as err:
+            reason = " ".join(str(err).split())
+            raise ConfigError(f"cannot read the argument {arg!r} ({reason[:300]}). Write key=value, e.g. "
+                              "trainer.lr=0.01; quote values with spaces or brackets for the shell.") from None
+    return overrides
 
 
 def _check_keys(overrides: list, base: DictConfig, groups: Iterable[str], listing: str) -> None:
-    """Raise ConfigError for the first override whose key ``base`` does not have (Hydra would say `+key=`)."""
-    known = _leaf_keys(OmegaConf.to_container(base))
+    """Raise ConfigError for the first override whose key ``base`` does not have, added with ``+`` or not.
+
+    Nothing reads a key the configs do not define, so ``+trainer.n_epoch=5`` (a typo) would be accepted and
+    ignored; ``~key`` would remove a key the run needs.
+    """
+    known = list(leaves(OmegaConf.to_container(base)))
     sentinel = object()
     for o in overrides:
         key = o.key_or_group
-        if o.package is not None or key in groups or key.startswith("hydra") or o.is_add() or o.is_delete():
+        if o.package is not None or key in groups or key.startswith("hydra"):
             continue
-        if OmegaConf.select(base, key, default=sentinel, throw_on_missing=False) is sentinel:
-            raise ConfigError(f"unknown key '{key}'.{_suggest(key, known)} Run `{listing}` to list every key.")
+        exists = OmegaConf.select(base, key, default=sentinel, throw_on_missing=False) is not sentinel
+        if o.is_delete():
+            raise ConfigError(f"~{key} removes a key that every run needs; set it instead ({key}=...).")
+        if not exists:
+            added = "+" if o.is_add() else ""
+            raise ConfigError(f"unknown key '{added}{key}': nothing reads it, so it would be ignored."
+                              f"{_suggest(key, known)} Run `{listing}` to list every key.")
+        if o.is_add() and not o.is_force_add():
+            raise ConfigError(f"+{key}: the key exists already; set it without the '+' ({key}=...).")
 
 
-def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
-    """Check a training command line before Hydra composes it.
+def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
+              check: Callable[[DictConfig], Any] | None = None) -> None:
+    """Check a training command line before Hydra composes it, or writes anything.
+
+    Every run of the command (each combination of a ``-m`` sweep) is composed and checked: values
+    resolve, have the type of their default, pass :func:`validate` and ``check``, and ``path`` can hold runs.
 
     Args:
         argv: the command-line arguments (``sys.argv[1:]``).
         config_dir: the training config directory.
+        check: a further check of each composed config (train.py passes ``training.build``, which builds
+            the task and model and so checks every ``rnn.*`` and ``task.*`` value).
 
     Raises:
-        ConfigError: missing ``config=`` or ``seed=``, an unknown preset, or an unknown key, with the
-            available choices and the closest matches.
+        ConfigError: missing ``config=`` or ``seed=``, an unknown preset or key, an argument that selects a
+            part of a preset, an unparsable argument or a bad value, with the choices and the closest matches.
     """
     overrides = _parse(argv)
     if overrides is None:
@@ -97,6 +134,118 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR) -> None:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
     base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)
     _check_keys(overrides, base, _GROUPS, "python train.py config=<preset> seed=0 --cfg job")
+    for o in overrides:
+        if o.key_or_group in _PARTS and o.package is None:
+            raise ConfigError(
+                f"{o.key_or_group}={o.get_value_element_as_str()} would swap a part of the preset, whose name would "
+                f"then describe another run. Choose the preset that has it (config=...; `python train.py seed=0` "
+                f"lists them), or override single keys (e.g. task.biased=true, "
+                f"rnn.sigma2_rec=0.0001).")
+    defaults: dict[str, dict[str, Any]] = {}
+    for run in _expand([o for o in overrides if not o.key_or_group.startswith("hydra")]):
+        cfg = _compose_checked(run, config_dir)
+        preset = _value_of(run, "config")
+        if preset not in defaults:
+            defaults[preset] = _resolved(compose_train([f"config={preset}", "seed=0"], config_dir))
+        _check_types(_resolved(cfg), defaults[preset])
+        validate(cfg)
+        if check is not None:
+            check(cfg)
+        _check_path(cfg.path)
+
+
+def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return compose_train(run, config_dir)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise ConfigError(f"the command line {' '.join(run)} does not make a config ({reason}).") from None
+
+
+#: Groups that make up a preset; swapping one would train another run under the preset's name.
+_PARTS = ("task", "model", "noise", "bias")
+
+
+def _value_of(run: list[str], key: str) -> str:
+    return next(a.split("=", 1)[1] for a in run if a.split("=", 1)[0] == key)
+
+
+def _expand(overrides: list) -> list[list[str]]:
+    """Each run of a (``-m``) command line as a list of ``key=value`` strings: the product of the sweeps."""
+    choices = []
+    for o in overrides:
+        key = o.get_key_element()
+        if o.is_sweep_override() and o.is_discrete_sweep():
+            choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        elif o.is_sweep_override():  # interval sweeps (optimisers' ranges) are not ours to check
+            return []
+        else:
+            choices.append([f"{key}={o.get_value_element_as_str()}"])
+    return [list(run) for run in itertools.product(*choices)]
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    """Every leaf of ``cfg`` resolved, as ``{dotted key: value}``.
+
+    Raises:
+        ConfigError: an interpolation that cannot be resolved (an unknown resolver, a missing environment
+            variable, a key that refers to itself), naming the key.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", "") or "?"
+        reason = str(err).splitlines()[0]
+        raise ConfigError(f"{key}: its value cannot be resolved ({reason}). Give a plain value, e.g. "
+                          f"{key}=0.01.") from None
+    return leaves(container)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+def _check_types(values: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Every value must be of its default's kind (an integer where the default is one) and finite.
+
+    Hydra turns ``trainer.lr=fast`` into the string 'fast' and ``${oc.env:HOME}`` into a path; caught here,
+    they name their key instead of failing deep inside training.
+    """
+    for key, value in values.items():
+        default = defaults.get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number.")
+        if default is None or key == "preset":  # null defaults (sizes that follow the task) are checked by the model
+            continue
+        if isinstance(default, int) and not isinstance(default, bool):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            kind = "an integer"
+        else:
+            ok = _kind(value) == _kind(default)
+            kind = _kind(default)
+        if not ok:
+            raise ConfigError(f"{key}={value!r} is not allowed; it must be {kind}, like its default {default!r}.")
+
+
+def _check_path(path: Any) -> None:
+    """``path`` must be a folder, or a name where one can be made."""
+    target = Path(str(path)).expanduser().absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"path={path}: {existing} is a file, not a folder; choose another path=.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"path={path}: {existing} is not writable (read-only or not yours); choose another path=.")
 
 
 def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_CONFIG_DIR,

@@ -7,6 +7,7 @@ directory; tests and notebooks call it directly with a composed or hand-made con
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 # Keys that do not change what is trained (also left out of run-directory names, configs/train/train.yaml);
 # `scale` only names the sizes, and the sizes themselves are compared.
 RUNTIME_KEYS = ("device", "resume", "path", "scale", "trainer.progress")
+#: What every checkpoint holds; ``resume.pt`` adds :data:`RESUME_KEYS`.
+CHECKPOINT_KEYS = ("step", "model", "task", "config")
+RESUME_KEYS = (*CHECKPOINT_KEYS, "optimizer", "rng")
+#: A loss this many times that of an all-zero output means training diverged (see _healthy).
+DIVERGED_FACTOR = 1e4
 
 
 @dataclass
@@ -90,11 +96,38 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
     cfg = OmegaConf.create({k: v for k, v in config.items() if k != "preset"})
     cfg.device = device
     setup = build(cfg)
-    state = runs.load_checkpoint(runs.checkpoint_path(run_dir, step), map_location=setup.device)
+    path = runs.checkpoint_path(run_dir, step)
+    fix = (f"delete it and run the training command of {run_dir} again (a finished run rewrites its final "
+           "checkpoint from resume.pt), or analyse another epoch=")
+    state = runs.load_checkpoint(path, map_location=setup.device, keys=CHECKPOINT_KEYS, fix=fix)
+    if _comparable(state["config"]) != _comparable(config):
+        raise ReactivationError(f"checkpoint {path} was written by another run than the one described by "
+                                f"{run_dir / runs.CONFIG_FILE} (preset {state['config'].get('preset')!r}, seed "
+                                f"{state['config'].get('seed')!r}); it was copied or moved there. To fix it, {fix}.")
+    _require_finite_weights(state, path, fix)
     setup.model.load_state_dict(state["model"])
     setup.task.load_state_dict(state["task"])
     setup.model.eval()
     return setup
+
+
+def _require_finite_weights(state: dict[str, Any], path: Path, fix: str) -> None:
+    bad = [name for name, t in state["model"].items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ReactivationError(f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): it records a "
+                                f"diverged run. To fix it, {fix}.")
+
+
+def _healthy(loss: torch.Tensor, targets: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    """True (a 0-d bool tensor, so that checking costs one device sync) if training has not diverged.
+
+    Diverged: a non-finite loss or weight, or a loss :data:`DIVERGED_FACTOR` times that of a network that
+    outputs zeros (an untrained network's is 1-5 times that; SN and HD codes lie in [0, 1]).
+    """
+    ok = torch.isfinite(loss) & (loss <= DIVERGED_FACTOR * torch.mean(targets ** 2))
+    for p in params:
+        ok = ok & torch.isfinite(p).all()
+    return ok
 
 
 def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -115,6 +148,30 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return OmegaConf.to_container(flat)
 
 
+def _diverged(run_dir: Path, step: int, what: str) -> ReactivationError:
+    steps = runs.checkpoint_steps(run_dir)
+    last = f"the last good checkpoint is {runs.checkpoint_path(run_dir, steps[-1])}" if steps else "nothing was saved"
+    return ReactivationError(
+        f"training diverged at step {step} ({what}; non-finite or over {DIVERGED_FACTOR:g} times the loss of zero "
+        f"outputs); it stopped without saving that step and {last}. Lower trainer.lr or the noise variances "
+        "(rnn.sigma2_*), then rerun with resume=false.")
+
+
+def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
+    """Rewrite a finished run's final step checkpoint from ``resume.pt`` if it is missing or unreadable.
+
+    ``resume.pt`` holds everything the step checkpoint does, so a final checkpoint deleted after it was found
+    corrupt is not lost (the analyses need it, and would otherwise call the run unfinished).
+    """
+    path = runs.checkpoint_path(run_dir, state["step"])
+    try:
+        runs.load_checkpoint(path, keys=CHECKPOINT_KEYS)
+        return
+    except ReactivationError:
+        log.warning("the final checkpoint %s is missing or unreadable; rewriting it from %s", path, runs.RESUME_FILE)
+    runs.save_checkpoint(path, {k: state[k] for k in CHECKPOINT_KEYS})
+
+
 def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> dict[str, Any]:
     """Train (or resume, or skip if finished) the run described by ``cfg`` in ``run_dir``.
 
@@ -127,12 +184,23 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
         ``{"step": last step, "test": {metric: value} of the last evaluation, "run_dir": str}``.
 
     Raises:
-        ReactivationError: bad config, a run directory holding a different run, an unreadable
-            checkpoint, or a non-finite loss (the last good checkpoint is kept).
+        ReactivationError: bad config, a run directory holding a different run or trained by another live
+            process, an unreadable checkpoint, or a diverged run (non-finite loss or weights, or a loss
+            :data:`DIVERGED_FACTOR` times that of zero outputs; nothing of it is saved, the last good checkpoint
+            is kept).
     """
     setup = build(cfg)
-    cfg, task, model, device = setup.config, setup.task, setup.model, setup.device
     run_dir = Path(run_dir)
+    with runs.RunLock(run_dir):
+        # We hold the run: any temporary file here is a leftover of a killed writer.
+        for folder in (run_dir, run_dir / runs.CHECKPOINT_DIR):
+            for tmp in runs.clean_temporaries(folder, every=True):
+                log.info("removed %s, left by an interrupted write", tmp)
+        return _train(setup, run_dir, preset)
+
+
+def _train(setup: Setup, run_dir: Path, preset: str | None) -> dict[str, Any]:
+    cfg, task, model, device = setup.config, setup.task, setup.model, setup.device
     ckpt_dir = run_dir / runs.CHECKPOINT_DIR
     config = {"preset": preset, **OmegaConf.to_container(cfg, resolve=True)}
     n_steps, tr = cfg.trainer.n_epochs, cfg.trainer
@@ -146,7 +214,9 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
         log.info("resume=false: deleting the checkpoints and metrics in %s", run_dir)
         shutil.rmtree(ckpt_dir)
     elif resume_file.exists():
-        state = runs.load_checkpoint(resume_file, map_location=device)
+        state = runs.load_checkpoint(resume_file, map_location=device, keys=RESUME_KEYS,
+                                     fix="rerun with resume=false to start the run over")
+        _require_finite_weights(state, resume_file, "rerun with resume=false to start the run over")
         if _comparable(state["config"]) != _comparable(config):
             raise ReactivationError(
                 f"{run_dir} holds a run with a different configuration; choose another path= "
@@ -158,6 +228,7 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
             gen.set_state(state["rng"][name].cpu())
         start = state["step"]
         if start >= n_steps:
+            _restore_final_checkpoint(run_dir, state)
             log.info("%s already finished (%d steps); rerun with resume=false to retrain.", run_dir, start)
             return {"step": start, "test": state.get("test", {}), "run_dir": str(run_dir)}
         log.info("resuming %s from step %d", run_dir, start)
@@ -165,42 +236,49 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
     metrics = runs.MetricsLog(run_dir, resume_step=start if start else None)
     test_batch = task.sample(cfg.task.batch_size, generator(cfg.seed, "test_batch", device))
 
+    params = list(model.parameters())
+
     def evaluate(step: int) -> dict[str, float]:
         with torch.no_grad():
             _, outputs = model(test_batch.inputs, test_batch.init_code, generator=streams["eval_noise"])
             values = {"loss": _mse(outputs, test_batch.targets).item(),
                       error_name: task.decoding_error(outputs, test_batch.latent).item()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise _diverged(run_dir, step, f"test loss {values['loss']:.3g}")
         metrics.log("test", step, **values)
         return values
 
     def save(step: int, test: dict[str, float]) -> None:
+        # The weights about to be saved were updated after the last loss was checked: check them themselves, on
+        # the test batch without noise (draws nothing, so every random stream stays as it is).
+        with torch.no_grad():
+            _, outputs = model(test_batch.inputs, test_batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
+            loss = _mse(outputs, test_batch.targets)
+        if not _healthy(loss, test_batch.targets, params).item():
+            raise _diverged(run_dir, step, f"noise-free test loss {loss.item():.3g} of the weights to be saved")
         light = {"step": step, "model": model.state_dict(), "task": task.state_dict(), "config": config}
         runs.save_checkpoint(runs.checkpoint_path(run_dir, step), light)
         metrics.write_summaries()
         rng = {name: gen.get_state() for name, gen in streams.items()}
         runs.save_checkpoint(resume_file, {**light, "optimizer": optimizer.state_dict(), "rng": rng, "test": test})
 
-    test = evaluate(0) if start == 0 else {}
-    if start == 0:
-        save(0, test)
-    postfix: dict[str, float] = {}
     bar = tqdm(total=n_steps, initial=start, desc=preset or run_dir.name, disable=not tr.progress,
                dynamic_ncols=True, mininterval=1.0)
-    with logging_redirect_tqdm(), bar:
+    postfix: dict[str, float] = {}
+    with metrics, logging_redirect_tqdm(), bar:
+        test = evaluate(0) if start == 0 else {}
+        if start == 0:
+            save(0, test)
         for step in range(start + 1, n_steps + 1):
             batch = task.sample(cfg.task.batch_size, streams["train_batches"])
             _, outputs = model(batch.inputs, batch.init_code, generator=streams["train_noise"])
             loss = _mse(outputs, batch.targets)
-            if not torch.isfinite(loss):
-                last = runs.checkpoint_steps(run_dir)[-1]
-                metrics.close()
-                raise ReactivationError(
-                    f"the loss became non-finite ({loss.item()}) at step {step}; training stopped and the last "
-                    f"good checkpoint is {runs.checkpoint_path(run_dir, last)}. Lower trainer.lr or the noise "
-                    "variances (rnn.sigma2_*), then rerun with resume=false.")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            # Checked after the update: the loss was computed before it, the weights that would be saved after it.
+            if not _healthy(loss.detach(), batch.targets, params).item():
+                raise _diverged(run_dir, step, f"training loss {loss.item():.3g}")
             values = {"loss": loss.item()}
             if step % tr.decode_freq == 0 or step == n_steps:
                 values[error_name] = task.decoding_error(outputs.detach(), batch.latent).item()
@@ -213,6 +291,5 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
                 save(step, test)
             bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
             bar.update()
-    metrics.close()
     log.info("finished %s: test loss %.3g, %s %.3g", run_dir, test["loss"], error_name, test[error_name])
     return {"step": n_steps, "test": test, "run_dir": str(run_dir)}

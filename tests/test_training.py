@@ -139,7 +139,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, t
         return mse(outputs, targets)
 
     monkeypatch.setattr(training, "_mse", nan_on_fourth_training_step)
-    with pytest.raises(ReactivationError, match=r"non-finite \(nan\) at step 4.*step_000002\.pt"):
+    with pytest.raises(ReactivationError, match=r"diverged at step 4 \(training loss nan.*step_000002\.pt"):
         train(tiny_config(), tmp_path)
     state = runs.load_checkpoint(tmp_path / "checkpoints" / "resume.pt")
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values())
