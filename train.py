@@ -4,6 +4,11 @@ Presets live in configs/train/config/<task>/; every rnn.*, trainer.* and task.* 
 (``python train.py config=<preset> seed=0 --cfg job`` lists them). The run directory is
 results/<preset>/[<overrides>/]seed_<seed>; running the same command again resumes or skips it.
 """
+# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
+
+from reactivation.processes import quiet_startup
+
+quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
 
 import sys
 from pathlib import Path

@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import Iterator
@@ -36,9 +37,31 @@ def _in_main_thread() -> bool:
 
 
 def install_handlers() -> None:
-    """Make SIGTERM raise :class:`Terminated` in the main thread (idempotent; no-op off the main thread)."""
-    if _in_main_thread() and hasattr(signal, "SIGTERM"):
+    """Make SIGTERM raise :class:`Terminated` and Ctrl-C :class:`KeyboardInterrupt` in the main thread.
+
+    Idempotent; a no-op off the main thread. Replaces :func:`quiet_startup`'s handlers.
+    """
+    if not _in_main_thread():
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _exit_before_start(signum, frame) -> None:
+    print("\ninterrupted while starting: nothing was written.", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+def quiet_startup() -> None:
+    """Until :func:`install_handlers` runs, Ctrl-C or SIGTERM ends the process with a one-line message.
+
+    The first thing an entry script calls: its imports (torch, Hydra) take seconds, and an interrupt inside them
+    would otherwise print a traceback through whatever module was being imported. Nothing has been written then.
+    """
+    if _in_main_thread():
+        for sig in _SIGNALS:
+            signal.signal(sig, _exit_before_start)
 
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))

@@ -209,7 +209,7 @@ def _train(setup: Setup, run_dir: Path, preset: str | None) -> dict[str, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=tr.lr, weight_decay=tr.weight_decay)
     streams = {name: generator(cfg.seed, name, device) for name in ("train_batches", "train_noise", "eval_noise")}
     resume_file = ckpt_dir / runs.RESUME_FILE
-    start = 0
+    start, resumed = 0, False
     if resume_file.exists() and not cfg.resume:
         log.info("resume=false: deleting the checkpoints and metrics in %s", run_dir)
         shutil.rmtree(ckpt_dir)
@@ -226,14 +226,14 @@ def _train(setup: Setup, run_dir: Path, preset: str | None) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         for name, gen in streams.items():
             gen.set_state(state["rng"][name].cpu())
-        start = state["step"]
+        start, resumed = state["step"], True
         if start >= n_steps:
             _restore_final_checkpoint(run_dir, state)
             log.info("%s already finished (%d steps); rerun with resume=false to retrain.", run_dir, start)
             return {"step": start, "test": state.get("test", {}), "run_dir": str(run_dir)}
         log.info("resuming %s from step %d", run_dir, start)
     runs.save_config(run_dir, config)
-    metrics = runs.MetricsLog(run_dir, resume_step=start if start else None)
+    metrics = runs.MetricsLog(run_dir, resume_step=start if resumed else None)
     test_batch = task.sample(cfg.task.batch_size, generator(cfg.seed, "test_batch", device))
 
     params = list(model.parameters())
@@ -266,8 +266,10 @@ def _train(setup: Setup, run_dir: Path, preset: str | None) -> dict[str, Any]:
                dynamic_ncols=True, mininterval=1.0)
     postfix: dict[str, float] = {}
     with metrics, logging_redirect_tqdm(), bar:
-        test = evaluate(0) if start == 0 else {}
-        if start == 0:
+        # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already; doing
+        # it again would draw the evaluation noise twice and shift every later test metric.
+        test = evaluate(0) if not resumed else {}
+        if not resumed:
             save(0, test)
         for step in range(start + 1, n_steps + 1):
             batch = task.sample(cfg.task.batch_size, streams["train_batches"])

@@ -160,21 +160,28 @@ def _run_dir(root: Path) -> Path:
     return root / PRESET / "trainer.n_epochs=400,trainer.save_freq=20,trainer.test_freq=20" / "seed_0"
 
 
-def _start_and_wait(cmd: list[str], run_dir: Path, min_steps: int = 1) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, cwd=run_dir.anchor, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+def _start(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_until_training(proc: subprocess.Popen, run_dir: Path, min_steps: int = 0) -> subprocess.Popen:
+    """Return once ``proc`` holds the run and the run has ``min_steps`` checkpoints."""
+    lock, deadline = run_dir / runs.LOCK_FILE, time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        log = run_dir / runs.METRICS_LOG
-        if log.exists() and len(log.read_text().splitlines()) >= min_steps:
+        try:
+            holder = lock.read_text()
+        except OSError:
+            holder = ""
+        if f"pid {proc.pid} on" in holder and len(runs.checkpoint_steps(run_dir)) >= min_steps:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     return proc
 
 
 def test_second_command_is_refused_and_sigterm_stops_resumably(tmp_path):
     """The issue's scenario: a live run, then the same command with resume=false; then SIGTERM, then resume."""
     root, straight = tmp_path / "live", tmp_path / "straight"
-    first = _start_and_wait(_train_cmd(root), _run_dir(root), min_steps=30)
+    first = _wait_until_training(_start(_train_cmd(root)), _run_dir(root), min_steps=2)
     second = subprocess.run(_train_cmd(root, "resume=false"), capture_output=True, text=True, timeout=120)
     assert second.returncode == 2 and f"pid {first.pid} on" in second.stderr and "Traceback" not in second.stderr
     first.send_signal(signal.SIGTERM)
@@ -195,8 +202,11 @@ def test_many_kills_at_random_moments_resume_bit_identical(tmp_path):
     """Slow fault injection: SIGKILL, SIGINT and SIGTERM at random moments, then resume to the end each time."""
     root, straight = tmp_path / "killed", tmp_path / "straight"
     rng = random.Random(0)
-    for _ in range(12):
-        proc = _start_and_wait(_train_cmd(root), _run_dir(root))
+    for i in range(12):
+        # Every third kill lands during start-up (imports, composition), the others during training.
+        proc = _start(_train_cmd(root))
+        if i % 3:
+            _wait_until_training(proc, _run_dir(root))
         time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(rng.choice([signal.SIGKILL, signal.SIGINT, signal.SIGTERM]))
         _, err = proc.communicate(timeout=60)

@@ -74,22 +74,25 @@ def test_test_freq_does_not_change_the_training_run(tiny_config, tmp_path):
     assert _train_losses(tmp_path / "a") == _train_losses(tmp_path / "b")
 
 
-@pytest.mark.parametrize("preset", ["spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_biased_gru"])
-def test_resume_after_interruption_is_bit_identical(preset, tiny_config, tmp_path, monkeypatch):
+# (5, 3): stopped mid-run; (1, 0): stopped before the first step was saved, so resumed at step 0.
+@pytest.mark.parametrize("preset, stop, saved", [("spatial_navigation/noisy_unbiased", 5, 3),
+                                                 ("spatial_navigation/noisy_biased_gru", 5, 3),
+                                                 ("spatial_navigation/noisy_unbiased", 1, 0)])
+def test_resume_after_interruption_is_bit_identical(preset, stop, saved, tiny_config, tmp_path, monkeypatch):
     cfg = tiny_config(preset, "trainer.n_epochs=7", "trainer.save_freq=3")
     train(cfg, tmp_path / "straight")
 
     log = runs.MetricsLog.log
 
-    def interrupt_at_step_5(self, split, step, **values):
-        if split == "train" and step == 5:
+    def interrupt(self, split, step, **values):
+        if split == "train" and step == stop:
             raise KeyboardInterrupt
         log(self, split, step, **values)
 
-    monkeypatch.setattr(runs.MetricsLog, "log", interrupt_at_step_5)
+    monkeypatch.setattr(runs.MetricsLog, "log", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed")
-    assert runs.load_checkpoint(tmp_path / "resumed" / "checkpoints" / "resume.pt")["step"] == 3
+    assert runs.load_checkpoint(tmp_path / "resumed" / "checkpoints" / "resume.pt")["step"] == saved
     monkeypatch.setattr(runs.MetricsLog, "log", log)
     assert train(cfg, tmp_path / "resumed")["step"] == 7
 
