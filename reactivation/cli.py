@@ -84,7 +84,7 @@ def exit_on_error(func: F) -> F:
     - :class:`ReactivationError`: its message.
     - An OS error (full disk, read-only or missing folder): what and where, and what to do.
     - A config value that OmegaConf cannot resolve or convert (``${oc.env:...}``, a bad interpolation): the key.
-    - Ctrl-C and SIGTERM (:mod:`reactivation.processes` makes SIGTERM an interrupt, installed here): how to
+    - Ctrl-C and SIGTERM (:func:`reactivation.processes.handling` makes SIGTERM an interrupt): how to
       continue, exit status 130 (Ctrl-C) or 143 (SIGTERM). Files are never left half-written.
 
     Anything else is a bug of ours and keeps its traceback.
@@ -93,9 +93,9 @@ def exit_on_error(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        processes.install_handlers()
         try:
-            return func(*args, **kwargs)
+            with processes.handling():
+                return func(*args, **kwargs)
         except (ReactivationError, OSError, OmegaConfBaseException) as err:
             logging.getLogger("reactivation").debug("error", exc_info=True)
             print(f"error: {_message(err)}", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError
+from reactivation import ConfigError, runs
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
@@ -60,8 +60,8 @@ def _parse(argv: list[str]) -> list | None:
         return None
     parser = OverridesParser.create()
     overrides = []
-    # Flags such as -m / --cfg job take no `=`; only key=value arguments are overrides.
-    for arg in (a for a in argv if not a.startswith("-") and "=" in a):
+    # Flags such as -m / --cfg job take no `=`; key=value arguments and ~key deletions are overrides.
+    for arg in (a for a in argv if not a.startswith("-") and ("=" in a or a.startswith("~"))):
         if not arg.split("=", 1)[0].lstrip("+~"):
             raise ConfigError(f"the argument {arg!r} has no key; write key=value, e.g. trainer.lr=0.01.")
         try:
@@ -152,6 +152,11 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
         if check is not None:
             check(cfg)
         _check_path(cfg.path)
+        # Refused here, before Hydra rewrites the live run's .hydra/ record of its command.
+        run_dir = Path(compose_train(run, config_dir, with_hydra=True).hydra.run.dir)
+        holder = runs.RunLock.holder(run_dir)
+        if holder is not None:
+            raise runs.busy(run_dir, holder)
 
 
 def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:

@@ -36,35 +36,55 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def install_handlers() -> None:
-    """Make SIGTERM raise :class:`Terminated` and Ctrl-C :class:`KeyboardInterrupt` in the main thread.
-
-    Idempotent; a no-op off the main thread. Replaces :func:`quiet_startup`'s handlers.
-    """
-    if not _in_main_thread():
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _raise_terminated)
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+_pending: list[int] = []  # signals received while no entry point was ready for them
 
 
-def _exit_before_start(signum, frame) -> None:
-    print("\ninterrupted while starting: nothing was written.", file=sys.stderr)
-    raise SystemExit(128 + signum)
+def _hold(signum, frame) -> None:
+    if _pending:  # a second interrupt: the user insists, so stop now, without waiting for start-up to finish
+        print("\ninterrupted while starting: nothing was written.", file=sys.stderr)
+        raise SystemExit(128 + signum)
+    _pending.append(signum)
 
 
 def quiet_startup() -> None:
-    """Until :func:`install_handlers` runs, Ctrl-C or SIGTERM ends the process with a one-line message.
+    """Hold Ctrl-C and SIGTERM until an entry point is ready for them (:func:`handling`).
 
-    The first thing an entry script calls: its imports (torch, Hydra) take seconds, and an interrupt inside them
-    would otherwise print a traceback through whatever module was being imported. Nothing has been written then.
+    The first thing an entry script calls. Its imports (torch, Hydra) and Hydra's own start-up take seconds, and an
+    interrupt inside them would print a traceback through whatever module it hit, or be swallowed by it. Held, it
+    is raised as soon as the entry point's own code runs, which then stops cleanly. A second interrupt while one
+    is held stops at once.
     """
     if _in_main_thread():
         for sig in _SIGNALS:
-            signal.signal(sig, _exit_before_start)
+            signal.signal(sig, _hold)
 
 
-_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+@contextlib.contextmanager
+def handling() -> Iterator[None]:
+    """While in the block, SIGTERM raises :class:`Terminated` and Ctrl-C :class:`KeyboardInterrupt`.
+
+    An interrupt held since start-up (:func:`quiet_startup`) is raised on entry. On exit the previous handlers
+    come back (between an entry point's steps, e.g. during Hydra's start-up, interrupts are held again).
+    Off the main thread this is a plain block.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        if _pending:
+            signum = _pending.pop()
+            raise Terminated(f"signal {signum}") if signum != signal.SIGINT else KeyboardInterrupt
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 _depth = 0
 
 

@@ -246,6 +246,12 @@ def iter_runs(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
 LOCK_FILE = ".lock"
 
 
+def busy(run_dir: Path, holder: str) -> ReactivationError:
+    """The error that refuses a second writer of ``run_dir``."""
+    return ReactivationError(f"{run_dir} is being written by another process ({holder}). Wait for it to finish, "
+                             "stop it (Ctrl-C, or kill <pid>: it stops resumably), or choose another path=.")
+
+
 class RunLock:
     """Exclusive hold on a run directory for as long as one process trains into it.
 
@@ -278,9 +284,7 @@ class RunLock:
                 os.close(fd)
                 if err.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                raise ReactivationError(
-                    f"{self.run_dir} is being written by another process ({self._holder()}). Wait for it to "
-                    "finish, stop it (Ctrl-C, or kill <pid>: it stops resumably), or choose another path=.") from None
+                raise busy(self.run_dir, self._holder()) from None
             # The holder before us may have deleted the file between our open and our lock: lock the file that
             # is there now, not an orphaned inode.
             try:
@@ -299,6 +303,24 @@ class RunLock:
                  .encode())
         self._fd = fd
         return self
+
+    @staticmethod
+    def holder(run_dir: Path) -> str | None:
+        """Who holds ``run_dir`` now (the lock file's record), or None if no live process does; changes nothing."""
+        path = Path(run_dir) / LOCK_FILE
+        try:
+            import fcntl
+
+            fd = os.open(path, os.O_RDONLY)
+        except (ImportError, OSError):  # no lock file (or no fcntl): not held
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return RunLock(run_dir)._holder()
+        finally:
+            os.close(fd)  # also releases our shared lock at once
+        return None
 
     def _holder(self) -> str:
         try:

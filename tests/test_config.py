@@ -82,6 +82,24 @@ def test_run_directories_are_deterministic_and_distinct(tmp_path):
     (["config=spatial_navigation/noisy_unbiased"], "no seed given"),
     (["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_recc=1e-4"], "Did you mean 'rnn.sigma2_rec'"),
     (["config=head_direction/noisy_unbiased", "seed=0", "trainer.n_epoch=3"], "unknown key 'trainer.n_epoch'"),
+    # Issue 10: accepted silently or with a traceback before.
+    (["config=head_direction/noisy_unbiased", "seed=0", "+trainer.n_epoch=3"],
+     r"unknown key '\+trainer.n_epoch': nothing reads it.*'trainer.n_epochs'"),
+    (["config=head_direction/noisy_unbiased", "seed=0", "+trainer.n_epochs=3"], r"exists already.*without the '\+'"),
+    (["config=head_direction/noisy_unbiased", "seed=0", "~trainer.lr"], "removes a key that every run needs"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "task=head_direction"], "task=head_direction would swap"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "model=gru"], "model=gru would swap"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=fast"], "trainer.lr='fast' .* a number"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=${evil:1}"], "trainer.lr: .*cannot be resolved"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=${trainer.lr}"], "trainer.lr: .*Recursive"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=[1,"], r"cannot read the argument 'trainer.lr=\[1,'"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "=5"], "'=5' has no key"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0.5"], "seed=0.5 .* an integer"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_rec=nan"], "rnn.sigma2_rec=nan .* finite"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.n_epochs=2.5"], "trainer.n_epochs=2.5 .* integer"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=1"], "must be true or false"),
+    (["-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", "trainer.lr=0.1,-1"], "trainer.lr=-1 must be > 0"),
+    (["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={__file__}"], "is a file, not a folder"),
 ])
 def test_preflight_rejects_bad_command_lines(argv, message):
     with pytest.raises(ConfigError, match=message):

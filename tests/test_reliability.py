@@ -114,7 +114,6 @@ def test_a_stale_temporary_file_of_a_dead_writer_is_removed_when_the_file_is_wri
 
 @pytest.mark.parametrize("signum, error", [(signal.SIGTERM, processes.Terminated), (signal.SIGINT, KeyboardInterrupt)])
 def test_a_signal_during_a_write_is_delivered_after_the_file_is_complete(tmp_path, signum, error):
-    processes.install_handlers()
     path = tmp_path / "big.json"
 
     def write(f):
@@ -123,7 +122,7 @@ def test_a_signal_during_a_write_is_delivered_after_the_file_is_complete(tmp_pat
         time.sleep(0.05)
         f.write(b"1}\n")
 
-    with pytest.raises(error):
+    with pytest.raises(error), processes.handling():
         runs._atomic(path, write)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]
@@ -148,6 +147,16 @@ def test_sigterm_stops_a_child_group_with_its_parent(tmp_path):
     for pid in map(int, pids.read_text().split()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_during_start_up_ends_cleanly_and_writes_nothing(tmp_path, signum, code):
+    proc = _start(_train_cmd(tmp_path / "root"))
+    time.sleep(0.5)  # importing torch and Hydra
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code and "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "root").exists()
 
 
 def _train_cmd(root: Path, *extra: str) -> list[str]:
@@ -182,8 +191,10 @@ def test_second_command_is_refused_and_sigterm_stops_resumably(tmp_path):
     """The issue's scenario: a live run, then the same command with resume=false; then SIGTERM, then resume."""
     root, straight = tmp_path / "live", tmp_path / "straight"
     first = _wait_until_training(_start(_train_cmd(root)), _run_dir(root), min_steps=2)
+    record = (_run_dir(root) / ".hydra" / "overrides.yaml").read_text()
     second = subprocess.run(_train_cmd(root, "resume=false"), capture_output=True, text=True, timeout=120)
     assert second.returncode == 2 and f"pid {first.pid} on" in second.stderr and "Traceback" not in second.stderr
+    assert (_run_dir(root) / ".hydra" / "overrides.yaml").read_text() == record  # refused before Hydra wrote
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 143 and "run the same command again" in err and "Traceback" not in err
