@@ -196,102 +196,147 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
         for folder in (run_dir, run_dir / runs.CHECKPOINT_DIR):
             for tmp in runs.clean_temporaries(folder, every=True):
                 log.info("removed %s, left by an interrupted write", tmp)
-        return _train(setup, run_dir, preset)
+        return _Run(setup, run_dir, preset).train()
 
 
-def _train(setup: Setup, run_dir: Path, preset: str | None) -> dict[str, Any]:
-    cfg, task, model, device = setup.config, setup.task, setup.model, setup.device
-    ckpt_dir = run_dir / runs.CHECKPOINT_DIR
-    config = {"preset": preset, **OmegaConf.to_container(cfg, resolve=True)}
-    n_steps, tr = cfg.trainer.n_epochs, cfg.trainer
-    error_name = _error_name(cfg)
+class _Run:
+    """One training run in its directory, in the pieces a run is made of: restore, step, evaluate, checkpoint.
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=tr.lr, weight_decay=tr.weight_decay)
-    streams = {name: generator(cfg.seed, name, device) for name in ("train_batches", "train_noise", "eval_noise")}
-    resume_file = ckpt_dir / runs.RESUME_FILE
-    start, resumed = 0, False
-    if resume_file.exists() and not cfg.resume:
-        log.info("resume=false: deleting the checkpoints and metrics in %s", run_dir)
-        shutil.rmtree(ckpt_dir)
-    elif resume_file.exists():
-        state = runs.load_checkpoint(resume_file, map_location=device, keys=RESUME_KEYS,
-                                     fix="rerun with resume=false to start the run over")
-        _require_finite_weights(state, resume_file, "rerun with resume=false to start the run over")
-        if _comparable(state["config"]) != _comparable(config):
+    Args:
+        setup: the built task and model (:func:`build`).
+        run_dir: the run directory (its lock is held by the caller).
+        preset: the preset name recorded in ``config.yaml``.
+    """
+
+    def __init__(self, setup: Setup, run_dir: Path, preset: str | None):
+        self.cfg, self.task, self.model, self.device = setup.config, setup.task, setup.model, setup.device
+        self.run_dir, self.preset = run_dir, preset
+        self.config = {"preset": preset, **OmegaConf.to_container(self.cfg, resolve=True)}
+        self.resume_file = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
+        self.error_name = _error_name(self.cfg)
+        self.params = list(self.model.parameters())
+        tr = self.cfg.trainer
+        self.optimizer = torch.optim.Adam(self.params, lr=tr.lr, weight_decay=tr.weight_decay)
+        self.streams = {name: generator(self.cfg.seed, name, self.device)
+                        for name in ("train_batches", "train_noise", "eval_noise")}
+        self.test_batch = None
+        self.metrics: runs.MetricsLog | None = None
+
+    def restore(self) -> dict[str, Any] | None:
+        """Load ``resume.pt`` into model, task, optimizer and streams; ``None`` when starting afresh.
+
+        ``resume=false`` deletes the checkpoints of an earlier run first.
+
+        Raises:
+            ReactivationError: an unusable resume file, or one of another configuration.
+        """
+        if not self.resume_file.exists():
+            return None
+        if not self.cfg.resume:
+            log.info("resume=false: deleting the checkpoints and metrics in %s", self.run_dir)
+            shutil.rmtree(self.resume_file.parent)
+            return None
+        fix = "rerun with resume=false to start the run over"
+        state = runs.load_checkpoint(self.resume_file, map_location=self.device, keys=RESUME_KEYS, fix=fix)
+        _require_finite_weights(state, self.resume_file, fix)
+        if _comparable(state["config"]) != _comparable(self.config):
             raise ReactivationError(
-                f"{run_dir} holds a run with a different configuration; choose another path= "
+                f"{self.run_dir} holds a run with a different configuration; choose another path= "
                 "or rerun with resume=false to replace it.")
-        model.load_state_dict(state["model"])
-        task.load_state_dict(state["task"])
-        optimizer.load_state_dict(state["optimizer"])
-        for name, gen in streams.items():
+        self.model.load_state_dict(state["model"])
+        self.task.load_state_dict(state["task"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for name, gen in self.streams.items():
             gen.set_state(state["rng"][name].cpu())
-        start, resumed = state["step"], True
-        if start >= n_steps:
-            _restore_final_checkpoint(run_dir, state)
-            log.info("%s already finished (%d steps); rerun with resume=false to retrain.", run_dir, start)
-            return {"step": start, "test": state.get("test", {}), "run_dir": str(run_dir)}
-        log.info("resuming %s from step %d", run_dir, start)
-    runs.save_config(run_dir, config)
-    metrics = runs.MetricsLog(run_dir, resume_step=start if resumed else None)
-    test_batch = task.sample(cfg.task.batch_size, generator(cfg.seed, "test_batch", device))
+        return state
 
-    params = list(model.parameters())
+    def step(self, step: int) -> dict[str, float]:
+        """One optimizer step on a fresh batch; returns the logged training values.
 
-    def evaluate(step: int) -> dict[str, float]:
-        with torch.no_grad():
-            _, outputs = model(test_batch.inputs, test_batch.init_code, generator=streams["eval_noise"])
-            values = {"loss": _mse(outputs, test_batch.targets).item(),
-                      error_name: task.decoding_error(outputs, test_batch.latent).item()}
-        if not all(math.isfinite(v) for v in values.values()):
-            raise _diverged(run_dir, step, f"test loss {values['loss']:.3g}")
-        metrics.log("test", step, **values)
+        Raises:
+            ReactivationError: training diverged (checked after the update: the loss was computed before it,
+                the weights that would be saved after it).
+        """
+        batch = self.task.sample(self.cfg.task.batch_size, self.streams["train_batches"])
+        _, outputs = self.model(batch.inputs, batch.init_code, generator=self.streams["train_noise"])
+        loss = _mse(outputs, batch.targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if not _healthy(loss.detach(), batch.targets, self.params).item():
+            raise _diverged(self.run_dir, step, f"training loss {loss.item():.3g}")
+        values = {"loss": loss.item()}
+        if step % self.cfg.trainer.decode_freq == 0 or step == self.cfg.trainer.n_epochs:
+            values[self.error_name] = self.task.decoding_error(outputs.detach(), batch.latent).item()
         return values
 
-    def save(step: int, test: dict[str, float]) -> None:
-        # The weights about to be saved were updated after the last loss was checked: check them themselves, on
-        # the test batch without noise (draws nothing, so every random stream stays as it is).
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Test loss and decoding error on the fixed test batch (with the evaluation noise), logged."""
+        batch = self.test_batch
         with torch.no_grad():
-            _, outputs = model(test_batch.inputs, test_batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
-            loss = _mse(outputs, test_batch.targets)
-        if not _healthy(loss, test_batch.targets, params).item():
-            raise _diverged(run_dir, step, f"noise-free test loss {loss.item():.3g} of the weights to be saved")
-        light = {"step": step, "model": model.state_dict(), "task": task.state_dict(), "config": config}
-        runs.save_checkpoint(runs.checkpoint_path(run_dir, step), light)
-        metrics.write_summaries()
-        rng = {name: gen.get_state() for name, gen in streams.items()}
-        runs.save_checkpoint(resume_file, {**light, "optimizer": optimizer.state_dict(), "rng": rng, "test": test})
+            _, outputs = self.model(batch.inputs, batch.init_code, generator=self.streams["eval_noise"])
+            values = {"loss": _mse(outputs, batch.targets).item(),
+                      self.error_name: self.task.decoding_error(outputs, batch.latent).item()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise _diverged(self.run_dir, step, f"test loss {values['loss']:.3g}")
+        self.metrics.log("test", step, **values)
+        return values
 
-    bar = tqdm(total=n_steps, initial=start, desc=preset or run_dir.name, disable=not tr.progress,
-               dynamic_ncols=True, mininterval=1.0)
-    postfix: dict[str, float] = {}
-    with metrics, logging_redirect_tqdm(), bar:
-        # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already; doing
-        # it again would draw the evaluation noise twice and shift every later test metric.
-        test = evaluate(0) if not resumed else {}
-        if not resumed:
-            save(0, test)
-        for step in range(start + 1, n_steps + 1):
-            batch = task.sample(cfg.task.batch_size, streams["train_batches"])
-            _, outputs = model(batch.inputs, batch.init_code, generator=streams["train_noise"])
+    def checkpoint(self, step: int, test: dict[str, float]) -> None:
+        """Write the step checkpoint, the metric summaries and ``resume.pt`` (last: what a resumed run reads).
+
+        The weights were updated after the last loss was checked, so they are checked themselves first: on the
+        test batch without noise (which draws nothing, so every random stream stays as it is).
+        """
+        batch = self.test_batch
+        with torch.no_grad():
+            _, outputs = self.model(batch.inputs, batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
             loss = _mse(outputs, batch.targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            # Checked after the update: the loss was computed before it, the weights that would be saved after it.
-            if not _healthy(loss.detach(), batch.targets, params).item():
-                raise _diverged(run_dir, step, f"training loss {loss.item():.3g}")
-            values = {"loss": loss.item()}
-            if step % tr.decode_freq == 0 or step == n_steps:
-                values[error_name] = task.decoding_error(outputs.detach(), batch.latent).item()
-            metrics.log("train", step, **values)
-            postfix.update(values)
-            if step % tr.test_freq == 0 or step == n_steps:
-                test = evaluate(step)
-                postfix.update({f"test_{k}": v for k, v in test.items()})
-            if step % tr.save_freq == 0 or step == n_steps:
-                save(step, test)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
-            bar.update()
-    log.info("finished %s: test loss %.3g, %s %.3g", run_dir, test["loss"], error_name, test[error_name])
-    return {"step": n_steps, "test": test, "run_dir": str(run_dir)}
+        if not _healthy(loss, batch.targets, self.params).item():
+            raise _diverged(self.run_dir, step, f"noise-free test loss {loss.item():.3g} of the weights to be saved")
+        light = {"step": step, "model": self.model.state_dict(), "task": self.task.state_dict(),
+                 "config": self.config}
+        runs.save_checkpoint(runs.checkpoint_path(self.run_dir, step), light)
+        self.metrics.write_summaries()
+        rng = {name: gen.get_state() for name, gen in self.streams.items()}
+        runs.save_checkpoint(self.resume_file, {**light, "optimizer": self.optimizer.state_dict(), "rng": rng,
+                                                "test": test})
+
+    def train(self) -> dict[str, Any]:
+        """Restore or start, train to ``trainer.n_epochs`` steps, evaluating and checkpointing on schedule."""
+        cfg, tr, n_steps = self.cfg, self.cfg.trainer, self.cfg.trainer.n_epochs
+        state = self.restore()
+        start = state["step"] if state else 0
+        if start >= n_steps:
+            _restore_final_checkpoint(self.run_dir, state)
+            log.info("%s already finished (%d steps); rerun with resume=false to retrain.", self.run_dir, start)
+            return {"step": start, "test": state.get("test", {}), "run_dir": str(self.run_dir)}
+        if state:
+            log.info("resuming %s from step %d", self.run_dir, start)
+        runs.save_config(self.run_dir, self.config)
+        self.metrics = runs.MetricsLog(self.run_dir, resume_step=start if state else None)
+        self.test_batch = self.task.sample(cfg.task.batch_size, generator(cfg.seed, "test_batch", self.device))
+        bar = tqdm(total=n_steps, initial=start, desc=self.preset or self.run_dir.name, disable=not tr.progress,
+                   dynamic_ncols=True, mininterval=1.0)
+        postfix: dict[str, float] = {}
+        test: dict[str, float] = {}
+        with self.metrics, logging_redirect_tqdm(), bar:
+            # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already;
+            # doing it again would draw the evaluation noise twice and shift every later test metric.
+            if not state:
+                test = self.evaluate(0)
+                self.checkpoint(0, test)
+            for step in range(start + 1, n_steps + 1):
+                values = self.step(step)
+                self.metrics.log("train", step, **values)
+                postfix.update(values)
+                if step % tr.test_freq == 0 or step == n_steps:
+                    test = self.evaluate(step)
+                    postfix.update({f"test_{k}": v for k, v in test.items()})
+                if step % tr.save_freq == 0 or step == n_steps:
+                    self.checkpoint(step, test)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
+                bar.update()
+        log.info("finished %s: test loss %.3g, %s %.3g", self.run_dir, test["loss"], self.error_name,
+                 test[self.error_name])
+        return {"step": n_steps, "test": test, "run_dir": str(self.run_dir)}
