@@ -9,23 +9,13 @@ import sys
 from typing import Any, Callable, TypeVar
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from reactivation import ReactivationError, processes
+from reactivation.config import register_resolvers  # noqa: F401  (the scripts' one import of their plumbing)
 from reactivation.runs import os_error_text
 
 F = TypeVar("F", bound=Callable)
-
-
-def _run_subdir(override_dirname: str) -> str:
-    # Overrides that change the run get their own folder level; a plain preset run has none.
-    return f"{override_dirname.replace('/', '_')}/" if override_dirname else ""
-
-
-def register_resolvers() -> None:
-    """Register the resolvers the configs use (idempotent)."""
-    if not OmegaConf.has_resolver("run_subdir"):
-        OmegaConf.register_new_resolver("run_subdir", _run_subdir)
 
 
 def configure_process(training: bool = False) -> None:

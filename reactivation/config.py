@@ -26,6 +26,17 @@ ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
 _GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes")
 
 
+def _run_subdir(override_dirname: str) -> str:
+    # Overrides that change the run get their own folder level; a plain preset run has none.
+    return f"{override_dirname.replace('/', '_')}/" if override_dirname else ""
+
+
+def register_resolvers() -> None:
+    """Register the resolvers the configs use (idempotent)."""
+    if not OmegaConf.has_resolver("run_subdir"):
+        OmegaConf.register_new_resolver("run_subdir", _run_subdir)
+
+
 def presets(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
     """Names accepted by ``config=``, e.g. ``spatial_navigation/noisy_unbiased``, sorted."""
     root = config_dir / "config"
@@ -278,8 +289,6 @@ def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-
-    from reactivation.cli import register_resolvers
 
     register_resolvers()
     # Inside a running Hydra app the global Hydra instance is taken: set it aside for this composition.
