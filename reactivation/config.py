@@ -158,7 +158,7 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
         preset = _value_of(run, "config")
         if preset not in defaults:
             defaults[preset] = _resolved(compose_train([f"config={preset}", "seed=0"], config_dir))
-        _check_types(_resolved(cfg), defaults[preset])
+        _check_types(_resolved(cfg), defaults[preset], leaves(OmegaConf.to_container(cfg, resolve=False)))
         validate(cfg)
         if check is not None:
             check(cfg)
@@ -232,16 +232,23 @@ def _kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else type(value).__name__
 
 
-def _check_types(values: dict[str, Any], defaults: dict[str, Any]) -> None:
+def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[str, Any] | None = None) -> None:
     """Every value must be of its default's kind (an integer where the default is one) and finite.
 
     Hydra turns ``trainer.lr=fast`` into the string 'fast' and ``${oc.env:HOME}`` into a path; caught here,
-    they name their key instead of failing deep inside training.
+    they name their key (and what was typed, when it was an interpolation) instead of failing deep inside training.
+
+    Args:
+        values: resolved ``{dotted key: value}``.
+        defaults: the preset's resolved values, whose kinds are the allowed ones.
+        typed: the unresolved values, to show an interpolation as it was written.
     """
     for key, value in values.items():
         default = defaults.get(key)
+        raw = (typed or {}).get(key, value)
+        shown = f"{value!r} (from {raw!r})" if isinstance(raw, str) and "${" in raw else repr(value)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{key}={value!r} is not allowed; it must be a finite number.")
+            raise ConfigError(f"{key}={shown} is not allowed; it must be a finite number.")
         if default is None or key == "preset":  # null defaults (sizes that follow the task) are checked by the model
             continue
         if isinstance(default, int) and not isinstance(default, bool):
@@ -251,7 +258,7 @@ def _check_types(values: dict[str, Any], defaults: dict[str, Any]) -> None:
             ok = _kind(value) == _kind(default)
             kind = _kind(default)
         if not ok:
-            raise ConfigError(f"{key}={value!r} is not allowed; it must be {kind}, like its default {default!r}.")
+            raise ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")
 
 
 def _check_path(path: Any) -> None:
