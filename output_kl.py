@@ -1,7 +1,13 @@
 """Offline-reactivation analysis: `python output_kl.py seed=0` (keys: configs/analysis/kl.yaml).
 
-Reads the trained runs of one seed under results/ and writes results/<task>/kl_<noise>_<seed>.json.
+Reads the trained runs of one seed under results/ and writes results/<task>/kl_<noise>_<seed>[_<tag>].json
+and its .meta.json (<tag>: the settings that differ from the scale's defaults; README, "Offline reactivation").
 """
+# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
+
+from reactivation.processes import quiet_startup
+
+quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
 
 from reactivation.analysis import kl
 from reactivation.cli import analysis_main

@@ -3,6 +3,11 @@
 Trains every preset x seed that is missing, runs every analysis for every seed, draws every figure and writes
 <path>/report.md with each claim of SPEC §9 tested (mean ± std over seeds). Finished runs and results are reused.
 """
+# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
+
+from reactivation.processes import quiet_startup
+
+quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
 
 import logging
 import sys

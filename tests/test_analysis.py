@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,15 +51,21 @@ def _finite(values) -> bool:
 
 
 def test_kl_table_has_the_documented_rows_and_columns(results):
-    out = kl.run(_settings("kl", results, "n_samples=200"))
-    path = results / "spatial_navigation" / "kl_0.0001_0.json"
+    s = _settings("kl", results, "n_samples=200")
+    out = kl.run(s)
+    path = results / "spatial_navigation" / protocol.result_path(s, "kl").name
     assert out["path"] == str(path)
+    # Sizes and train_overrides that are not the scale's defaults are named (the overrides by a digest).
+    assert re.fullmatch(r"kl_0\.0001_0_batch_size=6,t_quiescent=12,n_samples=200,train=[0-9a-f]{8}\.json", path.name)
     table = json.loads(path.read_text())
     models = ["noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"]
     assert list(table) == [*models, "random", "uniform"]
     assert all(list(row) == models and _finite(row.values()) for row in table.values())
     meta = json.loads(path.with_suffix(".meta.json").read_text())
     assert meta["mode"] == "scaled" and meta["noise"] == 1e-4 and meta["rows"] == list(table)
+    assert meta["settings"] == protocol.result_settings(s, "kl") and meta["settings"]["n_samples"] == 200
+    assert meta["config"]["path"] == str(results) and meta["config"]["device"] == "cpu"
+    assert protocol.read_result(s, "kl") == (table, meta)
     assert set(meta["runs"]) == set(models) and all(Path(p).is_dir() for p in meta["runs"].values())
     assert isinstance(meta["jittered_1mm"], list)
     # Re-running overwrites with the same numbers (every draw comes from the seed).
@@ -80,7 +87,7 @@ def test_variance_and_distance_structure(results):
 
 def test_gru_family_uses_same_mode_and_its_own_files(results):
     out = kl.run(_settings("kl", results, "model=gru", "n_samples=200"))
-    assert out["path"].endswith("kl_gru_0.0001_0.json")
+    assert Path(out["path"]).name.startswith("kl_gru_0.0001_0_")
     table = json.loads(Path(out["path"]).read_text())
     assert list(table) == ["noisy_unbiased", "noisy_biased", "random", "uniform"]
     assert all(list(row) == ["noisy_unbiased", "noisy_biased"] for row in table.values())
@@ -95,13 +102,13 @@ def test_head_direction_analyses_are_circular(results):
     assert all(0 <= v <= 1 for v in var.values())  # circular variance 1 - R
     dist = json.loads(Path(distance.run(_settings("distance", results, **s))["path"]).read_text())
     assert {"active", "active_velocity", "quiescent", "quiescent_velocity"} <= set(dist["noisy_biased"])
-    assert Path(results / "head_direction" / "kl_0.01_0.json").is_file()  # HD's preset noise is the default
+    assert list((results / "head_direction").glob("kl_0.01_0_*.json"))  # HD's preset noise is the default
 
 
 def test_manifold_statistics_match_the_metrics_on_the_same_states(results):
     s = _settings("manifold", results)
     out = manifold.run(s)
-    assert out["path"].endswith("manifold_0.0001_0.json")
+    assert Path(out["path"]).name.startswith("manifold_0.0001_0_")
     saved = json.loads(Path(out["path"]).read_text())
     assert set(saved) == {"noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"}
     # Recompute one condition from the same rollouts: the analysis is exactly these metrics.
@@ -164,8 +171,40 @@ def test_output_kl_command_line(results):
            f"train_overrides={overrides}", "batch_size=4", "t_quiescent=10", "t_shift=2", "device=cpu"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=results)
     assert done.returncode == 0, done.stderr
-    assert f"wrote {results}/spatial_navigation/variance_0.0001_0.json" in done.stdout
+    s = _settings("variance", results, "batch_size=4", "t_quiescent=10", "t_shift=2")
+    assert f"wrote {protocol.result_path(s, 'variance')}" in done.stdout
     bad = subprocess.run(cmd[:2] + [f"path={results}", "t_shfit=3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no seed given" in bad.stderr
     typo = subprocess.run(cmd + ["t_shfit=3"], capture_output=True, text=True, timeout=120)
     assert typo.returncode == 2 and "Did you mean 't_shift'" in typo.stderr
+
+
+def test_a_result_of_another_epoch_has_its_own_file_and_never_overwrites_the_final_one(results):
+    final = distance.run(_settings("distance", results))
+    before = Path(final["path"]).read_text()
+    early_s = _settings("distance", results, "epoch=4")
+    early = distance.run(early_s)
+    # distance_0.0001_0_batch_size=6,...json -> distance_0.0001_0_epoch=4,batch_size=6,...json
+    assert Path(early["path"]).name == Path(final["path"]).name.replace("_0_", "_0_epoch=4,", 1)
+    assert Path(final["path"]).read_text() == before  # the final-epoch result is untouched
+    # Other weights, other numbers: a mix-up would show.
+    assert early["distance"] != final["distance"]
+    meta = json.loads(protocol.meta_path(Path(early["path"])).read_text())
+    assert meta["settings"]["epoch"] == 4
+    assert all(p.endswith("seed_0") for p in meta["runs"].values())
+    # Reading asks for the epoch too: the final result does not stand for epoch 4, nor the reverse.
+    assert protocol.read_result(early_s, "distance")[0] == early["distance"]
+    assert protocol.read_result(_settings("distance", results), "distance")[0] == final["distance"]
+
+
+def test_a_result_file_whose_meta_records_other_settings_is_refused_not_used(results):
+    s = _settings("distance", results, "t_quiescent=9")
+    out = distance.run(s)
+    meta_file = protocol.meta_path(Path(out["path"]))
+    meta = json.loads(meta_file.read_text())
+    meta["settings"]["t_quiescent"] = 30  # as if another command had written this file
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(protocol.UnusableResult, match=r"was made with other settings \(t_quiescent=30 where 9 was "
+                                                      r"asked for\); delete it and compute it again with: python "
+                                                      r"output_distance\.py seed=0 .*t_quiescent=9"):
+        protocol.read_result(s, "distance")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from reactivation import ReactivationError
+from reactivation import ConfigError, ReactivationError
 from reactivation.analysis import distance, kl, manifold, protocol, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.figures import from_results
@@ -29,6 +32,13 @@ def _quoted(task: str) -> str:
     return "[" + ",".join(f'"{o}"' for o in _train_overrides(task)) + "]"
 
 
+#: Sizes the fixture's analyses ran with, which the figures must be told (results of other sizes are not theirs).
+SIZES = {"batch_size": 6, "t_quiescent": 10}
+ANALYSES = {"kl": {**SIZES, "n_samples": 100}, "variance": {**SIZES, "t_shift": 2}, "distance": SIZES,
+            "manifold": SIZES}
+ANALYSES_ARGS = [f"analyses.{kind}.{k}={v}" for kind, keys in ANALYSES.items() for k, v in keys.items()]
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
     """Tiny runs of the vanilla SN and HD families for seeds 0 and 1, seed 0 analysed by all three scripts."""
@@ -38,18 +48,18 @@ def results(tmp_path_factory) -> Path:
             for preset in protocol.FAMILIES[(task, "vanilla")].values():
                 cfg = compose_train([f"config={preset}", f"seed={seed}", *_train_overrides(task)])
                 train(cfg, root / preset / f"seed_{seed}", preset=preset)
-        for analysis, extra in ((kl, ["n_samples=100"]), (variance, ["t_shift=2"]), (distance, []), (manifold, [])):
+        for analysis in (kl, variance, distance, manifold):
             name = analysis.__name__.rsplit(".", 1)[1]
             cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [
                 "seed=0", f"path={root}", f"task={task}", "progress=false", f"train_overrides={_quoted(task)}",
-                "batch_size=6", "t_quiescent=10", *extra])
+                *(f"{k}={v}" for k, v in ANALYSES[name].items())])
             analysis.run(protocol.settings(cfg))
     return root
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_from_results_draws_every_figure_and_reports_what_is_missing(results, task):
-    settings, inv, figures = from_results(results, task, batch_size=8, t_quiescent=10,
+    settings, inv, figures = from_results(results, task, batch_size=8, t_quiescent=10, analyses=ANALYSES,
                                           train_overrides=_train_overrides(task), device="cpu")
     assert inv.seeds == [0, 1] and settings.seed == 0
     common = {"learning_curves", "kl_heatmap", "variance_box", "distance_box"}
@@ -66,7 +76,7 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
 
 def test_figure_command_writes_png_and_pdf(results):
     cmd = [sys.executable, "-m", "reactivation.figures", f"path={results}", "batch_size=8", "t_quiescent=10",
-           f"train_overrides={_quoted('spatial_navigation')}", "device=cpu"]
+           f"train_overrides={_quoted('spatial_navigation')}", "device=cpu", *ANALYSES_ARGS]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=results)
     assert done.returncode == 0, done.stderr
     out = results / "spatial_navigation" / "figures"
@@ -74,6 +84,58 @@ def test_figure_command_writes_png_and_pdf(results):
         for fmt in ("png", "pdf"):
             assert (out / f"{name}.{fmt}").stat().st_size > 1000
     assert "missing" in done.stdout and "python output_variance.py seed=1" in done.stdout
+
+
+def test_a_reference_seed_without_runs_is_an_error_naming_the_seeds_with_runs(results):
+    # It used to draw the 4 aggregate figures only, without a word about the 10 state panels.
+    with pytest.raises(ConfigError, match=r"seed=7 \(the reference seed of the state panels\) has no finished "
+                                          r"spatial_navigation runs .*seeds with runs: 0, 1\."):
+        from_results(results, "spatial_navigation", seed=7, train_overrides=_train_overrides("spatial_navigation"),
+                     device="cpu")
+    with pytest.raises(ConfigError, match=r"seeds=\[7,8\]: none of these seeds has finished spatial_navigation runs "
+                                          r".*seeds with runs there: 0, 1\."):
+        from_results(results, "spatial_navigation", seeds=[7, 8],
+                     train_overrides=_train_overrides("spatial_navigation"), device="cpu")
+
+
+def test_results_of_other_settings_are_listed_as_missing_never_drawn(results):
+    # The fixture analysed the final checkpoints with ANALYSES' sizes; figures of epoch 4, or of other KL sizes,
+    # must not use those results.
+    other = {**ANALYSES, "kl": {**ANALYSES["kl"], "n_samples": 99}}
+    _, inv, figures = from_results(results, "spatial_navigation", seeds=[0], batch_size=4, t_quiescent=4,
+                                   analyses=other, train_overrides=_train_overrides("spatial_navigation"),
+                                   device="cpu")
+    assert "kl_heatmap" not in figures and {"variance_box", "distance_box"} <= set(figures)
+    kl_lines = [m for m in inv.missing if "/kl_" in m]
+    assert len(kl_lines) == 1 and re.search(r"n_samples=99,.*is missing; compute it with: python output_kl\.py "
+                                            r"seed=0 .*n_samples=99", kl_lines[0])
+    _, inv, figures = from_results(results, "spatial_navigation", seeds=[0], epoch=4, batch_size=4, t_quiescent=4,
+                                   analyses=ANALYSES, train_overrides=_train_overrides("spatial_navigation"),
+                                   device="cpu")
+    assert not {"kl_heatmap", "variance_box", "distance_box"} & set(figures)
+    assert len(inv.missing) == 4 and all("epoch=4" in m for m in inv.missing)
+
+
+def test_corrupt_results_and_test_logs_are_listed_with_the_fix_not_a_traceback(results, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(results, root)
+    sn = root / "spatial_navigation"
+    kl_file = next(p for p in sn.glob("kl_*.json") if not p.name.endswith(".meta.json"))
+    kl_file.write_text('{"noisy_unbiased": ')  # torn
+    variance_file = next(p for p in sn.glob("variance_*.json") if not p.name.endswith(".meta.json"))
+    variance_file.write_text(json.dumps({"noisy_unbiased": "high"}))  # valid JSON, wrong shape
+    log = root / "spatial_navigation/noisy_biased/seed_1/test_metrics.json"
+    log.write_text("not json")
+    _, inv, figures = from_results(root, "spatial_navigation", batch_size=4, t_quiescent=4, analyses=ANALYSES,
+                                   train_overrides=_train_overrides("spatial_navigation"), device="cpu")
+    missing = "\n".join(inv.missing)
+    assert f"{kl_file} is unreadable (JSONDecodeError" in missing
+    assert f"{variance_file} is not a variance result (noisy_unbiased holds high, not a number)" in missing
+    assert missing.count("delete it and compute it again with: python output_") == 2
+    assert f"{log} is unreadable" in missing and "resume=false" in missing
+    # What is intact is still drawn: the learning curves from the other runs, the distance box, the state panels.
+    assert {"learning_curves", "distance_box", "pc_scatter_noisy_biased"} <= set(figures)
+    assert not {"kl_heatmap", "variance_box"} & set(figures)
 
 
 def test_no_runs_is_a_clear_error(tmp_path):

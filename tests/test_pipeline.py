@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reactivation import ReactivationError
 from reactivation.analysis import aggregate, claims, pipeline, protocol, report
 from reactivation.config import compose_train
+from reactivation.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,13 +69,17 @@ def test_every_claim_of_spec_section_9_is_there():
 # ------------------------------------------------------------------------------- report from hand-made files
 
 
-def _write_results(root: Path, family: str, kind: str, by_seed: dict[int, dict]) -> None:
+def _write_results(root: Path, family: str, kind: str, by_seed: dict[int, dict], *extra: str) -> list[Path]:
+    """Result files as the analyses write them (with their .meta.json), of the settings reproduce.py asks for."""
     cfg = pipeline._analysis_config(pipeline.main_config([f"path={root}"]), kind, family, 0)
+    for override in extra:
+        key, value = override.split("=")
+        cfg[key] = json.loads(value)
+    written = []
     for seed, result in by_seed.items():
         cfg.seed = seed
-        path = protocol.result_path(protocol.settings(cfg), kind)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result))
+        written.append(protocol.write_result(protocol.settings(cfg), kind, result, {"runs": {}}))
+    return written
 
 
 def test_report_from_hand_made_result_files(tmp_path):
@@ -120,6 +126,63 @@ def test_bad_pipeline_settings_are_clear_errors(tmp_path):
             pipeline.run(pipeline.main_config([f"path={tmp_path}", override]), argv=[])
 
 
+@pytest.mark.parametrize("override, message", [
+    ("formats=[bmpx]", "formats=[bmpx] is not allowed (bmpx unknown): formats must be a non-empty list of "),
+    ("formats=[]", "formats=[] is not allowed"),
+    ("seeds=[abc]", "seeds=[abc] is not allowed: seeds must be a non-empty list of distinct non-negative integers"),
+    ("seeds=5", "seeds=5 is not allowed"), ("seeds=[0,0]", "seeds=[0,0] is not allowed"),
+    ("seeds=[0.5]", "seeds=[0.5] is not allowed"), ("seeds=[true]", "seeds=[true] is not allowed"),
+    ("stages=[]", "stages=[] is not allowed"), ("families=[]", "families=[] is not allowed"),
+    ("force=maybe", "force=maybe is not allowed: force must be true or false"),
+    ("device=gpu0", "device='gpu0' is not a device name"), ("path=''", "path= is not allowed"),
+    ("train_args=abc", "train_args=abc is not allowed"),
+    ("seeds=${oc.env:NO_SUCH_VARIABLE_HERE}", "seeds: "),
+])
+def test_every_bad_reproduce_value_is_refused_before_any_work(tmp_path, override, message):
+    # formats=[bmpx] used to be found only when the first figure was saved, after the training and analyses.
+    cfg = pipeline.main_config([f"path={tmp_path / 'results'}", "stages=[train,analyse,figures,report]", override])
+    with pytest.raises(ReactivationError, match=re.escape(message)):  # device errors come from training.py
+        pipeline._check(cfg)
+    with pytest.raises(ReactivationError):
+        pipeline.run(cfg, argv=[])
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_path, monkeypatch):
+    """reproduce.py from another directory used to train into <repo>/<path> and then find nothing."""
+    monkeypatch.chdir(tmp_path)
+    cfg, _, _ = pipeline._check(pipeline.main_config(["path='out,with comma'", "scale=tiny"]))
+    assert cfg.path == str(tmp_path / "out,with comma")
+    calls = []
+    monkeypatch.setattr(pipeline, "run_child", lambda command, **kw: calls.append((command, kw)) or 0)
+    monkeypatch.setattr(pipeline, "missing_runs", lambda *a: {"spatial_navigation/noisy_unbiased": [0]})
+    with pytest.raises(protocol.ReactivationError, match="runs still missing after training"):
+        pipeline.train(cfg, [0], ["sn"])
+    (command, kwargs), = calls
+    assert "cwd" not in kwargs  # the caller's directory, as for every other relative path the user gave
+    # Absolute, and quoted so that the comma does not make a multirun sweep of two paths.
+    assert f"path='{tmp_path}/out,with comma'" in command
+
+
+def test_report_lists_a_corrupt_or_foreign_result_file_with_its_fix(tmp_path):
+    good = {"noisy_unbiased": 0.3, "noisy_biased": 0.03, "no-noise_unbiased": 0.001, "no-noise_biased": 0.0001}
+    torn, wrong = _write_results(tmp_path, "sn", "variance", {0: good, 1: good})
+    torn.write_text('{"noisy_unbiased": 0.')
+    wrong.write_text(json.dumps([1, 2]))
+    # A result of another epoch has its own file and is not the one the report asks for.
+    other_epoch, = _write_results(tmp_path, "sn", "kl", {0: {"noisy_unbiased": {"noisy_unbiased": 0.1}}},
+                                  "epoch=20")
+    assert other_epoch.name == "kl_0.0001_0_epoch=20.json"
+    cfg = pipeline.main_config([f"path={tmp_path}", "seeds=[0,1]", "families=[sn]", "stages=[report]"])
+    out, results = pipeline.run(cfg, argv=[])
+    assert results == {0: {}, 1: {}}
+    missing = out.read_text().split("## Missing")[1]
+    assert f"{torn} is unreadable (JSONDecodeError" in missing
+    assert f"{wrong} is not a variance result (the file holds [1,2], not a JSON object of entries)" in missing
+    assert missing.count("delete it and compute it again with: python output_variance.py seed=") == 2
+    assert f"{tmp_path}/spatial_navigation/kl_0.0001_0.json is missing; compute it with: python output_kl.py" in missing
+
+
 def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
     cfg = pipeline.main_config([f"path={tmp_path}", "scale=tiny", "launcher=slurm",
                                 'train_args=["hydra.launcher.partition=gpu"]'])
@@ -146,19 +209,38 @@ def test_scale_shrinks_runs_and_analyses_together():
     assert kl_small.t_quiescent < kl_paper.t_quiescent and kl_small.batch_size < kl_paper.batch_size
 
 
+def test_report_lists_a_run_whose_test_log_is_corrupt(tmp_path):
+    preset = "spatial_navigation/noisy_unbiased"
+    cfg = compose_train([f"config={preset}", "seed=0", "scale=tiny", "device=cpu", "trainer.progress=false"])
+    train(cfg, tmp_path / preset / "seed_0", preset=preset)
+    log = tmp_path / preset / "seed_0" / "test_metrics.json"
+    log.write_text('{"0": {"loss": 1.0, "pos_mse"')  # torn
+    out, _ = pipeline.run(pipeline.main_config([f"path={tmp_path}", "scale=tiny", "seeds=[0]", "families=[sn]",
+                                                "stages=[report]"]), argv=[])
+    missing = out.read_text().split("## Missing")[1]
+    assert f"run {preset} seed 0: {log} is unreadable (JSONDecodeError" in missing and "resume=false" in missing
+    log.write_text(json.dumps({"0": {"loss": "low"}}))  # JSON, not a test log
+    out, _ = pipeline.run(pipeline.main_config([f"path={tmp_path}", "scale=tiny", "seeds=[0]", "families=[sn]",
+                                                "stages=[report]"]), argv=[])
+    assert f"{log} is not a test log" in out.read_text()
+
+
 # --------------------------------------------------------------------------------------- tiny, end to end
 
 
-def _reproduce(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "reproduce.py"), "scale=tiny", f"path={tmp_path}", "progress=false",
+def _reproduce(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    # A relative path, from a directory that is not the repository's: it means <cwd>/out for every stage.
+    cmd = [sys.executable, str(ROOT / "reproduce.py"), "scale=tiny", "path=out", "progress=false",
            "formats=[png]", *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
 
 def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     done = _reproduce(tmp_path)
+    assert not (ROOT / "out").exists()
+    tmp_path = tmp_path / "out"
     text = (tmp_path / "report.md").read_text()
     for section in ("## Claims (SPEC §9)", "## KL divergences (nats)", "### Spatial navigation, vanilla RNN (2 seeds)",
                     "### Spatial navigation, GRU (2 seeds)", "### Head direction (2 seeds)",
@@ -174,8 +256,13 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     figures = sorted((tmp_path / "spatial_navigation" / "figures").glob("*.png"))
     assert any(f.name == "kl_heatmap.png" for f in figures) and any(f.name == "kl_heatmap_gru.png" for f in figures)
 
+    # The scale's own sizes: the results have the plain names, and their .meta.json says which settings made them.
+    meta = json.loads((tmp_path / "spatial_navigation" / "kl_0.0001_1.meta.json").read_text())
+    assert meta["settings"]["scale"] == "tiny" and meta["settings"]["n_samples"] == 200
+    assert (tmp_path / "head_direction" / "manifold_0.01_0.json").is_file()
+
     results = sorted(tmp_path.glob("*/kl_*.json")) + sorted(tmp_path.glob("*/manifold_*.json"))
     stamps = {p: p.stat().st_mtime_ns for p in results}
-    _reproduce(tmp_path, "stages=[train,analyse,report]")
+    _reproduce(tmp_path.parent, "stages=[train,analyse,report]")
     assert "(0 trained by this call, the rest reused)" in (tmp_path / "report.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in results} == stamps  # analyses reused, not recomputed

@@ -38,9 +38,7 @@ def _geometry(st: protocol.States, k: int) -> tuple[dict, str | None]:
 def run(s: protocol.Settings) -> dict:
     """Compute the manifold and ring statistics of every condition of ``s`` and write them."""
     cfg = s.cfg
-    r_min, r_max = (float(r) for r in cfg.ring)
-    if not 0 <= r_min <= r_max:
-        raise protocol.ReactivationError(f"ring={list(cfg.ring)} must be [inner, outer] radii, 0 <= inner <= outer.")
+    r_min, r_max = cfg.ring  # floats, 0 <= inner <= outer (checked by protocol.settings)
     loaded = protocol.load_conditions(s)
     result, undefined = {}, {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):

@@ -10,11 +10,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
+import re
 import shlex
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -28,6 +27,9 @@ from reactivation import ReactivationError, runs
 from reactivation.analysis import claims, distance, kl, manifold, protocol, report, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, TRAIN_CONFIG_DIR, compose_config
 from reactivation.figures import make
+from reactivation.figures.style import check_formats
+from reactivation.processes import run_child
+from reactivation.training import select_device
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +44,42 @@ TRAIN_SCRIPT = TRAIN_CONFIG_DIR.parent.parent / "train.py"
 STAGES = ("train", "analyse", "figures", "report")
 
 
-def _check(cfg: DictConfig) -> tuple[list[int], list[str]]:
-    seeds = list(cfg.seeds)
-    if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
-        raise ReactivationError(f"seeds={seeds} must be a non-empty list of non-negative integers, e.g. seeds=[0,1,2].")
-    families = list(cfg.families)
-    unknown = [f for f in families if f not in claims.FAMILY_KEYS]
-    if unknown or not families:
-        raise ReactivationError(f"families={families}: choose among {', '.join(claims.FAMILY_KEYS)}.")
-    unknown = [s for s in cfg.stages if s not in STAGES]
-    if unknown:
-        raise ReactivationError(f"stages={list(cfg.stages)}: unknown {unknown}; choose among {', '.join(STAGES)}.")
-    if cfg.launcher not in LAUNCHERS:
-        raise ReactivationError(f"launcher={cfg.launcher!r} is not known; choose one of {', '.join(LAUNCHERS)}.")
-    return seeds, families
+def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
+    """Check every key of a reproduce config before any work, and make ``path`` absolute.
+
+    Returns:
+        The config with plain values and an absolute ``path``, the seeds and the families.
+
+    Raises:
+        ConfigError: naming the key, the bad value and what is allowed.
+    """
+    values, typed = protocol.resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
+    unique = lambda v: len(set(v)) == len(v)  # noqa: E731
+    for key, test, allowed in (
+            ("seeds", lambda v: isinstance(v, list) and bool(v) and all(map(protocol.CHECKS["seed"][0], v))
+             and unique(v), "a non-empty list of distinct non-negative integers, e.g. seeds=[0,1,2]"),
+            ("families", lambda v: isinstance(v, list) and bool(v) and all(f in claims.FAMILY_KEYS for f in v)
+             and unique(v), f"a non-empty list of distinct families among {', '.join(claims.FAMILY_KEYS)}"),
+            ("stages", lambda v: isinstance(v, list) and bool(v) and all(st in STAGES for st in v),
+             f"a non-empty list of stages among {', '.join(STAGES)}, e.g. stages=[report]"),
+            ("launcher", lambda v: v in LAUNCHERS, f"one of {', '.join(LAUNCHERS)}"),
+            ("train_args", lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+             "a list of train.py arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'"),
+            ("force", lambda v: isinstance(v, bool), "true or false"),
+            ("path", *protocol.CHECKS["path"]), ("progress", *protocol.CHECKS["progress"])):
+        protocol.check(key, values[key], test, allowed, typed[key])
+    check_formats(values["formats"])
+    select_device(values["device"])
+    values["path"] = str(protocol.absolute(values["path"]))
+    plain = OmegaConf.create(values)
+    OmegaConf.set_struct(plain, True)
+    return plain, list(values["seeds"]), list(values["families"])
 
 
 def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) -> DictConfig:
     task, model = claims.FAMILY_KEYS[family]
-    overrides = [f"scale={cfg.scale}", f"path={cfg.path}", f"task={task}", f"model={model}",
-                 f"device={cfg.device}", f"progress={str(bool(cfg.progress)).lower()}"]
-    overrides.append(f"seed={seed}" if seed is not None else "seed=null")
-    return compose_config(ANALYSIS_CONFIG_DIR, name, overrides)
+    return protocol.compose_analysis(name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device,
+                                     progress=bool(cfg.progress))
 
 
 def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[str, list[int]]:
@@ -89,11 +105,19 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
     commands = []
     for seeds, presets in groups.items():
         command = [sys.executable, str(TRAIN_SCRIPT), "-m", f"config={','.join(presets)}",
-                   f"seed={','.join(map(str, seeds))}", f"scale={cfg.scale}", f"path={cfg.path}",
-                   f"device={cfg.device}", "trainer.progress=false"]
+                   f"seed={','.join(map(str, seeds))}", f"scale={cfg.scale}",
+                   f"path={_quoted(str(protocol.absolute(cfg.path)))}", f"device={cfg.device}",
+                   "trainer.progress=false"]
         command += [f"hydra/launcher={launcher}"] if launcher else []
         commands.append(command + [str(a) for a in cfg.train_args])
     return commands
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a Hydra override value that stays one string (a comma would make a multirun sweep)."""
+    if re.fullmatch(r"[\w./@:+~-]+", value):
+        return value
+    return "'" + value.replace("'", "\\'").replace("${", "\\${") + "'"
 
 
 def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
@@ -105,9 +129,11 @@ def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
         return 0
     for command in train_commands(cfg, missing):
         log.info("training %s", shlex.join(command[1:]))
-        done = subprocess.run(command, cwd=TRAIN_SCRIPT.parent, check=False)
-        if done.returncode != 0:
-            raise ReactivationError(f"training failed (exit {done.returncode}): {shlex.join(command)}\n"
+        # In the caller's working directory (train_args may name files relative to it; path is absolute), in
+        # its own process group, stopped with us on Ctrl-C or SIGTERM.
+        code = run_child(command)
+        if code != 0:
+            raise ReactivationError(f"training failed (exit {code}): {shlex.join(command)}\n"
                                     "Fix the cause shown above and run the same reproduce command again: "
                                     "finished runs are kept and unfinished ones resume.")
     still = missing_runs(cfg, seeds, families)
@@ -116,20 +142,16 @@ def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
     return n
 
 
-def _settings_of(s: protocol.Settings) -> dict:
-    return {k: v for k, v in OmegaConf.to_container(s.cfg, resolve=True).items() if k != "progress"}
-
-
 def _reusable(s: protocol.Settings, kind: str) -> dict | None:
     """The saved result of ``kind`` if it was computed with these very settings from runs that still exist."""
-    path = protocol.result_path(s, kind)
-    meta_path = path.with_suffix(".meta.json")
-    if not (path.is_file() and meta_path.is_file()):
+    try:
+        result, meta = protocol.read_result(s, kind)
+    except protocol.MissingResult:
         return None
-    meta = json.loads(meta_path.read_text())
-    if meta.get("settings") != _settings_of(s) or not all(Path(p).is_dir() for p in meta.get("runs", {}).values()):
+    except ReactivationError as err:  # unreadable, or of other settings: computed again, which replaces it
+        log.warning("%s", err)
         return None
-    return json.loads(path.read_text())
+    return result if all(Path(p).is_dir() for p in meta.get("runs", {}).values()) else None
 
 
 def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int, dict[str, dict[str, dict]]]:
@@ -147,16 +169,27 @@ def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int,
     return results
 
 
-def load_results(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int, dict[str, dict[str, dict]]]:
-    """The analysis results found on disk (whatever settings made them): ``{seed: {family: {kind: result}}}``."""
+def load_results(cfg: DictConfig, seeds: list[int], families: list[str]
+                 ) -> tuple[dict[int, dict[str, dict[str, dict]]], list[str]]:
+    """The analysis results on disk made with the settings ``cfg`` asks for.
+
+    Returns:
+        ``{seed: {family: {kind: result}}}`` and one line per result that is missing, unreadable or of other
+        settings (with the command that makes it).
+    """
     results: dict[int, dict[str, dict[str, dict]]] = {seed: {} for seed in seeds}
+    problems = []
     for family in families:
         for seed in seeds:
             for kind in ANALYSES:
-                path = protocol.result_path(protocol.settings(_analysis_config(cfg, kind, family, seed)), kind)
-                if path.is_file():
-                    results[seed].setdefault(family, {})[kind] = json.loads(path.read_text())
-    return results
+                try:
+                    result, _ = protocol.read_result(protocol.settings(_analysis_config(cfg, kind, family, seed)),
+                                                     kind)
+                except ReactivationError as err:
+                    problems.append(str(err))
+                    continue
+                results[seed].setdefault(family, {})[kind] = result
+    return results, problems
 
 
 def draw(cfg: DictConfig, seeds: list[int], families: list[str]) -> tuple[list[Path], list[str]]:
@@ -185,7 +218,11 @@ def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str],
                     missing.append(f"run {preset} seed {seed}: "
                                    + protocol.train_command(preset, seed, overrides, Path(cfg.path)))
                     continue
-                test = json.loads((run_dir / "test_metrics.json").read_text())
+                try:
+                    test = protocol.read_test_metrics(run_dir)
+                except ReactivationError as err:
+                    missing.append(f"run {preset} seed {seed}: {err}")
+                    continue
                 last = max(test, key=int)
                 infos.append(report.RunInfo(family, condition, preset, seed, str(run_dir), int(last), test[last]))
     return infos
@@ -211,21 +248,24 @@ def run(cfg: DictConfig, argv: list[str] | None = None
     Returns:
         The report's path (``None`` without the report stage) and the results ``{seed: {family: {kind: ...}}}``.
     """
-    seeds, families = _check(cfg)
+    cfg, seeds, families = _check(cfg)
     stages, root = set(cfg.stages), Path(cfg.path)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     trained = train(cfg, seeds, families) if "train" in stages else 0
     timings["training"] = time.perf_counter() - start
     start = time.perf_counter()
-    results = analyse(cfg, seeds, families) if "analyse" in stages else load_results(cfg, seeds, families)
+    results, missing = (analyse(cfg, seeds, families), []) if "analyse" in stages else load_results(cfg, seeds,
+                                                                                                     families)
     timings["analyses"] = time.perf_counter() - start
     start = time.perf_counter()
-    figures, missing = draw(cfg, seeds, families) if "figures" in stages else ([], [])
+    figures, lacking = draw(cfg, seeds, families) if "figures" in stages else ([], [])
+    missing += lacking
     timings["figures"] = time.perf_counter() - start
     if "report" not in stages:
         return None, results
     infos = _run_infos(cfg, seeds, families, missing)
+    missing = list(dict.fromkeys(missing))  # the figures and the result loading name the same missing files
     command = "python reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = [
         ("command", f"`{command.strip()}`"),

@@ -14,10 +14,7 @@ from reactivation.analysis import metrics, protocol
 
 def run(s: protocol.Settings) -> dict:
     """Compute the quiescent variance of every condition of ``s`` and write it."""
-    cfg = s.cfg
-    if not 0 <= cfg.t_shift < cfg.t_quiescent - 1:
-        raise protocol.ReactivationError(
-            f"t_shift={cfg.t_shift} must leave at least 2 of the t_quiescent={cfg.t_quiescent} steps.")
+    cfg = s.cfg  # t_shift leaves at least 2 steps (checked by protocol.settings)
     loaded = protocol.load_conditions(s)
     result = {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):

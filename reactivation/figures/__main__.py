@@ -4,8 +4,13 @@ Reads the runs and analysis results under ``path`` (default ``results``), aggreg
 finds, writes ``<path>/<task>/figures/<name>[_gru].{png,pdf}`` and lists what is missing with the command
 that produces it. Keys: configs/analysis/figures.yaml (+ common.yaml).
 """
+# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
 
 from __future__ import annotations
+
+from reactivation.processes import quiet_startup
+
+quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
 
 import logging
 import sys
@@ -24,7 +29,7 @@ from reactivation.figures import make
 def main(cfg: DictConfig) -> None:
     s, inv, written = make.write(cfg)
     print(f"seeds: {', '.join(map(str, inv.seeds))}; reference seed for the state panels: {s.seed}")
-    print(f"wrote {len(written)} files to {Path(cfg.path) / s.task / 'figures'}/")
+    print(f"wrote {len(written)} files to {Path(s.cfg.path) / s.task / 'figures'}/")
     if inv.missing:
         print("missing (figures drawn without them):\n  " + "\n  ".join(inv.missing))
 

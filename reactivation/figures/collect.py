@@ -6,7 +6,7 @@ state panels (PCA, scatter, trajectories, density maps) simulate the runs of one
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +20,6 @@ from reactivation.training import Setup, load_run
 
 log = logging.getLogger(__name__)
 
-_COMMANDS = {"kl": "output_kl.py", "variance": "output_variance.py", "distance": "output_distance.py",
-             "manifold": "output_manifold.py"}
-
 
 @dataclass
 class Inventory:
@@ -31,45 +28,53 @@ class Inventory:
     Attributes:
         seeds: seeds with at least one finished run of the family, ascending.
         runs: condition -> seed -> run directory (finished runs only).
-        results: analysis kind (``kl``, ``variance``, ``distance``) -> seed -> loaded JSON.
-        missing: one line per missing run or result, with the command that produces it.
+        tests: condition -> seed -> the run's test log ``{"<step>": {"loss": ..., ...}}`` (readable ones only).
+        results: analysis kind (``kl``, ``variance``, ``distance``, ``manifold``) -> seed -> loaded JSON, only
+            results whose ``.meta.json`` records the settings asked for.
+        missing: one line per missing or unusable run, log or result, with the command that produces it.
     """
 
     seeds: list[int]
     runs: dict[str, dict[int, Path]]
+    tests: dict[str, dict[int, dict]] = field(default_factory=dict)
     results: dict[str, dict[int, dict]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
 
-def _seeds_of(root: Path, presets: set[str]) -> list[int]:
-    return sorted({cfg["seed"] for _, cfg in runs.iter_runs(root) if cfg.get("preset") in presets})
+def seeds_of(s: protocol.Settings) -> list[int]:
+    """Seeds of every run of the family of ``s`` under its results root (finished or not), ascending."""
+    presets = set(s.conditions.values())
+    return sorted({cfg["seed"] for _, cfg in runs.iter_runs(Path(s.cfg.path)) if cfg.get("preset") in presets})
 
 
 def inventory(s: protocol.Settings, seeds: list[int] | None = None) -> Inventory:
     """Find every run and analysis result of the family of ``s`` (all seeds, or ``seeds``).
 
-    Nothing missing is an error here: the figure command draws what it can and reports the rest.
+    The results read are those of :func:`protocol.for_kind` (``s``'s shared keys, the analysis sizes of
+    ``s.cfg.analyses``). Nothing missing is an error here: the figure command draws what it can and reports the
+    rest, including result files that are unreadable or were made with other settings.
     """
     root = Path(s.cfg.path)
-    seeds = seeds if seeds is not None else _seeds_of(root, set(s.conditions.values()))
-    inv = Inventory(seeds=[], runs={name: {} for name in s.conditions})
+    kinds = {kind: protocol.for_kind(s, kind) for kind in protocol.KINDS}  # checks the analyses block first
+    seeds = seeds if seeds is not None else seeds_of(s)
+    inv = Inventory(seeds=[], runs={name: {} for name in s.conditions}, tests={name: {} for name in s.conditions})
     for seed in seeds:
         for name, preset in s.conditions.items():
             overrides = protocol.run_overrides(s, name)
             try:
-                inv.runs[name][seed] = protocol.find_run(root, preset, seed, overrides, s.cfg.epoch)
+                run_dir = inv.runs[name][seed] = protocol.find_run(root, preset, seed, overrides, s.cfg.epoch)
+                inv.tests[name][seed] = protocol.read_test_metrics(run_dir)
             except ReactivationError as err:
                 inv.missing.append(str(err).replace("\n", " "))
         if any(seed in by_seed for by_seed in inv.runs.values()):
             inv.seeds.append(seed)
-    for kind, script in _COMMANDS.items():
+    for kind, ks in kinds.items():
         inv.results[kind] = {}
         for seed in inv.seeds:
-            path = protocol.result_path(s, kind, seed)
-            if path.is_file():
-                inv.results[kind][seed] = json.loads(path.read_text())
-            else:
-                inv.missing.append(f"{path} is missing: python {script} seed={seed} {protocol.cli_args(s)}".rstrip())
+            try:
+                inv.results[kind][seed], _ = protocol.read_result(dataclasses.replace(ks, seed=seed), kind)
+            except ReactivationError as err:
+                inv.missing.append(str(err))
     return inv
 
 
@@ -79,8 +84,7 @@ def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, d
     Returns:
         ``(steps (S,), {condition: (n_seeds, S) loss}, {condition: (n_seeds, S) error})``.
     """
-    logs = {name: [json.loads((run_dir / "test_metrics.json").read_text()) for run_dir in by_seed.values()]
-            for name, by_seed in inv.runs.items() if by_seed}
+    logs = {name: list(by_seed.values()) for name, by_seed in inv.tests.items() if by_seed}
     if not logs:
         raise ReactivationError("no finished runs to draw learning curves from.")
     # Align every (condition, seed) curve at once, so all conditions share the steps every run logged.

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
-from reactivation import ReactivationError
+from reactivation import ConfigError, ReactivationError
 from reactivation.analysis import metrics, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 def aggregate_figures(s: protocol.Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
     """Panels over seeds: learning curves, KL heat map, variance and distance box plots."""
     hd = s.task == "head_direction"
-    steps, loss, error = collect.learning_curves(inv, "hd_mse" if hd else "pos_mse")
-    yield "learning_curves", panels.learning_curves(
-        steps, loss, error, error_label="decoding error (rad²)" if hd else "decoding error (m²)")
+    if any(inv.tests.values()):  # runs whose test log is unreadable are in inv.missing
+        steps, loss, error = collect.learning_curves(inv, "hd_mse" if hd else "pos_mse")
+        yield "learning_curves", panels.learning_curves(
+            steps, loss, error, error_label="decoding error (rad²)" if hd else "decoding error (m²)")
     if inv.results["kl"]:
         table = {row: {col: float(v.mean()) for col, v in cols.items()}
                  for row, cols in gather(inv.results["kl"]).items()}
@@ -98,19 +99,35 @@ def from_config(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, 
         The settings (with the reference seed), the inventory (incl. what is missing) and the figures.
 
     Raises:
+        ConfigError: a bad setting (checked before anything is read), or ``seeds`` none of which, or a reference
+            ``seed`` that, has runs (the message names the seeds that have some).
         ReactivationError: no finished run of the family at all (the message gives the train command).
     """
     cfg = cfg.copy()
     reference = cfg.seed
     cfg.seed = 0 if reference is None else reference  # Settings needs a seed; the real one is chosen below
     s = protocol.settings(cfg)
-    inv = collect.inventory(s, None if cfg.seeds is None else list(cfg.seeds))
+    inv = collect.inventory(s, None if s.cfg.seeds is None else list(s.cfg.seeds))
+    root = s.cfg.path
+    if not inv.seeds and s.cfg.seeds is not None and collect.seeds_of(s):
+        raise ConfigError(f"seeds={protocol.show(list(s.cfg.seeds))}: none of these seeds has finished {s.task} runs "
+                          f"({s.model}) under {root}/; seeds with runs there: {_listed(collect.seeds_of(s))}. "
+                          "Choose among them, or seeds=null for every seed found.")
     if not inv.seeds:
-        first = next(iter(s.conditions.values()))
-        raise ReactivationError(f"no finished {s.task} runs ({s.model}) under {cfg.path}/. Train them first, e.g.\n  "
-                                + protocol.train_command(first, 0, list(cfg.train_overrides), Path(cfg.path)))
+        condition, preset = next(iter(s.conditions.items()))
+        raise ReactivationError(f"no finished {s.task} runs ({s.model}) under {root}/. Train them first, e.g.\n  "
+                                + protocol.train_command(preset, 0, protocol.run_overrides(s, condition), Path(root)))
+    if reference is not None and reference not in inv.seeds:
+        # The state panels would be left out without a word: half of the figures.
+        raise ConfigError(f"seed={reference} (the reference seed of the state panels) has no finished {s.task} runs "
+                          f"({s.model}) under {root}/ among the seeds drawn; seeds with runs: "
+                          f"{_listed(inv.seeds)}. Choose one of them, or seed=null for the first.")
     s = dataclasses.replace(s, seed=inv.seeds[0] if reference is None else reference)
-    return s, inv, figures(s, inv, cfg.batch_size, cfg.t_quiescent)
+    return s, inv, figures(s, inv, s.cfg.batch_size, s.cfg.t_quiescent)
+
+
+def _listed(seeds: list[int]) -> str:
+    return ", ".join(map(str, seeds)) or "none"
 
 
 def write(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, list[Path]]:
@@ -120,14 +137,18 @@ def write(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, list[P
         The settings, the inventory and the written files.
     """
     s, inv, figs = from_config(cfg)
-    out_dir = Path(cfg.path) / s.task / "figures"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(s.cfg.path) / s.task / "figures"
     suffix = "" if s.model == "vanilla" else f"_{s.model}"
     written = []
-    for name, fig in figs.items():
-        for fmt in cfg.formats:
-            written.append(out_dir / f"{name}{suffix}.{fmt}")
-            save(fig, written[-1])
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, fig in figs.items():
+            for fmt in s.cfg.formats:
+                written.append(out_dir / f"{name}{suffix}.{fmt}")
+                save(fig, written[-1])
+    except OSError as err:  # a read-only or full disk, a file where the folder should be
+        raise ReactivationError(f"could not write {err.filename or out_dir}: {err.strerror or err}; choose another "
+                                "path= or free some space.") from err
     return s, inv, written
 
 

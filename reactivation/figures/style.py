@@ -113,6 +113,27 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def supported_formats() -> list[str]:
+    """File formats matplotlib can save here (``png``, ``pdf``, ``svg``, ...), sorted."""
+    return sorted(Figure().canvas.get_supported_filetypes())
+
+
+def check_formats(formats: Any) -> None:
+    """Check a ``formats`` setting before any figure is drawn (a bad one would fail only at the first save).
+
+    Raises:
+        ConfigError: not a non-empty list of formats matplotlib can save, naming the bad ones and the choices.
+    """
+    from reactivation import ConfigError
+
+    known = supported_formats()
+    bad = [f for f in formats if f not in known] if isinstance(formats, list) else None
+    if not formats or bad is None or bad:
+        shown = f"[{','.join(map(str, formats))}]" if isinstance(formats, list) else str(formats)
+        raise ConfigError(f"formats={shown} is not allowed" + (f" ({', '.join(map(str, bad))} unknown)" if bad else "")
+                          + f": formats must be a non-empty list of {', '.join(known)}, e.g. formats=[png,pdf].")
+
+
 def save(fig: Figure, path: str | Path, **kwargs: Any) -> None:
     """``fig.savefig(path, **kwargs)`` with the package's ``savefig.*`` settings (dpi, tight bounding box).
 
