@@ -1,0 +1,406 @@
+"""The catalogue of bad inputs (issue 10): every entry point refuses each one cleanly and touches nothing.
+
+Each row is a command line with one bad input, run as a user would run it: a separate process (``sys.executable``
+and the absolute script path, no shell, so ``${...}`` reaches Hydra literally), from a working directory that is
+not the checkout, with an explicit results root under ``tmp_path``. For every row the test asserts:
+
+* a non-zero exit status (and not a kill by a signal, nor our timeout);
+* no ``Traceback`` in stdout or stderr: the library promises a message, not a stack;
+* the offending key and/or value named in the output (each row lists the strings the message must contain);
+* nothing under the results root changed (paths, sizes, ``mtime_ns`` and contents) and nothing was written to
+  the working directory.
+
+Analysis and figure rows run against a copy of a results root holding tiny trained SN runs, with the
+``train_overrides`` those runs were trained with, so that the bad value, not a missing run, is what must fail.
+A few positive controls (valid tiny commands) show that the harness tells success from failure and that its
+snapshot does see writes.
+
+Each entry point family is one test that runs its rows in a thread pool (two processes at a time; each costs
+~3 s of imports) and reports every failing row of the family at once, with its output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from reactivation.config import compose_train
+from reactivation.training import train
+from tests.conftest import TINY, tiny_cells
+
+ROOT = Path(__file__).resolve().parent.parent
+SN_VANILLA = ("spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_biased",
+              "spatial_navigation/no-noise_unbiased", "spatial_navigation/no-noise_biased")
+TRAIN_OVERRIDES = [*TINY, *tiny_cells("spatial_navigation")]
+# The list value of `train_overrides=`, quoted as the analysis tests pass it (the elements contain `=`).
+QUOTED_OVERRIDES = "[" + ",".join(f'"{o}"' for o in TRAIN_OVERRIDES) + "]"
+FILE = "a_regular_file"  # a file placed in the results root of the rows that give a file as `path`
+
+
+# --- the table ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """One command line.
+
+    ``args`` are the row's own arguments; the family's base arguments (a valid command) are added in front,
+    except those whose key one of ``args`` sets (so that, e.g., ``seed=abc`` replaces ``seed=0`` rather than
+    competing with it). ``{root}`` in an argument is the row's results root. ``names`` are the strings (or
+    regular expressions) the output must contain. ``ok=True`` marks a positive control: it must exit 0.
+    """
+
+    family: str
+    args: tuple[str, ...]
+    names: tuple[str | re.Pattern, ...] = ()
+    script: str = ""  # analysis family: which output_<name>.py
+    root: str = "empty"  # empty | file (a regular file in it) | trained (a copy of the tiny trained runs)
+    ok: bool = False
+    timeout: int = 90
+
+    @property
+    def label(self) -> str:
+        prog = {"train": "train.py", "figures": "-m reactivation.figures", "reproduce": "reproduce.py"}
+        return f"{prog.get(self.family, f'output_{self.script}.py')} {' '.join(self.args)}"
+
+
+def _train(*args: str, names=(), **kw) -> Row:
+    return Row("train", args, tuple(names), **kw)
+
+
+TRAIN_ROWS = [
+    # Item 7: tracebacks instead of a message. Values that are not numbers, and interpolations (an environment
+    # variable, an unknown resolver, a cycle) given on the command line.
+    _train("trainer.lr=fast", names=["trainer.lr", "fast"]),
+    # The value named as typed: the environment's value in the message would be a leak and a puzzle.
+    _train("trainer.lr=${oc.env:HOME}", names=["trainer.lr", "oc.env"]),
+    _train("trainer.lr=${evil:1}", names=["trainer.lr", "evil"]),
+    _train("trainer.lr=${trainer.lr}", names=["trainer.lr"]),  # an interpolation to itself: a cycle
+    # Override parse errors: Hydra's grammar rejects them; the message must still name the argument.
+    _train("trainer.lr=[1,", names=["trainer.lr"]),
+    _train("=5", names=["=5"]),
+    _train("trainer.lr=1)", names=["trainer.lr"]),
+    # A results root that cannot be a directory: a regular file, or a path under one.
+    _train(f"path={{root}}/{FILE}", names=[FILE], root="file"),
+    _train(f"path={{root}}/{FILE}/results", names=[FILE], root="file"),
+    # Item 8: accepted silently but wrong.
+    _train("+trainer.n_epoch=5", names=[re.compile(r"trainer\.n_epoch(?!s)"), "trainer.n_epochs"]),
+    _train("task=head_direction", names=["task", "head_direction"]),  # would train HD under the SN preset's name
+    _train("model=gru", names=["model", "gru"]),  # would train a GRU under a vanilla preset's name
+    # Values out of range.
+    _train("rnn.sigma2_rec=-1", names=["rnn.sigma2_rec", "-1"]),
+    _train("rnn.sigma2_rec=nan", names=["rnn.sigma2_rec", "nan"]),
+    _train("rnn.sigma2_rec=inf", names=["rnn.sigma2_rec", "inf"]),
+    _train("seed=-1", names=["seed", "-1"]),
+    _train("seed=abc", names=["seed", "abc"]),
+    _train("seed=0.5", names=["seed", "0.5"]),
+    _train("trainer.n_epochs=0", names=["trainer.n_epochs"]),
+    _train("trainer.lr=-1", names=["trainer.lr", "-1"]),
+    _train("trainer.lr=nan", names=["trainer.lr", "nan"]),
+    _train("task.batch_size=0", names=["task.batch_size"]),
+    _train("task.batch_size=abc", names=["task.batch_size", "abc"]),
+    _train("rnn.n_rec=0", names=["rnn.n_rec"]),
+    _train("rnn.activation_fn=softsign", names=["rnn.activation_fn", "softsign"]),
+    _train("device=tpu", names=["device", "tpu"]),
+    _train("resume=maybe", names=["resume", "maybe"]),
+    # Unknown names.
+    _train("config=spatial_navigation/noisy_unbaised", names=["noisy_unbaised"]),
+    _train("trainer.lrr=0.1", names=["trainer.lrr"]),
+    _train("rnn.sigma_rec=0.1", names=["rnn.sigma_rec"]),
+    # Positive control: the same base command with nothing bad trains a tiny run (and the snapshot sees it).
+    _train(ok=True),
+]
+
+# Bad values of the keys every analysis script shares (configs/analysis/common.yaml and the size keys). They all
+# go through the same checks (reactivation.cli.analysis_main and analysis.protocol), so output_kl.py gets the
+# whole list and the other scripts the part whose check could live in the script's own run (sizes, noise) or
+# whose key they name differently, plus their own keys: each row costs ~4 s of imports.
+COMMON_BAD = [
+    (("seed=0.5",), ["seed", "0.5"]),  # item 8: ran seed 0
+    (("batch_size=0",), ["batch_size"]),
+    (("t_quiescent=0",), ["t_quiescent"]),
+    (("noise=nan",), ["noise", "nan"]),  # item 8: suggested a command with rnn.sigma2_rec=nan
+    (("batchsize=4",), ["batchsize"]),  # an unknown key
+]
+KL_ONLY = [
+    (("seed=abc",), ["seed", "abc"]),
+    (("seed=-1",), ["seed", "-1"]),
+    (("mode=foo",), ["mode", "foo"]),
+    (("noise=-1",), ["noise", "-1"]),
+    (("epoch=-1",), ["epoch", "-1"]),
+    (("task=foo",), ["task", "foo"]),
+    (("model=foo",), ["model", "foo"]),
+    (("n_samples=0",), ["n_samples"]),
+    (("batch_size=${oc.env:HOME}",), ["batch_size", "oc.env"]),
+    (("train_overrides=[rnn.n_rec=16",), ["train_overrides"]),  # a parse error
+]
+EXTRA_BAD = {
+    "kl": KL_ONLY,
+    "variance": [(("t_shift=-1",), ["t_shift", "-1"])],
+    "distance": [(("mode=foo",), ["mode", "foo"])],
+    "manifold": [(("n_components=0",), ["n_components"]), (("ring=foo",), ["ring", "foo"])],
+}
+ANALYSIS_ROWS = [Row("analysis", args, tuple(names), script=script, root="trained")
+                 for script in ("kl", "variance", "distance", "manifold")
+                 for args, names in COMMON_BAD + EXTRA_BAD[script]]
+# A results root that is a regular file.
+ANALYSIS_ROWS.append(Row("analysis", (f"path={{root}}/{FILE}",), (FILE,), script="kl", root="file"))
+# Positive control: a valid tiny KL analysis of the trained runs succeeds (and writes its result).
+ANALYSIS_ROWS.append(Row("analysis", (), script="kl", root="trained", ok=True))
+
+FIGURE_ROWS = [
+    Row("figures", ("formats=[bmpx]",), ("formats", "bmpx"), root="trained"),
+    Row("figures", ("seed=17",), ("seed", "17"), root="trained"),  # item 8: exited 0 after 4 of 14 figures
+    Row("figures", ("seeds=[17]",), ("seeds", "17"), root="trained"),
+    Row("figures", ("seed=abc",), ("seed", "abc"), root="trained"),
+    Row("figures", ("task=foo",), ("task", "foo"), root="trained"),
+]
+
+REPRODUCE_ROWS = [
+    # Item 7: checked only after the training and analyses (32 s of work): must be refused before any work.
+    Row("reproduce", ("formats=[bmpx]",), ("formats", "bmpx"), timeout=150),
+    Row("reproduce", ("seeds=[abc]",), ("seeds", "abc")),
+    Row("reproduce", ("seeds=[-1]",), ("seeds", "-1")),
+    Row("reproduce", ("families=[foo]",), ("families", "foo")),
+    Row("reproduce", ("stages=[bar]",), ("stages", "bar")),
+    Row("reproduce", ("launcher=foo",), ("launcher", "foo")),
+    Row("reproduce", ("forse=true",), ("forse",)),  # an unknown key
+]
+
+ROWS = TRAIN_ROWS + ANALYSIS_ROWS + FIGURE_ROWS + REPRODUCE_ROWS
+
+
+def _prefix(row: Row) -> list[str]:
+    if row.family == "train":
+        return [sys.executable, str(ROOT / "train.py")]
+    if row.family == "analysis":
+        return [sys.executable, str(ROOT / f"output_{row.script}.py")]
+    if row.family == "figures":
+        return [sys.executable, "-m", "reactivation.figures"]
+    return [sys.executable, str(ROOT / "reproduce.py")]
+
+
+def _base(row: Row) -> list[str]:
+    """A valid command line of the row's family: tiny, on CPU, writing under ``{root}`` only."""
+    if row.family == "train":
+        # scale=tiny: were a bad value accepted, the run takes seconds (and the snapshot catches its files).
+        return ["config=spatial_navigation/noisy_unbiased", "seed=0", "scale=tiny", "path={root}",
+                "device=cpu", "trainer.progress=false"]
+    if row.family == "analysis":
+        sizes = {"kl": ["n_samples=100"], "variance": ["t_shift=2"]}.get(row.script, [])
+        return ["seed=0", "path={root}", "progress=false", "device=cpu", f"train_overrides={QUOTED_OVERRIDES}",
+                "batch_size=4", "t_quiescent=10", *sizes]
+    if row.family == "figures":
+        return ["path={root}", "batch_size=8", "t_quiescent=10", "device=cpu",
+                f"train_overrides={QUOTED_OVERRIDES}"]
+    # reproduce.py: one family, one seed, one process at a time, tiny.
+    return ["scale=tiny", "path={root}", "seeds=[0]", "families=[sn]", "device=cpu", "progress=false",
+            "launcher=basic"]
+
+
+def _key(arg: str) -> str:
+    return arg.split("=", 1)[0].lstrip("+~")
+
+
+def argv(row: Row, root: Path) -> list[str]:
+    own = {_key(a) for a in row.args}
+    args = [a for a in _base(row) if _key(a) not in own] + list(row.args)
+    return _prefix(row) + [a.replace("{root}", str(root)) for a in args]
+
+
+# --- the harness ----------------------------------------------------------------------------------------------
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root``: directories by path, files by size, mtime_ns and content hash."""
+    state: dict[str, tuple] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            state[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            state[rel] = ("dir",)
+        else:
+            st = path.stat()
+            state[rel] = ("file", st.st_size, st.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return state
+
+
+def _diff(before: dict, after: dict) -> list[str]:
+    changes = [f"+ {p}" for p in after if p not in before] + [f"- {p}" for p in before if p not in after]
+    return changes + [f"~ {p}" for p in before if p in after and before[p] != after[p]]
+
+
+@dataclass
+class Outcome:
+    row: Row
+    argv: list[str]
+    rc: int | None  # None: killed by our timeout
+    output: str
+    changed: list[str] = field(default_factory=list)  # under the results root
+    cwd_written: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def problems(self) -> list[str]:
+        """What is wrong with this outcome (empty: as expected)."""
+        row, out = self.row, self.output
+        if self.rc is None:
+            return [f"timed out after {row.timeout} s"]
+        problems = []
+        if "Traceback" in out:
+            problems.append("a Traceback in the output")
+        if self.cwd_written:
+            problems.append(f"wrote to the working directory: {self.cwd_written[:5]}")
+        if row.ok:
+            if self.rc != 0:
+                problems.append(f"exit status {self.rc}, expected 0 (positive control)")
+            # The snapshot must see what a successful command writes, or its silence on bad rows means nothing.
+            if self.rc == 0 and not self.changed:
+                problems.append("a successful run changed nothing under the results root: the snapshot is blind")
+            return problems
+        if self.rc == 0:
+            problems.append("exit status 0: the bad input was accepted")
+        elif self.rc < 0:
+            problems.append(f"killed by signal {-self.rc}")
+        missing = [n.pattern if isinstance(n, re.Pattern) else n for n in row.names
+                   if not (n.search(out) if isinstance(n, re.Pattern) else n in out)]
+        if missing:
+            problems.append(f"the output does not name {missing}")
+        if self.changed:
+            problems.append(f"changed the results root: {self.changed[:8]}"
+                            + (f" (+{len(self.changed) - 8} more)" if len(self.changed) > 8 else ""))
+        return problems
+
+    def report(self) -> str:
+        tail = self.output.strip()
+        tail = tail if len(tail) <= 2500 else "...\n" + tail[-2500:]
+        return (f"[{self.row.label}]\n  problems: {'; '.join(self.problems())}\n  exit status: {self.rc}"
+                f" after {self.seconds:.1f} s\n"
+                f"  command: {' '.join(self.argv)}\n  output:\n    " + tail.replace("\n", "\n    "))
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("HYDRA_FULL_ERROR", None)  # it turns Hydra's own errors into tracebacks: test the default
+    # The checkout under test, whatever is installed in the environment (the scripts add their own folder).
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["OMP_NUM_THREADS"] = "1"  # two processes at a time on two cores
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def run_row(row: Row, index: int, work: Path, trained: Path) -> Outcome:
+    root, cwd = work / f"root_{index:03d}", work / f"cwd_{index:03d}"
+    cwd.mkdir()
+    if row.root == "trained":
+        shutil.copytree(trained, root, copy_function=shutil.copy2)
+    else:
+        root.mkdir()
+        if row.root == "file":
+            (root / FILE).write_text("not a directory\n")
+    before = snapshot(root)
+    cmd = argv(row, root)
+    start = time.monotonic()
+    try:
+        done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=row.timeout,
+                              stdin=subprocess.DEVNULL)
+        rc, output = done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired as err:
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        rc, output = None, text(err.stdout) + text(err.stderr)
+    outcome = Outcome(row, cmd, rc, output, _diff(before, snapshot(root)),
+                      sorted(p.relative_to(cwd).as_posix() for p in cwd.rglob("*")), time.monotonic() - start)
+    # Free the disk of a passing row's copy; a failing row's root stays for inspection.
+    if not outcome.problems():
+        shutil.rmtree(root)
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """Tiny runs of the four SN vanilla presets, seed 0 (as tests/test_analysis.py's ``results``)."""
+    root = tmp_path_factory.mktemp("trained")
+    for preset in SN_VANILLA:
+        cfg = compose_train([f"config={preset}", "seed=0", *TRAIN_OVERRIDES])
+        train(cfg, root / preset / "seed_0", preset=preset)
+    return root
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("catalogue")
+    # The rows' working directories must not be the checkout (nor under it).
+    assert path != ROOT and ROOT not in path.parents
+    return path
+
+
+def _outcomes(family: str, work: Path, request) -> list[Outcome]:
+    """The rows of one family, run two at a time (the positive controls, the slowest, first).
+
+    Only the analysis and figure rows need (and build) the trained runs, so ``-k train_py`` stays quick.
+    """
+    trained = request.getfixturevalue("trained") if family in ("analysis", "figures") else work
+    rows = [(i, r) for i, r in enumerate(ROWS) if r.family == family]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {i: pool.submit(run_row, r, i, work, trained)
+                   for i, r in sorted(rows, key=lambda ir: not ir[1].ok)}
+        return [futures[i].result() for i, _ in rows]
+
+
+def _check(outcomes: list[Outcome]) -> None:
+    failures = [o.report() for o in outcomes if o.problems()]
+    assert not failures, (f"{len(failures)} of {len(outcomes)} rows failed:\n\n" + "\n\n".join(failures))
+
+
+# --- the tests ------------------------------------------------------------------------------------------------
+
+def test_table_is_complete():
+    # The inputs items 7 and 8 of the issue name are in the table, and every bad row checks a name.
+    labels = {r.label for r in ROWS}
+    for needed in ("train.py +trainer.n_epoch=5", "train.py task=head_direction", "output_kl.py seed=0.5",
+                   "output_kl.py noise=nan", "-m reactivation.figures seed=17", "reproduce.py formats=[bmpx]"):
+        assert needed in labels
+    assert all(r.names for r in ROWS if not r.ok)  # a bad row that names nothing would check nothing
+    assert {r.family for r in ROWS if r.ok} == {"train", "analysis"}
+
+
+def test_argv_replaces_the_base_value_of_the_key_a_row_sets(tmp_path):
+    cmd = argv(Row("train", ("seed=abc", "+trainer.n_epoch=5")), tmp_path)
+    assert "seed=abc" in cmd and "seed=0" not in cmd and f"path={tmp_path}" in cmd
+    assert cmd[:2] == [sys.executable, str(ROOT / "train.py")]
+    # `${...}` reaches the program literally: there is no shell between the table and the process.
+    assert argv(Row("train", ("trainer.lr=${oc.env:HOME}",)), tmp_path)[-1] == "trainer.lr=${oc.env:HOME}"
+
+
+def test_snapshot_sees_a_rewrite_with_the_same_size(tmp_path):
+    (tmp_path / "a").write_text("one")
+    before = snapshot(tmp_path)
+    (tmp_path / "a").write_text("two")  # same size; mtime may even be equal on a coarse clock
+    os.utime(tmp_path / "a", ns=(before["a"][2], before["a"][2]))
+    (tmp_path / "empty_dir").mkdir()
+    assert _diff(before, snapshot(tmp_path)) == ["+ empty_dir", "~ a"]
+
+
+def test_train_py_refuses_each_bad_input_cleanly(work, request):
+    _check(_outcomes("train", work, request))
+
+
+def test_analysis_scripts_refuse_each_bad_input_cleanly(work, request):
+    _check(_outcomes("analysis", work, request))
+
+
+def test_figure_command_refuses_each_bad_input_cleanly(work, request):
+    _check(_outcomes("figures", work, request))
+
+
+def test_reproduce_py_refuses_each_bad_input_cleanly(work, request):
+    _check(_outcomes("reproduce", work, request))
