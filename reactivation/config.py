@@ -162,7 +162,7 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
         validate(cfg)
         if check is not None:
             check(cfg)
-        _check_path(cfg.path)
+        results_root(cfg.path)
         # Refused here, before Hydra rewrites the live run's .hydra/ record of its command.
         run_dir = Path(compose_train(run, config_dir, with_hydra=True).hydra.run.dir)
         holder = runs.RunLock.holder(run_dir)
@@ -261,14 +261,28 @@ def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[s
             raise ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")
 
 
-def _check_path(path: Any) -> None:
-    """``path`` must be a folder, or a name where one can be made."""
-    target = Path(str(path)).expanduser().absolute()
+def absolute(path: str | Path) -> Path:
+    """``path`` against the current working directory (``~`` expanded, ``..`` folded, symlinks kept).
+
+    Hydra 1.3 leaves the working directory alone here (``hydra.run.dir: .``), so a relative ``path=`` means the
+    caller's directory; made absolute once, it means the same folder for every child process and message.
+    """
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
+
+
+def results_root(path: Any) -> Path:
+    """:func:`absolute` ``path``, checked to be a folder (or a place where one can be made) this user may write to.
+
+    Raises:
+        ConfigError: ``path`` or a folder above it is a file, or the folder is not writable.
+    """
+    target = absolute(path)
     existing = next(p for p in (target, *target.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"path={path}: {existing} is a file, not a folder; choose another path=.")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"path={path}: {existing} is not writable (read-only or not yours); choose another path=.")
+    return target
 
 
 def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_CONFIG_DIR,

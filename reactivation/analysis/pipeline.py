@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ReactivationError, runs
 from reactivation.analysis import claims, distance, kl, manifold, protocol, report, variance
-from reactivation.config import ANALYSIS_CONFIG_DIR, TRAIN_CONFIG_DIR, compose_config
+from reactivation.config import ANALYSIS_CONFIG_DIR, TRAIN_CONFIG_DIR, compose_config, results_root
 from reactivation.figures import make
 from reactivation.figures.style import check_formats
 from reactivation.processes import run_child
@@ -70,7 +70,7 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
         protocol.check(key, values[key], test, allowed, typed[key])
     check_formats(values["formats"])
     select_device(values["device"])
-    values["path"] = str(protocol.absolute(values["path"]))
+    values["path"] = str(results_root(values["path"]))
     plain = OmegaConf.create(values)
     OmegaConf.set_struct(plain, True)
     return plain, list(values["seeds"]), list(values["families"])

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reactivation import ConfigError, ReactivationError, runs
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
+from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config, compose_train, results_root
 from reactivation.models import build_model
 from reactivation.quiescence import NOISE_MODES, Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
@@ -72,15 +71,6 @@ class Settings:
     mode: str
     conditions: dict[str, str]  # condition -> preset
     cfg: DictConfig
-
-
-def absolute(path: str | Path) -> Path:
-    """``path`` against the current working directory (``~`` expanded, ``..`` folded, symlinks kept).
-
-    Hydra 1.3 leaves the working directory alone here (``hydra.run.dir: .``), so a relative ``path=`` means the
-    caller's directory; making it absolute once means the same folder for every child process and message.
-    """
-    return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
 def _is_int(value: Any) -> bool:
@@ -201,7 +191,7 @@ def settings(cfg: DictConfig) -> Settings:
     if "analyses" in values:
         _check_analyses(values["analyses"])
     select_device(values["device"])  # an unknown device, or CUDA asked for where there is none
-    values["path"] = str(absolute(values["path"]))
+    values["path"] = str(results_root(values["path"]))  # absolute: the caller's directory, for children too
     task, model = values["task"], values["model"]
     noise = PRESET_NOISE[task] if values["noise"] is None else float(values["noise"])
     mode = values["mode"] or ("same" if model == "gru" else "scaled")
