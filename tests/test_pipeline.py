@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from reactivation import ReactivationError
-from reactivation.analysis import aggregate, claims, pipeline, protocol, report
+from reactivation.analysis import aggregate, claims, pipeline, protocol
 from reactivation.config import compose_train
 from reactivation.training import train
 
