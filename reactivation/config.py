@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import ConfigError, runs
 
@@ -153,18 +153,24 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
                 f"lists them), or override single keys (e.g. task.biased=true, "
                 f"rnn.sigma2_rec=0.0001).")
     defaults: dict[str, dict[str, Any]] = {}
+    checked: set[str] = set()
     for run in _expand([o for o in overrides if not o.key_or_group.startswith("hydra")]):
         cfg = _compose_checked(run, config_dir)
+        run_dir = Path(cfg.hydra.run.dir)
+        with open_dict(cfg):
+            del cfg["hydra"]
         preset = _value_of(run, "config")
         if preset not in defaults:
             defaults[preset] = _resolved(compose_train([f"config={preset}", "seed=0"], config_dir))
         _check_types(_resolved(cfg), defaults[preset], leaves(OmegaConf.to_container(cfg, resolve=False)))
         validate(cfg)
-        if check is not None:
+        # The runs of a seed sweep differ only in what seeds draw: building one of them checks them all.
+        unseeded = OmegaConf.to_yaml({k: v for k, v in cfg.items() if k != "seed"})
+        if check is not None and unseeded not in checked:
             check(cfg)
+            checked.add(unseeded)
         results_root(cfg.path)
         # Refused here, before Hydra rewrites the live run's .hydra/ record of its command.
-        run_dir = Path(compose_train(run, config_dir, with_hydra=True).hydra.run.dir)
         holder = runs.RunLock.holder(run_dir)
         if holder is not None:
             raise runs.busy(run_dir, holder)
@@ -175,7 +181,7 @@ def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return compose_train(run, config_dir)
+        return compose_train(run, config_dir, with_hydra=True)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         reason = " ".join(str(err).split())[:300]
         raise ConfigError(f"the command line {' '.join(run)} does not make a config ({reason}).") from None
