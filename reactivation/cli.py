@@ -47,12 +47,12 @@ def analysis_main(name: str, run: Callable[[Any], dict]) -> Callable[[], None]:
 
     Args:
         name: the config name (``kl``, ``variance``, ``distance``).
-        run: the analysis, taking :class:`~reactivation.analysis.protocol.Settings` and returning a dict
+        run: the analysis, taking :class:`~reactivation.analysis.settings.Settings` and returning a dict
             with the written ``path``.
     """
     import hydra
 
-    from reactivation.analysis.protocol import settings
+    from reactivation.analysis.settings import settings
     from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
 
     register_resolvers()

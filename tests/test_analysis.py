@@ -13,7 +13,17 @@ import pytest
 import torch
 
 from reactivation import ReactivationError, runs
-from reactivation.analysis import distance, kl, manifold, metrics, protocol, variance
+from reactivation.analysis import (
+    distance,
+    kl,
+    lookup,
+    manifold,
+    metrics,
+    protocol,
+    settings,
+    variance,
+)
+from reactivation.analysis import results as result_files
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.seeding import generator
 from reactivation.training import load_run, train
@@ -31,19 +41,19 @@ def _overrides(task: str) -> list[str]:
 def results(tmp_path_factory) -> Path:
     """Tiny runs of every preset the analyses read, seed 0, under one results root."""
     root = tmp_path_factory.mktemp("results")
-    for (task, _), conditions in protocol.FAMILIES.items():
+    for (task, _), conditions in settings.FAMILIES.items():
         for preset in conditions.values():
             cfg = compose_train([f"config={preset}", "seed=0", *_overrides(task)])
             train(cfg, root / preset / "seed_0", preset=preset)
     return root
 
 
-def _settings(name: str, root: Path, *extra: str, task: str = "spatial_navigation") -> protocol.Settings:
+def _settings(name: str, root: Path, *extra: str, task: str = "spatial_navigation") -> settings.Settings:
     train_overrides = "[" + ",".join(f'"{o}"' for o in _overrides(task)) + "]"
     cfg = compose_config(ANALYSIS_CONFIG_DIR, name, ["seed=0", f"path={root}", f"task={task}", "progress=false",
                                                      f"train_overrides={train_overrides}", "device=cpu",
                                                      *SIZES, *extra])
-    return protocol.settings(cfg)
+    return settings.settings(cfg)
 
 
 def _finite(values) -> bool:
@@ -53,7 +63,7 @@ def _finite(values) -> bool:
 def test_kl_table_has_the_documented_rows_and_columns(results):
     s = _settings("kl", results, "n_samples=200")
     out = kl.run(s)
-    path = results / "spatial_navigation" / protocol.result_path(s, "kl").name
+    path = results / "spatial_navigation" / result_files.result_path(s, "kl").name
     assert out["path"] == str(path)
     # Sizes and train_overrides that are not the scale's defaults are named (the overrides by a digest).
     assert re.fullmatch(r"kl_0\.0001_0_batch_size=6,t_quiescent=12,n_samples=200,train=[0-9a-f]{8}\.json", path.name)
@@ -63,9 +73,9 @@ def test_kl_table_has_the_documented_rows_and_columns(results):
     assert all(list(row) == models and _finite(row.values()) for row in table.values())
     meta = json.loads(path.with_suffix(".meta.json").read_text())
     assert meta["mode"] == "scaled" and meta["noise"] == 1e-4 and meta["rows"] == list(table)
-    assert meta["settings"] == protocol.result_settings(s, "kl") and meta["settings"]["n_samples"] == 200
+    assert meta["settings"] == result_files.result_settings(s, "kl") and meta["settings"]["n_samples"] == 200
     assert meta["config"]["path"] == str(results) and meta["config"]["device"] == "cpu"
-    assert protocol.read_result(s, "kl") == (table, meta)
+    assert result_files.read_result(s, "kl") == (table, meta)
     assert set(meta["runs"]) == set(models) and all(Path(p).is_dir() for p in meta["runs"].values())
     assert isinstance(meta["jittered_1mm"], list)
     # Re-running overwrites with the same numbers (every draw comes from the seed).
@@ -146,13 +156,13 @@ def test_a_missing_run_names_the_command_that_trains_it(results):
     with pytest.raises(ReactivationError, match=r"no trained run of spatial_navigation/noisy_unbiased with seed 1"
                                                 r"(.|\n)*python train\.py config=spatial_navigation/noisy_unbiased "
                                                 r"seed=1 rnn\.n_rec=16"):
-        kl.run(protocol.settings(compose_config(ANALYSIS_CONFIG_DIR, "kl", [
+        kl.run(settings.settings(compose_config(ANALYSIS_CONFIG_DIR, "kl", [
             "seed=1", f"path={results}", "train_overrides=[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]"])))
 
 
 def test_a_run_with_other_settings_is_named_in_the_error(results):
     with pytest.raises(ReactivationError, match=r"other settings(.|\n)*noisy_unbiased/seed_0 \(has rnn\.n_rec=16"):
-        protocol.find_run(results, "spatial_navigation/noisy_unbiased", 0, [], epoch=None)
+        lookup.find_run(results, "spatial_navigation/noisy_unbiased", 0, [], epoch=None)
 
 
 def test_an_incomplete_run_is_an_error_not_skipped(results, tmp_path):
@@ -161,8 +171,8 @@ def test_an_incomplete_run_is_an_error_not_skipped(results, tmp_path):
     train(cfg, tmp_path / "run", preset=preset)
     runs.checkpoint_path(tmp_path / "run", 5).unlink()
     with pytest.raises(ReactivationError, match=r"incomplete \(4 of 5 steps\)(.|\n)*python train\.py"):
-        protocol.find_run(tmp_path, preset, 0, _overrides("spatial_navigation"), epoch=None)
-    assert protocol.find_run(tmp_path, preset, 0, _overrides("spatial_navigation"), epoch=4) == tmp_path / "run"
+        lookup.find_run(tmp_path, preset, 0, _overrides("spatial_navigation"), epoch=None)
+    assert lookup.find_run(tmp_path, preset, 0, _overrides("spatial_navigation"), epoch=4) == tmp_path / "run"
 
 
 def test_output_kl_command_line(results):
@@ -172,7 +182,7 @@ def test_output_kl_command_line(results):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=results)
     assert done.returncode == 0, done.stderr
     s = _settings("variance", results, "batch_size=4", "t_quiescent=10", "t_shift=2")
-    assert f"wrote {protocol.result_path(s, 'variance')}" in done.stdout
+    assert f"wrote {result_files.result_path(s, 'variance')}" in done.stdout
     bad = subprocess.run(cmd[:2] + [f"path={results}", "t_shfit=3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no seed given" in bad.stderr
     typo = subprocess.run(cmd + ["t_shfit=3"], capture_output=True, text=True, timeout=120)
@@ -189,22 +199,22 @@ def test_a_result_of_another_epoch_has_its_own_file_and_never_overwrites_the_fin
     assert Path(final["path"]).read_text() == before  # the final-epoch result is untouched
     # Other weights, other numbers: a mix-up would show.
     assert early["distance"] != final["distance"]
-    meta = json.loads(protocol.meta_path(Path(early["path"])).read_text())
+    meta = json.loads(result_files.meta_path(Path(early["path"])).read_text())
     assert meta["settings"]["epoch"] == 4
     assert all(p.endswith("seed_0") for p in meta["runs"].values())
     # Reading asks for the epoch too: the final result does not stand for epoch 4, nor the reverse.
-    assert protocol.read_result(early_s, "distance")[0] == early["distance"]
-    assert protocol.read_result(_settings("distance", results), "distance")[0] == final["distance"]
+    assert result_files.read_result(early_s, "distance")[0] == early["distance"]
+    assert result_files.read_result(_settings("distance", results), "distance")[0] == final["distance"]
 
 
 def test_a_result_file_whose_meta_records_other_settings_is_refused_not_used(results):
     s = _settings("distance", results, "t_quiescent=9")
     out = distance.run(s)
-    meta_file = protocol.meta_path(Path(out["path"]))
+    meta_file = result_files.meta_path(Path(out["path"]))
     meta = json.loads(meta_file.read_text())
     meta["settings"]["t_quiescent"] = 30  # as if another command had written this file
     meta_file.write_text(json.dumps(meta))
-    with pytest.raises(protocol.UnusableResult, match=r"was made with other settings \(t_quiescent=30 where 9 was "
+    with pytest.raises(result_files.UnusableResult, match=r"was made with other settings \(t_quiescent=30 where 9 was "
                                                       r"asked for\); delete it and compute it again with: python "
                                                       r"output_distance\.py seed=0 .*t_quiescent=9"):
-        protocol.read_result(s, "distance")
+        result_files.read_result(s, "distance")

@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from reactivation import ConfigError, ReactivationError
-from reactivation.analysis import distance, kl, manifold, protocol, variance
+from reactivation.analysis import distance, kl, manifold, settings, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.figures import from_results
 from reactivation.training import train
@@ -45,7 +45,7 @@ def results(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("results")
     for task in TASKS:
         for seed in (0, 1):
-            for preset in protocol.FAMILIES[(task, "vanilla")].values():
+            for preset in settings.FAMILIES[(task, "vanilla")].values():
                 cfg = compose_train([f"config={preset}", f"seed={seed}", *_train_overrides(task)])
                 train(cfg, root / preset / f"seed_{seed}", preset=preset)
         for analysis in (kl, variance, distance, manifold):
@@ -53,7 +53,7 @@ def results(tmp_path_factory) -> Path:
             cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [
                 "seed=0", f"path={root}", f"task={task}", "progress=false", f"train_overrides={_quoted(task)}",
                 *(f"{k}={v}" for k, v in ANALYSES[name].items())])
-            analysis.run(protocol.settings(cfg))
+            analysis.run(settings.settings(cfg))
     return root
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from reactivation import ReactivationError
-from reactivation.analysis import aggregate, claims, pipeline, protocol
+from reactivation.analysis import aggregate, claims, lookup, pipeline, results, settings
 from reactivation.config import compose_train
 from reactivation.training import train
 
@@ -78,7 +78,7 @@ def _write_results(root: Path, family: str, kind: str, by_seed: dict[int, dict],
     written = []
     for seed, result in by_seed.items():
         cfg.seed = seed
-        written.append(protocol.write_result(protocol.settings(cfg), kind, result, {"runs": {}}))
+        written.append(results.write_result(settings.settings(cfg), kind, result, {"runs": {}}))
     return written
 
 
@@ -122,7 +122,7 @@ def test_report_from_hand_made_result_files(tmp_path):
 def test_bad_pipeline_settings_are_clear_errors(tmp_path):
     for override, message in (("seeds=[]", "seeds="), ("families=[sn,xx]", "families="),
                               ("launcher=pbs", "launcher="), ("stages=[train,plot]", "stages=")):
-        with pytest.raises(protocol.ReactivationError, match=re.escape(message)):
+        with pytest.raises(ReactivationError, match=re.escape(message)):
             pipeline.run(pipeline.main_config([f"path={tmp_path}", override]), argv=[])
 
 
@@ -156,7 +156,7 @@ def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_
     calls = []
     monkeypatch.setattr(pipeline, "run_child", lambda command, **kw: calls.append((command, kw)) or 0)
     monkeypatch.setattr(pipeline, "missing_runs", lambda *a: {"spatial_navigation/noisy_unbiased": [0]})
-    with pytest.raises(protocol.ReactivationError, match="runs still missing after training"):
+    with pytest.raises(ReactivationError, match="runs still missing after training"):
         pipeline.train(cfg, [0], ["sn"])
     (command, kwargs), = calls
     assert "cwd" not in kwargs  # the caller's directory, as for every other relative path the user gave
@@ -202,7 +202,7 @@ def test_scale_shrinks_runs_and_analyses_together():
     run_dir = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=3", "scale=small"],
                             with_hydra=True).hydra.run.dir
     assert run_dir == "results/small/spatial_navigation/noisy_unbiased/seed_3"  # the scale has its own root
-    assert (protocol.train_command("head_direction/noisy_biased", 1, ["scale=small"], Path("results/small"))
+    assert (lookup.train_command("head_direction/noisy_biased", 1, ["scale=small"], Path("results/small"))
             == "python train.py config=head_direction/noisy_biased seed=1 scale=small")
     kl_paper = pipeline.main_config([]).sizes.kl
     kl_small = pipeline.main_config(["scale=small"]).sizes.kl

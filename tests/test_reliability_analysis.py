@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from reactivation import ReactivationError
-from reactivation.analysis import protocol
+from reactivation.analysis import lookup, results
+from reactivation.analysis import settings as analysis_settings
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMED = {"kind", "seed", "task", "model", "noise", "scale"}
 
 
-def _settings(name: str, *overrides: str) -> protocol.Settings:
+def _settings(name: str, *overrides: str) -> analysis_settings.Settings:
     """The settings of ``python output_<name>.py <overrides>`` (seed 0 unless given)."""
     seed = [] if any(o.startswith("seed=") for o in overrides) else ["seed=0"]
-    return protocol.settings(compose_config(ANALYSIS_CONFIG_DIR, name, [*seed, *overrides]))
+    return analysis_settings.settings(compose_config(ANALYSIS_CONFIG_DIR, name, [*seed, *overrides]))
 
 
 # ------------------------------------------------------------------------------------------------ file names
@@ -47,18 +48,18 @@ def _settings(name: str, *overrides: str) -> protocol.Settings:
 ])
 def test_result_names_follow_one_rule(tmp_path, kind, overrides, name):
     s = _settings(kind, f"path={tmp_path}", *overrides)
-    assert protocol.result_path(s, kind) == tmp_path / s.task / name
+    assert results.result_path(s, kind) == tmp_path / s.task / name
 
 
 def test_train_overrides_are_named_by_a_digest_and_a_long_tag_becomes_one(tmp_path):
     s = _settings("kl", f"path={tmp_path}", "epoch=100", 'train_overrides=["trainer.n_epochs=1000"]')
-    name = protocol.result_path(s, "kl").name
+    name = results.result_path(s, "kl").name
     assert re.fullmatch(r"kl_0\.0001_0_epoch=100,train=[0-9a-f]{8}\.json", name)
     other = _settings("kl", f"path={tmp_path}", "epoch=100", 'train_overrides=["trainer.n_epochs=2000"]')
-    assert protocol.result_path(other, "kl").name != name
+    assert results.result_path(other, "kl").name != name
     long = _settings("kl", f"path={tmp_path}", *(f"{k}=123456789" for k in ("epoch", "batch_size", "t_quiescent",
                                                                            "n_samples")), "mode=absolute")
-    assert re.fullmatch(r"kl_0\.0001_0_settings=[0-9a-f]{8}\.json", protocol.result_path(long, "kl").name)
+    assert re.fullmatch(r"kl_0\.0001_0_settings=[0-9a-f]{8}\.json", results.result_path(long, "kl").name)
 
 
 def _changed(value):
@@ -76,18 +77,19 @@ def _changed(value):
     return ["trainer.n_epochs=10"]  # train_overrides
 
 
-@pytest.mark.parametrize("kind", protocol.KINDS)
+@pytest.mark.parametrize("kind", analysis_settings.KINDS)
 def test_every_setting_that_changes_a_result_changes_its_file_name(tmp_path, kind):
     """output_distance.py epoch=20 used to overwrite the final epoch's file; so did every other setting."""
-    default = protocol.settings(protocol.compose_analysis(kind, seed=0, path=str(tmp_path)))
-    settings = protocol.result_settings(default, kind)
+    default = analysis_settings.settings(analysis_settings.compose_analysis(kind, seed=0, path=str(tmp_path)))
+    settings = results.result_settings(default, kind)
     varied = {key: _changed(value) for key, value in settings.items() if key not in NAMED}
     assert {"epoch", "mode", "train_overrides", "batch_size", "t_quiescent"} <= set(varied)
-    names = {protocol.result_path(default, kind).name}
+    names = {results.result_path(default, kind).name}
     for key, value in varied.items():
-        s = protocol.settings(protocol.compose_analysis(kind, seed=0, path=str(tmp_path), **{key: value}))
-        assert protocol.result_settings(s, kind)[key] == value
-        names.add(protocol.result_path(s, kind).name)
+        s = analysis_settings.settings(
+            analysis_settings.compose_analysis(kind, seed=0, path=str(tmp_path), **{key: value}))
+        assert results.result_settings(s, kind)[key] == value
+        names.add(results.result_path(s, kind).name)
     assert len(names) == len(varied) + 1, names
 
 
@@ -96,38 +98,38 @@ def test_every_setting_that_changes_a_result_changes_its_file_name(tmp_path, kin
     ['train_overrides=["trainer.n_epochs=1000","rnn.n_rec=64"]', "task=head_direction"]])
 def test_the_command_a_message_gives_writes_the_file_asked_for(tmp_path, overrides):
     s = _settings("kl", f"path={tmp_path / 'my results'}", *overrides)
-    command = shlex.split(protocol.analysis_command(s, "kl"))
+    command = shlex.split(results.analysis_command(s, "kl"))
     assert command[:2] == ["python", "output_kl.py"]
     again = _settings("kl", *command[2:])
-    assert protocol.result_path(again, "kl") == protocol.result_path(s, "kl")
-    assert protocol.result_settings(again, "kl") == protocol.result_settings(s, "kl")
+    assert results.result_path(again, "kl") == results.result_path(s, "kl")
+    assert results.result_settings(again, "kl") == results.result_settings(s, "kl")
 
 
 def test_a_relative_path_means_the_callers_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = _settings("kl", "path=somewhere/results")
     assert s.cfg.path == str(tmp_path / "somewhere" / "results")
-    assert protocol.result_path(s, "kl") == tmp_path / "somewhere/results/spatial_navigation/kl_0.0001_0.json"
+    assert results.result_path(s, "kl") == tmp_path / "somewhere/results/spatial_navigation/kl_0.0001_0.json"
     # The scale's default root is found from any directory (it is relative to the caller's too).
-    assert protocol.analysis_command(_settings("kl", "scale=tiny"), "kl") == "python output_kl.py seed=0 scale=tiny"
-    assert (protocol.train_command("spatial_navigation/noisy_biased", 0, [], Path("results"))
+    assert results.analysis_command(_settings("kl", "scale=tiny"), "kl") == "python output_kl.py seed=0 scale=tiny"
+    assert (lookup.train_command("spatial_navigation/noisy_biased", 0, [], Path("results"))
             == "python train.py config=spatial_navigation/noisy_biased seed=0")
 
 
 def test_figure_settings_are_not_result_settings_and_for_kind_gives_them(tmp_path):
     fig = _settings("figures", f"path={tmp_path}", "epoch=4", "analyses.kl.n_samples=100", "batch_size=3")
     with pytest.raises(ValueError, match="for_kind"):
-        protocol.result_path(fig, "kl")  # figures' batch_size is the state panels', not the KL's
-    kl = protocol.for_kind(fig, "kl")
+        results.result_path(fig, "kl")  # figures' batch_size is the state panels', not the KL's
+    kl = analysis_settings.for_kind(fig, "kl")
     assert (kl.cfg.epoch, kl.cfg.n_samples, kl.cfg.batch_size, kl.cfg.path) == (4, 100, 200, str(tmp_path))
-    assert protocol.result_path(kl, "kl").name == "kl_0.0001_0_epoch=4,n_samples=100.json"
+    assert results.result_path(kl, "kl").name == "kl_0.0001_0_epoch=4,n_samples=100.json"
 
 
 # ------------------------------------------------------------------------------------------------ reading back
 
 
-def _write(s: protocol.Settings, kind: str, result) -> Path:
-    return protocol.write_result(s, kind, result, {"runs": {}})
+def _write(s: analysis_settings.Settings, kind: str, result) -> Path:
+    return results.write_result(s, kind, result, {"runs": {}})
 
 
 VARIANCE = {"noisy_unbiased": 0.3, "noisy_biased": 0.03, "no-noise_unbiased": 0.001, "no-noise_biased": 0.0001}
@@ -135,24 +137,24 @@ VARIANCE = {"noisy_unbiased": 0.3, "noisy_biased": 0.03, "no-noise_unbiased": 0.
 
 def test_a_result_reads_back_only_with_the_settings_that_made_it(tmp_path):
     s = _settings("variance", f"path={tmp_path}")
-    with pytest.raises(protocol.MissingResult, match=r"variance_0\.0001_0\.json is missing; compute it with: "
+    with pytest.raises(results.MissingResult, match=r"variance_0\.0001_0\.json is missing; compute it with: "
                                                      rf"python output_variance\.py seed=0 path={tmp_path}$"):
-        protocol.read_result(s, "variance")
+        results.read_result(s, "variance")
     path = _write(s, "variance", VARIANCE)
-    result, meta = protocol.read_result(s, "variance")
-    assert result == VARIANCE and meta["settings"] == protocol.result_settings(s, "variance")
+    result, meta = results.read_result(s, "variance")
+    assert result == VARIANCE and meta["settings"] == results.result_settings(s, "variance")
     # A file of today's name written before settings were recorded (or edited) is refused, naming what differs.
     meta["settings"] = {**meta["settings"], "epoch": 20, "batch_size": 9}
-    protocol.meta_path(path).write_text(json.dumps(meta))
-    with pytest.raises(protocol.UnusableResult, match=r"other settings \(epoch=20 where null was asked for; "
+    results.meta_path(path).write_text(json.dumps(meta))
+    with pytest.raises(results.UnusableResult, match=r"other settings \(epoch=20 where null was asked for; "
                                                       r"batch_size=9 where 500 was asked for\)"):
-        protocol.read_result(s, "variance")
-    protocol.meta_path(path).unlink()
-    with pytest.raises(protocol.UnusableResult, match=r"has no variance_0\.0001_0\.meta\.json beside it"):
-        protocol.read_result(s, "variance")
-    protocol.meta_path(path).write_text("{")
-    with pytest.raises(protocol.UnusableResult, match=r"meta\.json is unreadable \(JSONDecodeError"):
-        protocol.read_result(s, "variance")
+        results.read_result(s, "variance")
+    results.meta_path(path).unlink()
+    with pytest.raises(results.UnusableResult, match=r"has no variance_0\.0001_0\.meta\.json beside it"):
+        results.read_result(s, "variance")
+    results.meta_path(path).write_text("{")
+    with pytest.raises(results.UnusableResult, match=r"meta\.json is unreadable \(JSONDecodeError"):
+        results.read_result(s, "variance")
 
 
 @pytest.mark.parametrize("kind, content, problem", [
@@ -170,8 +172,8 @@ def test_a_corrupt_or_wrong_shape_result_is_refused_naming_the_file_and_the_fix(
     s = _settings(kind, f"path={tmp_path}")
     path = _write(s, kind, {})
     path.write_text(content)
-    with pytest.raises(protocol.UnusableResult) as err:
-        protocol.read_result(s, kind)
+    with pytest.raises(results.UnusableResult) as err:
+        results.read_result(s, kind)
     assert str(err.value).startswith(f"{path} ") and problem in str(err.value)
     assert str(err.value).endswith(f"delete it and compute it again with: python output_{kind}.py seed=0 "
                                    f"path={tmp_path}")
@@ -181,17 +183,17 @@ def test_partial_and_undefined_statistics_are_results(tmp_path):
     s = _settings("manifold", f"path={tmp_path}")
     entry = {"pca_share": None, "explained_active": [0.5, 0.9], "curve_gap": None, "ring_active": 0.2}
     _write(s, "manifold", {"noisy_biased": entry})
-    assert protocol.read_result(s, "manifold")[0] == {"noisy_biased": entry}
+    assert results.read_result(s, "manifold")[0] == {"noisy_biased": entry}
 
 
 def test_a_corrupt_test_log_is_a_clear_error(tmp_path):
     with pytest.raises(ReactivationError, match=r"test_metrics\.json is unreadable \(FileNotFoundError"):
-        protocol.read_test_metrics(tmp_path)
+        results.read_test_metrics(tmp_path)
     (tmp_path / "test_metrics.json").write_text(json.dumps({"0": {"loss": None, "pos_mse": 0.1}, "x": {}}))
     with pytest.raises(ReactivationError, match=r"is not a test log .*resume=false"):
-        protocol.read_test_metrics(tmp_path)
+        results.read_test_metrics(tmp_path)
     (tmp_path / "test_metrics.json").write_text(json.dumps({"0": {"loss": 1.0, "pos_mse": 0.1}}))
-    assert protocol.read_test_metrics(tmp_path) == {"0": {"loss": 1.0, "pos_mse": 0.1}}
+    assert results.read_test_metrics(tmp_path) == {"0": {"loss": 1.0, "pos_mse": 0.1}}
 
 
 # ------------------------------------------------------------------------------------------------ bad values

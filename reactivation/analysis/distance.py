@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from reactivation.analysis import metrics, protocol
+from reactivation.analysis import lookup, metrics, protocol, results
+from reactivation.analysis.settings import Settings
 
 
 def _summary(decoded, circular: bool, prefix: str) -> dict[str, float]:
@@ -23,10 +24,10 @@ def _summary(decoded, circular: bool, prefix: str) -> dict[str, float]:
             f"{prefix}_velocity": float(metrics.mean_angular_velocity(theta).mean())}
 
 
-def run(s: protocol.Settings) -> dict:
+def run(s: Settings) -> dict:
     """Compute the step distances of every condition of ``s`` and write them."""
     cfg, circular = s.cfg, s.task == "head_direction"
-    loaded = protocol.load_conditions(s)
+    loaded = lookup.load_conditions(s)
     result = {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         noise_free = setup.model.sigma_rec == 0
@@ -39,5 +40,5 @@ def run(s: protocol.Settings) -> dict:
         result[name] = entry
     meta = {"unit": "rad/step" if circular else "m/step",
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "distance", result, meta)
+    path = results.write_result(s, "distance", result, meta)
     return {"path": str(path), "distance": result}

@@ -11,7 +11,8 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from reactivation.analysis import metrics, protocol
+from reactivation.analysis import lookup, metrics, protocol, results
+from reactivation.analysis.settings import Settings
 from reactivation.seeding import stream_seed
 
 
@@ -20,10 +21,10 @@ def _points(decoded) -> np.ndarray:
     return decoded.reshape(-1, decoded.shape[-1]).double().numpy()
 
 
-def run(s: protocol.Settings) -> dict:
+def run(s: Settings) -> dict:
     """Compute the KL table of ``s`` and write it; returns ``{"path": ..., "kl": table}``."""
     cfg, circular = s.cfg, s.task == "head_direction"
-    loaded = protocol.load_conditions(s)
+    loaded = lookup.load_conditions(s)
     active, quiescent = {}, {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent)
@@ -55,6 +56,6 @@ def run(s: protocol.Settings) -> dict:
         jittered = sorted(f"{'quiescent' if side == 'row' else 'active'}:{name}" for side, name in hits)
     meta = {"rows": rows, "columns": list(active), "jittered_1mm": jittered,
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "kl", table, meta)
+    path = results.write_result(s, "kl", table, meta)
     return {"path": str(path), "kl": table}
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from reactivation.analysis import metrics, protocol
+from reactivation.analysis import lookup, metrics, protocol, results
+from reactivation.analysis.settings import Settings
 
 
 def _geometry(st: protocol.States, k: int) -> tuple[dict, str | None]:
@@ -35,11 +36,11 @@ def _geometry(st: protocol.States, k: int) -> tuple[dict, str | None]:
             "curve_gap": float(np.max(np.abs(curve_a - curve_q)))}, None
 
 
-def run(s: protocol.Settings) -> dict:
+def run(s: Settings) -> dict:
     """Compute the manifold and ring statistics of every condition of ``s`` and write them."""
     cfg = s.cfg
-    r_min, r_max = cfg.ring  # floats, 0 <= inner <= outer (checked by protocol.settings)
-    loaded = protocol.load_conditions(s)
+    r_min, r_max = cfg.ring  # floats, 0 <= inner <= outer (checked by analysis.settings)
+    loaded = lookup.load_conditions(s)
     result, undefined = {}, {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         st = protocol.states(setup, s, cfg.batch_size, cfg.t_quiescent)
@@ -51,5 +52,5 @@ def run(s: protocol.Settings) -> dict:
             result[name]["ring_quiescent"] = metrics.annulus_share(st.quiescent_decoded, r_min, r_max)
     meta = {"units": "shares and explained-variance fractions in [0, 1]; ring radii in m",
             "undefined": undefined, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "manifold", result, meta)
+    path = results.write_result(s, "manifold", result, meta)
     return {"path": str(path), "manifold": result}

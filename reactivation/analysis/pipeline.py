@@ -24,8 +24,31 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ReactivationError, runs
-from reactivation.analysis import claims, distance, kl, manifold, protocol, report, variance
-from reactivation.config import ANALYSIS_CONFIG_DIR, TRAIN_CONFIG_DIR, compose_config, results_root
+from reactivation.analysis import (
+    claims,
+    distance,
+    kl,
+    lookup,
+    manifold,
+    report,
+    variance,
+)
+from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
+from reactivation.analysis.settings import (
+    CHECKS,
+    Settings,
+    check,
+    compose_analysis,
+    resolved,
+    settings,
+)
+from reactivation.config import (
+    ANALYSIS_CONFIG_DIR,
+    TRAIN_CONFIG_DIR,
+    absolute,
+    compose_config,
+    results_root,
+)
 from reactivation.figures import make
 from reactivation.figures.style import check_formats
 from reactivation.processes import run_child
@@ -34,7 +57,7 @@ from reactivation.training import select_device
 log = logging.getLogger(__name__)
 
 #: The analyses run for every seed, in order: kind -> (config name, function).
-ANALYSES: dict[str, Callable[[protocol.Settings], dict]] = {
+ANALYSES: dict[str, Callable[[Settings], dict]] = {
     "kl": kl.run, "variance": variance.run, "distance": distance.run, "manifold": manifold.run}
 #: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one).
 LAUNCHERS = {"basic": None, "local": "local", "slurm": "slurm", "slurm_local": "slurm_local"}
@@ -53,10 +76,10 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
     Raises:
         ConfigError: naming the key, the bad value and what is allowed.
     """
-    values, typed = protocol.resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
+    values, typed = resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
     unique = lambda v: len(set(v)) == len(v)  # noqa: E731
     for key, test, allowed in (
-            ("seeds", lambda v: isinstance(v, list) and bool(v) and all(map(protocol.CHECKS["seed"][0], v))
+            ("seeds", lambda v: isinstance(v, list) and bool(v) and all(map(CHECKS["seed"][0], v))
              and unique(v), "a non-empty list of distinct non-negative integers, e.g. seeds=[0,1,2]"),
             ("families", lambda v: isinstance(v, list) and bool(v) and all(f in claims.FAMILY_KEYS for f in v)
              and unique(v), f"a non-empty list of distinct families among {', '.join(claims.FAMILY_KEYS)}"),
@@ -66,8 +89,8 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
             ("train_args", lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
              "a list of train.py arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'"),
             ("force", lambda v: isinstance(v, bool), "true or false"),
-            ("path", *protocol.CHECKS["path"]), ("progress", *protocol.CHECKS["progress"])):
-        protocol.check(key, values[key], test, allowed, typed[key])
+            ("path", *CHECKS["path"]), ("progress", *CHECKS["progress"])):
+        check(key, values[key], test, allowed, typed[key])
     check_formats(values["formats"])
     select_device(values["device"])
     values["path"] = str(results_root(values["path"]))
@@ -78,19 +101,19 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
 
 def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) -> DictConfig:
     task, model = claims.FAMILY_KEYS[family]
-    return protocol.compose_analysis(name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device,
-                                     progress=bool(cfg.progress))
+    return compose_analysis(name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device,
+                            progress=bool(cfg.progress))
 
 
 def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[str, list[int]]:
     """``{preset: [seeds]}`` of the runs that are not trained to the end yet."""
     missing: dict[str, list[int]] = {}
     for family in families:
-        s = protocol.settings(_analysis_config(cfg, "kl", family, seeds[0]))
+        s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
         for condition, preset in s.conditions.items():
             for seed in seeds:
                 try:
-                    protocol.find_run(Path(cfg.path), preset, seed, protocol.run_overrides(s, condition), None)
+                    lookup.find_run(Path(cfg.path), preset, seed, lookup.run_overrides(s, condition), None)
                 except ReactivationError:
                     missing.setdefault(preset, []).append(seed)
     return missing
@@ -106,7 +129,7 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
     for seeds, presets in groups.items():
         command = [sys.executable, str(TRAIN_SCRIPT), "-m", f"config={','.join(presets)}",
                    f"seed={','.join(map(str, seeds))}", f"scale={cfg.scale}",
-                   f"path={_quoted(str(protocol.absolute(cfg.path)))}", f"device={cfg.device}",
+                   f"path={_quoted(str(absolute(cfg.path)))}", f"device={cfg.device}",
                    "trainer.progress=false"]
         command += [f"hydra/launcher={launcher}"] if launcher else []
         commands.append(command + [str(a) for a in cfg.train_args])
@@ -142,11 +165,11 @@ def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
     return n
 
 
-def _reusable(s: protocol.Settings, kind: str) -> dict | None:
+def _reusable(s: Settings, kind: str) -> dict | None:
     """The saved result of ``kind`` if it was computed with these very settings from runs that still exist."""
     try:
-        result, meta = protocol.read_result(s, kind)
-    except protocol.MissingResult:
+        result, meta = read_result(s, kind)
+    except MissingResult:
         return None
     except ReactivationError as err:  # unreadable, or of other settings: computed again, which replaces it
         log.warning("%s", err)
@@ -160,7 +183,7 @@ def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int,
     for family in families:
         for seed in seeds:
             for kind, run in ANALYSES.items():
-                s = protocol.settings(_analysis_config(cfg, kind, family, seed))
+                s = settings(_analysis_config(cfg, kind, family, seed))
                 result = None if cfg.force else _reusable(s, kind)
                 if result is None:
                     log.info("%s %s seed %d", kind, family, seed)
@@ -183,8 +206,7 @@ def load_results(cfg: DictConfig, seeds: list[int], families: list[str]
         for seed in seeds:
             for kind in ANALYSES:
                 try:
-                    result, _ = protocol.read_result(protocol.settings(_analysis_config(cfg, kind, family, seed)),
-                                                     kind)
+                    result, _ = read_result(settings(_analysis_config(cfg, kind, family, seed)), kind)
                 except ReactivationError as err:
                     problems.append(str(err))
                     continue
@@ -208,18 +230,18 @@ def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str],
                missing: list[str]) -> list[report.RunInfo]:
     infos = []
     for family in families:
-        s = protocol.settings(_analysis_config(cfg, "kl", family, seeds[0]))
+        s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
         for condition, preset in s.conditions.items():
             for seed in seeds:
-                overrides = protocol.run_overrides(s, condition)
+                overrides = lookup.run_overrides(s, condition)
                 try:
-                    run_dir = protocol.find_run(Path(cfg.path), preset, seed, overrides, None)
+                    run_dir = lookup.find_run(Path(cfg.path), preset, seed, overrides, None)
                 except ReactivationError:
                     missing.append(f"run {preset} seed {seed}: "
-                                   + protocol.train_command(preset, seed, overrides, Path(cfg.path)))
+                                   + lookup.train_command(preset, seed, overrides, Path(cfg.path)))
                     continue
                 try:
-                    test = protocol.read_test_metrics(run_dir)
+                    test = read_test_metrics(run_dir)
                 except ReactivationError as err:
                     missing.append(f"run {preset} seed {seed}: {err}")
                     continue

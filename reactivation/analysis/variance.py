@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from reactivation.analysis import metrics, protocol
+from reactivation.analysis import lookup, metrics, protocol, results
+from reactivation.analysis.settings import Settings
 
 
-def run(s: protocol.Settings) -> dict:
+def run(s: Settings) -> dict:
     """Compute the quiescent variance of every condition of ``s`` and write it."""
-    cfg = s.cfg  # t_shift leaves at least 2 steps (checked by protocol.settings)
-    loaded = protocol.load_conditions(s)
+    cfg = s.cfg  # t_shift leaves at least 2 steps (checked by analysis.settings)
+    loaded = lookup.load_conditions(s)
     result = {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, active=False)
@@ -25,5 +26,5 @@ def run(s: protocol.Settings) -> dict:
         result[name] = float(per_trajectory.mean())
     meta = {"unit": "rad-free circular variance (1 - R)" if s.task == "head_direction" else "m^2",
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
-    path = protocol.write_result(s, "variance", result, meta)
+    path = results.write_result(s, "variance", result, meta)
     return {"path": str(path), "variance": result}

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from reactivation import ReactivationError, runs
-from reactivation.analysis import protocol
+from reactivation.analysis import lookup, results
+from reactivation.analysis.settings import KINDS, Settings, for_kind
 from reactivation.figures.data import align_over_seeds
 from reactivation.training import Setup, load_run
 
@@ -41,29 +42,29 @@ class Inventory:
     missing: list[str] = field(default_factory=list)
 
 
-def seeds_of(s: protocol.Settings) -> list[int]:
+def seeds_of(s: Settings) -> list[int]:
     """Seeds of every run of the family of ``s`` under its results root (finished or not), ascending."""
     presets = set(s.conditions.values())
     return sorted({cfg["seed"] for _, cfg in runs.iter_runs(Path(s.cfg.path)) if cfg.get("preset") in presets})
 
 
-def inventory(s: protocol.Settings, seeds: list[int] | None = None) -> Inventory:
+def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:
     """Find every run and analysis result of the family of ``s`` (all seeds, or ``seeds``).
 
-    The results read are those of :func:`protocol.for_kind` (``s``'s shared keys, the analysis sizes of
+    The results read are those of :func:`for_kind` (``s``'s shared keys, the analysis sizes of
     ``s.cfg.analyses``). Nothing missing is an error here: the figure command draws what it can and reports the
     rest, including result files that are unreadable or were made with other settings.
     """
     root = Path(s.cfg.path)
-    kinds = {kind: protocol.for_kind(s, kind) for kind in protocol.KINDS}  # checks the analyses block first
+    kinds = {kind: for_kind(s, kind) for kind in KINDS}  # checks the analyses block first
     seeds = seeds if seeds is not None else seeds_of(s)
     inv = Inventory(seeds=[], runs={name: {} for name in s.conditions}, tests={name: {} for name in s.conditions})
     for seed in seeds:
         for name, preset in s.conditions.items():
-            overrides = protocol.run_overrides(s, name)
+            overrides = lookup.run_overrides(s, name)
             try:
-                run_dir = inv.runs[name][seed] = protocol.find_run(root, preset, seed, overrides, s.cfg.epoch)
-                inv.tests[name][seed] = protocol.read_test_metrics(run_dir)
+                run_dir = inv.runs[name][seed] = lookup.find_run(root, preset, seed, overrides, s.cfg.epoch)
+                inv.tests[name][seed] = results.read_test_metrics(run_dir)
             except ReactivationError as err:
                 inv.missing.append(str(err).replace("\n", " "))
         if any(seed in by_seed for by_seed in inv.runs.values()):
@@ -72,7 +73,7 @@ def inventory(s: protocol.Settings, seeds: list[int] | None = None) -> Inventory
         inv.results[kind] = {}
         for seed in inv.seeds:
             try:
-                inv.results[kind][seed], _ = protocol.read_result(dataclasses.replace(ks, seed=seed), kind)
+                inv.results[kind][seed], _ = results.read_result(dataclasses.replace(ks, seed=seed), kind)
             except ReactivationError as err:
                 inv.missing.append(str(err))
     return inv
@@ -97,6 +98,6 @@ def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, d
     return steps, loss, error
 
 
-def load(inv: Inventory, condition: str, seed: int, s: protocol.Settings) -> Setup:
+def load(inv: Inventory, condition: str, seed: int, s: Settings) -> Setup:
     """Load the run of ``condition`` for ``seed`` found by :func:`inventory` (at ``s``'s epoch and device)."""
     return load_run(inv.runs[condition][seed], s.cfg.epoch, s.cfg.device)

@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from reactivation import ConfigError, ReactivationError
-from reactivation.analysis import metrics, protocol
+from reactivation.analysis import lookup, metrics, protocol
 from reactivation.analysis.aggregate import gather
+from reactivation.analysis.settings import Settings, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
 from reactivation.figures import collect, data, panels
 from reactivation.figures.style import save
@@ -26,7 +27,7 @@ from reactivation.figures.style import save
 log = logging.getLogger(__name__)
 
 
-def aggregate_figures(s: protocol.Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
+def aggregate_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
     """Panels over seeds: learning curves, KL heat map, variance and distance box plots."""
     hd = s.task == "head_direction"
     if any(inv.tests.values()):  # runs whose test log is unreadable are in inv.missing
@@ -45,7 +46,7 @@ def aggregate_figures(s: protocol.Settings, inv: collect.Inventory) -> Iterator[
                                                   ylabel="mean step (rad)" if hd else "mean step (m)")
 
 
-def state_figures(s: protocol.Settings, inv: collect.Inventory, batch_size: int,
+def state_figures(s: Settings, inv: collect.Inventory, batch_size: int,
                   t_quiescent: int) -> Iterator[tuple[str, Figure]]:
     """Panels of one reference seed's states: PCA, scatter, trajectories, density maps (SN) or rings (HD)."""
     for condition in ("noisy_unbiased", "noisy_biased"):
@@ -86,13 +87,13 @@ def _velocity(theta: np.ndarray) -> np.ndarray:
     return metrics.wrap(np.diff(theta, axis=1)).ravel()
 
 
-def figures(s: protocol.Settings, inv: collect.Inventory, batch_size: int = 1000,
+def figures(s: Settings, inv: collect.Inventory, batch_size: int = 1000,
             t_quiescent: int = 200) -> dict[str, Figure]:
     """Every figure that the inventory allows, by name (``learning_curves``, ``kl_heatmap``, ...)."""
     return dict([*aggregate_figures(s, inv), *state_figures(s, inv, batch_size, t_quiescent)])
 
 
-def from_config(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, dict[str, Figure]]:
+def from_config(cfg: DictConfig) -> tuple[Settings, collect.Inventory, dict[str, Figure]]:
     """Inventory the results of ``cfg`` (configs/analysis/figures.yaml) and draw every figure.
 
     Returns:
@@ -106,17 +107,17 @@ def from_config(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, 
     cfg = cfg.copy()
     reference = cfg.seed
     cfg.seed = 0 if reference is None else reference  # Settings needs a seed; the real one is chosen below
-    s = protocol.settings(cfg)
+    s = settings(cfg)
     inv = collect.inventory(s, None if s.cfg.seeds is None else list(s.cfg.seeds))
     root = s.cfg.path
     if not inv.seeds and s.cfg.seeds is not None and collect.seeds_of(s):
-        raise ConfigError(f"seeds={protocol.show(list(s.cfg.seeds))}: none of these seeds has finished {s.task} runs "
+        raise ConfigError(f"seeds={show(list(s.cfg.seeds))}: none of these seeds has finished {s.task} runs "
                           f"({s.model}) under {root}/; seeds with runs there: {_listed(collect.seeds_of(s))}. "
                           "Choose among them, or seeds=null for every seed found.")
     if not inv.seeds:
         condition, preset = next(iter(s.conditions.items()))
         raise ReactivationError(f"no finished {s.task} runs ({s.model}) under {root}/. Train them first, e.g.\n  "
-                                + protocol.train_command(preset, 0, protocol.run_overrides(s, condition), Path(root)))
+                                + lookup.train_command(preset, 0, lookup.run_overrides(s, condition), Path(root)))
     if reference is not None and reference not in inv.seeds:
         # The state panels would be left out without a word: half of the figures.
         raise ConfigError(f"seed={reference} (the reference seed of the state panels) has no finished {s.task} runs "
@@ -130,7 +131,7 @@ def _listed(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds)) or "none"
 
 
-def write(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, list[Path]]:
+def write(cfg: DictConfig) -> tuple[Settings, collect.Inventory, list[Path]]:
     """:func:`from_config`, then save every figure as ``<path>/<task>/figures/<name>[_<family>].<format>``.
 
     Returns:
@@ -153,7 +154,7 @@ def write(cfg: DictConfig) -> tuple[protocol.Settings, collect.Inventory, list[P
 
 
 def from_results(path: str = "results", task: str = "spatial_navigation", **keys: Any
-                 ) -> tuple[protocol.Settings, collect.Inventory, dict[str, Figure]]:
+                 ) -> tuple[Settings, collect.Inventory, dict[str, Figure]]:
     """:func:`from_config` with the figure keys as arguments (for notebooks).
 
     Args:
