@@ -10,7 +10,7 @@ from reactivation.processes import quiet_startup
 quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
 
 from reactivation.analysis import distance
-from reactivation.cli import analysis_main
+from reactivation.analysis.entry import analysis_main
 
 if __name__ == "__main__":
     analysis_main("distance", distance.run)()

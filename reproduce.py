@@ -15,9 +15,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from reactivation.analysis import pipeline
-from reactivation.cli import configure_process, exit_on_error, register_resolvers
-from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
+from reactivation import pipeline
+from reactivation.cli import configure_process, exit_on_error
+from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, register_resolvers
 
 
 @hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name="reproduce", version_base="1.3")

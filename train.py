@@ -17,8 +17,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from reactivation.cli import configure_process, exit_on_error, register_resolvers
-from reactivation.config import preflight
+from reactivation.cli import configure_process, exit_on_error
+from reactivation.config import preflight, register_resolvers
 from reactivation.training import build, train
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"

@@ -1,4 +1,4 @@
-"""Shared plumbing of the command-line scripts: Hydra resolvers and user-facing errors."""
+"""What every entry point shares: one policy for errors and interrupts (:func:`exit_on_error`), process settings."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import ctypes
 import functools
 import logging
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Callable, TypeVar
 
 import torch
-from omegaconf import DictConfig
 
 from reactivation import ReactivationError, processes
-from reactivation.config import register_resolvers  # noqa: F401  (the scripts' one import of their plumbing)
 from reactivation.runs import os_error_text
 
 F = TypeVar("F", bound=Callable)
@@ -40,31 +38,6 @@ def configure_process(training: bool = False) -> None:
     m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameter numbers from <malloc.h>
     libc.mallopt(m_mmap_max, 0)
     libc.mallopt(m_trim_threshold, 1 << 30)
-
-
-def analysis_main(name: str, run: Callable[[Any], dict]) -> Callable[[], None]:
-    """The Hydra entry point of an analysis script (configs/analysis/<name>.yaml).
-
-    Args:
-        name: the config name (``kl``, ``variance``, ``distance``).
-        run: the analysis, taking :class:`~reactivation.analysis.settings.Settings` and returning a dict
-            with the written ``path``.
-    """
-    import hydra
-
-    from reactivation.analysis.settings import settings
-    from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
-
-    register_resolvers()
-    configure_process()
-    exit_on_error(preflight_analysis)(sys.argv[1:], name)
-
-    @hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name=name, version_base="1.3")
-    @exit_on_error
-    def main(cfg: DictConfig) -> None:
-        print(f"wrote {run(settings(cfg))['path']}")
-
-    return main
 
 
 def exit_on_error(func: F) -> F:

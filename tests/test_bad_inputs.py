@@ -121,7 +121,7 @@ TRAIN_ROWS = [
 ]
 
 # Bad values of the keys every analysis script shares (configs/analysis/common.yaml and the size keys). They all
-# go through the same checks (reactivation.cli.analysis_main and analysis.settings), so output_kl.py gets the
+# go through the same checks (reactivation.analysis.entry.analysis_main and analysis.settings), so output_kl.py gets the
 # whole list and the other scripts the part whose check could live in the script's own run (sizes, noise) or
 # whose key they name differently, plus their own keys: each row costs ~4 s of imports.
 COMMON_BAD = [

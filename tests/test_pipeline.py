@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reactivation import ReactivationError
-from reactivation.analysis import aggregate, claims, lookup, pipeline, results, settings
+from reactivation import ReactivationError, pipeline
+from reactivation.analysis import aggregate, claims, lookup, results, settings
 from reactivation.config import compose_train
 from reactivation.training import train
 

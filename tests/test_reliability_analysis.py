@@ -231,9 +231,6 @@ BAD = [
     ("kl", "device=gpu0", "device='gpu0' is not a device name"),
     ("kl", "batch_size=${oc.env:NO_SUCH_VARIABLE_HERE}", "batch_size: "),
     ("kl", "batch_size=${oc.env:HOME}", "batch_size=${oc.env:HOME} (= "),
-    ("figures", "formats=[bmpx]", "formats=[bmpx] is not allowed (bmpx unknown): formats must be a non-empty list "
-                                  "of "),
-    ("figures", "formats=[]", "formats=[] is not allowed"),
     ("figures", "seeds=[abc]", "seeds=[abc] is not allowed: seeds must be null (every seed found) or a non-empty "
                                "list of non-negative integers"),
     ("figures", "seeds=[]", "seeds=[] is not allowed"),
@@ -254,8 +251,11 @@ def test_figures_check_their_settings_before_reading_anything(tmp_path):
     from reactivation.figures import from_results
 
     # formats used to be checked only when the first figure was saved.
-    with pytest.raises(ReactivationError, match=re.escape("formats=[bmpx] is not allowed")):
+    with pytest.raises(ReactivationError, match=re.escape("formats=[bmpx] is not allowed (bmpx unknown): formats "
+                                                          "must be a non-empty list of ")):
         from_results(tmp_path / "nothing here", "spatial_navigation", formats=["bmpx"])
+    with pytest.raises(ReactivationError, match=re.escape("formats=[] is not allowed")):
+        from_results(tmp_path / "nothing here", "spatial_navigation", formats=[])
     with pytest.raises(ReactivationError, match=re.escape("analyses={kl:3} is not allowed: analyses holds settings")):
         from_results(tmp_path / "nothing here", "spatial_navigation", analyses={"kl": 3})
 

@@ -148,8 +148,9 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 def settings(cfg: DictConfig) -> Settings:
     """Check an analysis (or figure) config, every key at once, and resolve its defaults.
 
-    Every value is checked against :data:`CHECKS` (and ``formats`` against matplotlib, ``device`` against the
-    machine) before any run is read, so a bad value stops the command before it does any work.
+    Every value is checked against :data:`CHECKS` (and ``device`` against the machine) before any run is read, so
+    a bad value stops the command before it does any work. (A figure config's ``formats`` is checked by the
+    figures, which know matplotlib's formats.)
 
     Raises:
         ConfigError: a missing seed, an unknown task or model family, or a bad value; the message names the key,
@@ -171,10 +172,6 @@ def settings(cfg: DictConfig) -> Settings:
                           f"t_quiescent={values['t_quiescent']} quiescent steps (t_shift <= t_quiescent - 2).")
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
-    if "formats" in values:  # matplotlib only where figures are drawn
-        from reactivation.figures.style import check_formats
-
-        check_formats(values["formats"])
     if "analyses" in values:
         _check_analyses(values["analyses"])
     select_device(values["device"])  # an unknown device, or CUDA asked for where there is none

@@ -19,8 +19,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from reactivation.cli import configure_process, exit_on_error, register_resolvers
-from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis
+from reactivation.cli import configure_process, exit_on_error
+from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, register_resolvers
 from reactivation.figures import make
 
 

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 from matplotlib.figure import Figure
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError, ReactivationError
 from reactivation.analysis import lookup, metrics, protocol
@@ -22,7 +22,7 @@ from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
 from reactivation.figures import collect, data, panels
-from reactivation.figures.style import save
+from reactivation.figures.style import check_formats, save
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,8 @@ def from_config(cfg: DictConfig) -> tuple[Settings, collect.Inventory, dict[str,
             ``seed`` that, has runs (the message names the seeds that have some).
         ReactivationError: no finished run of the family at all (the message gives the train command).
     """
+    # Here, not in settings(): the analyses, below the figures, know no file formats.
+    check_formats(list(cfg.formats) if OmegaConf.is_list(cfg.formats) else cfg.formats)
     cfg = cfg.copy()
     reference = cfg.seed
     cfg.seed = 0 if reference is None else reference  # Settings needs a seed; the real one is chosen below

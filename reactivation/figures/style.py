@@ -18,6 +18,8 @@ import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
+from reactivation import ConfigError  # the package root: errors only, no torch
+
 # Paper colours (SPEC §8).
 ACTIVE = "#2ca7c5"
 QUIESCENT = "#ee3233"
@@ -124,8 +126,6 @@ def check_formats(formats: Any) -> None:
     Raises:
         ConfigError: not a non-empty list of formats matplotlib can save, naming the bad ones and the choices.
     """
-    from reactivation import ConfigError
-
     known = supported_formats()
     bad = [f for f in formats if f not in known] if isinstance(formats, list) else None
     if not formats or bad is None or bad:
