@@ -15,12 +15,26 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import ConfigError, runs
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
+
+
+def _runtime_keys() -> tuple[str, ...]:
+    # configs/train/train.yaml says which keys stay out of a run directory's name (they do not change what is
+    # trained); that list is the one place of this fact, read here rather than written again.
+    train_yaml = yaml.safe_load((TRAIN_CONFIG_DIR / "train.yaml").read_text())
+    excluded = train_yaml["hydra"]["job"]["config"]["override_dirname"]["exclude_keys"]
+    return tuple(k for k in excluded if k not in ("config", "seed"))  # these two name the directory themselves
+
+
+#: Keys that do not change what is trained: device, resume, path, scale (the sizes themselves are compared),
+#: trainer.progress. Left out of run-directory names and of the comparison of a run with a command.
+RUNTIME_KEYS = _runtime_keys()
 
 # Config groups of configs/train; `key=value` for these selects a part instead of setting a value.
 _GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes")

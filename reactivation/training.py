@@ -19,16 +19,13 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reactivation import ReactivationError, runs
-from reactivation.config import resolve_sizes, validate
+from reactivation.config import RUNTIME_KEYS, resolve_sizes, validate
 from reactivation.models import build_model
 from reactivation.seeding import generator
 from reactivation.tasks import build_task
 
 log = logging.getLogger(__name__)
 
-# Keys that do not change what is trained (also left out of run-directory names, configs/train/train.yaml);
-# `scale` only names the sizes, and the sizes themselves are compared.
-RUNTIME_KEYS = ("device", "resume", "path", "scale", "trainer.progress")
 #: What every checkpoint holds; ``resume.pt`` adds :data:`RESUME_KEYS`.
 CHECKPOINT_KEYS = ("step", "model", "task", "config")
 RESUME_KEYS = (*CHECKPOINT_KEYS, "optimizer", "rng")
