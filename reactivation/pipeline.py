@@ -110,12 +110,10 @@ def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict
     missing: dict[str, list[int]] = {}
     for family in families:
         s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
-        for condition, preset in s.conditions.items():
-            for seed in seeds:
-                try:
-                    lookup.find_run(Path(cfg.path), preset, seed, lookup.run_overrides(s, condition), None)
-                except ReactivationError:
-                    missing.setdefault(preset, []).append(seed)
+        for condition, by_seed in lookup.family_runs(s, seeds).items():
+            for seed, run_dir in by_seed.items():
+                if isinstance(run_dir, ReactivationError):
+                    missing.setdefault(s.conditions[condition], []).append(seed)
     return missing
 
 
@@ -231,14 +229,12 @@ def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str],
     infos = []
     for family in families:
         s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
-        for condition, preset in s.conditions.items():
-            for seed in seeds:
-                overrides = lookup.run_overrides(s, condition)
-                try:
-                    run_dir = lookup.find_run(Path(cfg.path), preset, seed, overrides, None)
-                except ReactivationError:
-                    missing.append(f"run {preset} seed {seed}: "
-                                   + lookup.train_command(preset, seed, overrides, Path(cfg.path)))
+        for condition, by_seed in lookup.family_runs(s, seeds).items():
+            preset = s.conditions[condition]
+            for seed, run_dir in by_seed.items():
+                if isinstance(run_dir, ReactivationError):
+                    missing.append(f"run {preset} seed {seed}: " + lookup.train_command(
+                        preset, seed, lookup.run_overrides(s, condition), Path(cfg.path)))
                     continue
                 try:
                     test = read_test_metrics(run_dir)

@@ -81,6 +81,25 @@ def run_overrides(s: Settings, condition: str) -> list[str]:
     return overrides
 
 
+def family_runs(s: Settings, seeds: list[int]) -> dict[str, dict[int, Path | ReactivationError]]:
+    """The run of every condition of ``s``'s family for every seed, or why there is none.
+
+    The one family x condition x seed lookup (reproduce's training and report, the figures' inventory).
+
+    Returns:
+        ``{condition: {seed: run directory, or the ReactivationError of :func:`find_run` (with the command)}}``.
+    """
+    root, found = Path(s.cfg.path), {}
+    for condition, preset in s.conditions.items():
+        found[condition] = {}
+        for seed in seeds:
+            try:
+                found[condition][seed] = find_run(root, preset, seed, run_overrides(s, condition), s.cfg.epoch)
+            except ReactivationError as err:
+                found[condition][seed] = err
+    return found
+
+
 def load_conditions(s: Settings) -> dict[str, tuple[Path, Setup]]:
     """Find and load the run of every condition of ``s`` (all found before any is simulated)."""
     root = Path(s.cfg.path)

@@ -55,15 +55,17 @@ def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:
     ``s.cfg.analyses``). Nothing missing is an error here: the figure command draws what it can and reports the
     rest, including result files that are unreadable or were made with other settings.
     """
-    root = Path(s.cfg.path)
     kinds = {kind: for_kind(s, kind) for kind in KINDS}  # checks the analyses block first
     seeds = seeds if seeds is not None else seeds_of(s)
     inv = Inventory(seeds=[], runs={name: {} for name in s.conditions}, tests={name: {} for name in s.conditions})
+    found = lookup.family_runs(s, seeds)
     for seed in seeds:
-        for name, preset in s.conditions.items():
-            overrides = lookup.run_overrides(s, name)
+        for name in s.conditions:
             try:
-                run_dir = inv.runs[name][seed] = lookup.find_run(root, preset, seed, overrides, s.cfg.epoch)
+                run_dir = found[name][seed]
+                if isinstance(run_dir, ReactivationError):
+                    raise run_dir
+                inv.runs[name][seed] = run_dir
                 inv.tests[name][seed] = results.read_test_metrics(run_dir)
             except ReactivationError as err:
                 inv.missing.append(str(err).replace("\n", " "))

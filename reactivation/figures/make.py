@@ -78,8 +78,11 @@ def state_figures(s: Settings, inv: collect.Inventory, batch_size: int,
         yield f"pc_density_{condition}", panels.density_maps(
             {"active": data.kde_map(act_pc[:, :2], lim=lim), "quiescent": data.kde_map(quiet_pc[:, :2], lim=lim)},
             extent=(-lim, lim, -lim, lim), xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)")
-        share = metrics.subspace_variance_share(act_h, quiet_h, k=10)
-        log.info("%s: %.2f of quiescent hidden-state variance lies in the active top-10 PCs", condition, share)
+        # The share itself is output_manifold.py's result; the figures read it rather than compute it again.
+        share = inv.results.get("manifold", {}).get(s.seed, {}).get(condition, {}).get("pca_share")
+        if share is not None:
+            log.info("%s: %.2f of quiescent hidden-state variance lies in the active top PCs (manifold result)",
+                     condition, share)
 
 
 def _velocity(theta: np.ndarray) -> np.ndarray:
