@@ -1,12 +1,14 @@
 """One signal policy for every entry point: SIGTERM is Ctrl-C, file writes finish, children stop with us.
 
 Job schedulers (SLURM's time limit, ``scancel``), ``kill`` and container runtimes stop a process with
-SIGTERM, whose default action ends it at once, wherever it is. Here SIGTERM raises :class:`Terminated`
-(a :class:`KeyboardInterrupt`), so a run stops exactly as after Ctrl-C: the entry point prints how to
-resume and exits 130. Either signal arriving while a file is being written (:func:`deferred_interrupts`)
-is held until the write is complete, so an interruption never surfaces from inside ``torch.save`` as
-some other exception. A child process (``reproduce.py`` training through ``train.py -m``) runs in its
-own process group and is stopped with the parent (:func:`run_child`), never left training on its own.
+SIGTERM, whose default action ends it at once, wherever it is. Here, inside an entry point's own code
+(:func:`handling`), SIGTERM raises :class:`Terminated` (a :class:`KeyboardInterrupt`), so a run stops exactly as
+after Ctrl-C: the entry point prints how to resume and exits 130 (Ctrl-C) or 143 (SIGTERM). Outside it (start-up
+imports, Hydra's own machinery: :func:`quiet_startup`) an interrupt is held until our code runs. Either signal
+arriving while a file is being written (:func:`deferred_interrupts`) is held until the write is complete, so an
+interruption never surfaces from inside ``torch.save`` as some other exception. A child process (``reproduce.py``
+training through ``train.py -m``) runs in its own process group and is stopped with the parent
+(:func:`run_child`), never left training on its own.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def deferred_interrupts() -> Iterator[None]:
     finally:
         _depth = 0
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
     if received:
         _deliver(received[0], previous[received[0]])
 
