@@ -12,6 +12,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+#: Cells whose preferred values the decoders average (the most active ones); a code needs at least this many.
+DECODE_TOP_K = 3
+
 TWO_PI = 2.0 * math.pi
 
 
@@ -100,7 +103,7 @@ class PlaceCells(nn.Module):
             out = torch.softmax(logits, dim=-1)
         return out.reshape(*pos.shape[:-1], self.n_units)
 
-    def decode(self, y: Tensor, k: int = 3) -> Tensor:
+    def decode(self, y: Tensor, k: int = DECODE_TOP_K) -> Tensor:
         """Decode a code into positions: the mean of the centres of the ``k`` most active units.
 
         Args:
@@ -164,7 +167,7 @@ class HeadDirectionCells(nn.Module):
         logits = torch.addmm(heading.new_full((), -self.kappa), heading, cells * self.kappa)
         return logits.clamp_(max=0.0).exp_().reshape(*angle.shape[:-1], self.n_units)
 
-    def decode(self, y: Tensor, k: int = 3) -> Tensor:
+    def decode(self, y: Tensor, k: int = DECODE_TOP_K) -> Tensor:
         """Decode a code into headings: circular mean of the preferred angles of the ``k`` most active units.
 
         Args:
@@ -191,7 +194,7 @@ class CartesianCode(nn.Module):
         """(..., 2) positions, metres -> (..., 2) a copy of them."""
         return pos.clone()
 
-    def decode(self, y: Tensor, k: int = 3) -> Tensor:
+    def decode(self, y: Tensor, k: int = DECODE_TOP_K) -> Tensor:
         """(..., 2) outputs -> (..., 2) positions, metres (``k`` is ignored)."""
         return y
 
@@ -205,6 +208,6 @@ class CosSinCode(nn.Module):
         """(..., 1) headings, radians -> (..., 2) (cos, sin)."""
         return torch.cat((torch.cos(angle), torch.sin(angle)), dim=-1)
 
-    def decode(self, y: Tensor, k: int = 3) -> Tensor:
+    def decode(self, y: Tensor, k: int = DECODE_TOP_K) -> Tensor:
         """(..., 2) outputs -> (..., 1) headings, radians in [-pi, pi) (``k`` is ignored)."""
         return wrap_angle(torch.atan2(y[..., 1:2], y[..., 0:1]))

@@ -391,10 +391,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("batch_size", "sequence_length"):
         _require(_positive_int(task[key]), f"task.{key}={task[key]!r} must be a positive integer.")
     _require(task.sigma >= 0 and task.dt > 0, "task.sigma must be >= 0 and task.dt > 0.")
-    cells = "place_cells_num" if task.name == "spatial_navigation" else "hd_cells_num"
-    if cells in task:
-        _require(_positive_int(task[cells]) and task[cells] >= 3,
-                 f"task.{cells}={task[cells]!r} must be an integer >= 3 (decoding averages the top 3 cells).")
+    # Cell counts and the tasks' other values are checked by the task builders (reactivation.tasks.build_task).
 
 
 def _positive_int(value: Any) -> bool:

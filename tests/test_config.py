@@ -121,7 +121,7 @@ def test_preflight_accepts_good_command_lines():
     ("rnn.dt=2.0", "alpha = dt / tau must be in"),
     ("trainer.n_epochs=0", "trainer.n_epochs=0 must be a positive integer"),
     ("trainer.lr=-1", "trainer.lr=-1"),
-    ("task.place_cells_num=2", "task.place_cells_num=2 must be an integer >= 3"),
+    ("task.place_cells_num=2", "task.place_cells_num must be >= 3 (decoding averages the top 3 cells)"),
 ])
 def test_bad_values_are_refused_before_any_work(override, message, tmp_path):
     cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={tmp_path}", override])

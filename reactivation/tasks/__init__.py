@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from reactivation import ConfigError
-from reactivation.codes import CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells
+from reactivation.codes import DECODE_TOP_K, CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells
 from reactivation.tasks import head_direction, spatial_navigation
 from reactivation.tasks.base import Batch, Task
 from reactivation.tasks.head_direction import HeadDirectionTask
@@ -57,9 +57,10 @@ def _build_spatial_navigation(cfg: Mapping[str, Any], generator: torch.Generator
     v = _config_values(cfg, spatial_navigation.CONFIG_DEFAULTS)
     code: nn.Module
     if v["use_place_cells"]:
-        if v["place_cells_num"] < 1 or not v["place_cells_sigma"] > 0:
-            raise ConfigError("task.place_cells_num must be >= 1 and task.place_cells_sigma > 0, got "
-                              f"{v['place_cells_num']} and {v['place_cells_sigma']}")
+        if v["place_cells_num"] < DECODE_TOP_K or not v["place_cells_sigma"] > 0:
+            raise ConfigError(f"task.place_cells_num must be >= {DECODE_TOP_K} (decoding averages the top "
+                              f"{DECODE_TOP_K} cells) and task.place_cells_sigma > 0, got {v['place_cells_num']} "
+                              f"and {v['place_cells_sigma']}")
         if v["place_cells_dog"] and not v["place_cells_surround_scale"] > 1:
             raise ConfigError(f"task.place_cells_surround_scale must be > 1, got {v['place_cells_surround_scale']}")
         code = PlaceCells.random(
@@ -75,9 +76,10 @@ def _build_head_direction(cfg: Mapping[str, Any], generator: torch.Generator) ->
     v = _config_values(cfg, head_direction.CONFIG_DEFAULTS)
     code: nn.Module
     if v["use_hd_cells"]:
-        if v["hd_cells_num"] < 1 or not v["hd_cells_angular_spread"] > 0:
-            raise ConfigError("task.hd_cells_num must be >= 1 and task.hd_cells_angular_spread > 0, got "
-                              f"{v['hd_cells_num']} and {v['hd_cells_angular_spread']}")
+        if v["hd_cells_num"] < DECODE_TOP_K or not v["hd_cells_angular_spread"] > 0:
+            raise ConfigError(f"task.hd_cells_num must be >= {DECODE_TOP_K} (decoding averages the top "
+                              f"{DECODE_TOP_K} cells) and task.hd_cells_angular_spread > 0, got {v['hd_cells_num']} "
+                              f"and {v['hd_cells_angular_spread']}")
         code = HeadDirectionCells(v["hd_cells_num"], float(v["hd_cells_angular_spread"]))
     else:
         code = CosSinCode()
