@@ -222,7 +222,10 @@ def test_many_kills_at_random_moments_resume_bit_identical(tmp_path):
         proc.send_signal(rng.choice([signal.SIGKILL, signal.SIGINT, signal.SIGTERM]))
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, err
-        assert proc.returncode in (0, 130, 143, -signal.SIGKILL), err
+        allowed = {0, 130, 143, -signal.SIGKILL}
+        if not i % 3:  # in the interpreter's first milliseconds, before Python or we handle signals: default action
+            allowed |= {-signal.SIGINT, -signal.SIGTERM}
+        assert proc.returncode in allowed, err
     subprocess.run(_train_cmd(root), check=True, capture_output=True, timeout=300)
     subprocess.run(_train_cmd(straight), check=True, capture_output=True, timeout=300)
     a, b = (runs.load_checkpoint(_run_dir(r) / "checkpoints" / "resume.pt") for r in (root, straight))
