@@ -175,8 +175,8 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
             del cfg["hydra"]
         preset = _value_of(run, "config")
         if preset not in defaults:
-            defaults[preset] = _resolved(compose_train([f"config={preset}", "seed=0"], config_dir))
-        _check_types(_resolved(cfg), defaults[preset], leaves(OmegaConf.to_container(cfg, resolve=False)))
+            defaults[preset] = leaves(resolved(compose_train([f"config={preset}", "seed=0"], config_dir)))
+        _check_types(leaves(resolved(cfg)), defaults[preset], leaves(OmegaConf.to_container(cfg, resolve=False)))
         validate(cfg)
         # The runs of a seed sweep differ only in what seeds draw: building one of them checks them all.
         unseeded = OmegaConf.to_yaml({k: v for k, v in cfg.items() if k != "seed"})
@@ -223,8 +223,8 @@ def _expand(overrides: list) -> list[list[str]]:
     return [list(run) for run in itertools.product(*choices)]
 
 
-def _resolved(cfg: DictConfig) -> dict[str, Any]:
-    """Every leaf of ``cfg`` resolved, as ``{dotted key: value}``.
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg`` as plain values, every interpolation resolved.
 
     Raises:
         ConfigError: an interpolation that cannot be resolved (an unknown resolver, a missing environment
@@ -237,9 +237,9 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or "?"
         reason = str(err).splitlines()[0]
-        raise ConfigError(f"{key}: its value cannot be resolved ({reason}). Give a plain value, e.g. "
-                          f"{key}=0.01.") from None
-    return leaves(container)
+        raise ConfigError(f"{key}: its value cannot be resolved ({reason}). Give a plain value on the command "
+                          f"line ({key}=...).") from None
+    return container
 
 
 def _kind(value: Any) -> str:

@@ -39,7 +39,6 @@ from reactivation.analysis.settings import (
     Settings,
     check,
     compose_analysis,
-    resolved,
     settings,
 )
 from reactivation.config import (
@@ -47,6 +46,7 @@ from reactivation.config import (
     TRAIN_CONFIG_DIR,
     absolute,
     compose_config,
+    resolved,
     results_root,
 )
 from reactivation.figures import make

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from reactivation import ConfigError
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, results_root
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, resolved, results_root
 from reactivation.quiescence import NOISE_MODES
 from reactivation.training import select_device
 
@@ -133,16 +132,6 @@ def check(key: str, value: Any, test: Callable[[Any], bool], allowed: str, typed
         if isinstance(typed, str) and "${" in typed:
             shown = f"{typed} (= {shown})"
         raise ConfigError(f"{key}={shown} is not allowed: {key} must be {allowed}.")
-
-
-def resolved(cfg: DictConfig) -> dict[str, Any]:
-    """The config as plain values, interpolations resolved; a broken interpolation is a ConfigError naming its key."""
-    try:
-        return OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None)
-        first = next(iter(str(err).splitlines()), "")
-        raise ConfigError(f"{key + ': ' if key else ''}{first}. Give a plain value instead.") from None
 
 
 def settings(cfg: DictConfig) -> Settings:
