@@ -92,19 +92,19 @@ ROLLOUT_BATCH = 200
 # Sizes
 
 
-def tiny_overrides(preset: str, n_rec: int = 16, batch_size: int = 4, steps: int = 6, cells: int = 8) -> tuple:
-    """Config overrides that shrink ``preset`` (units, batch, trajectory length, cells) but keep its structure."""
-    cells_key = "place_cells_num" if preset.startswith("spatial_navigation") else "hd_cells_num"
-    return (f"rnn.n_rec={n_rec}", f"task.batch_size={batch_size}", f"task.sequence_length={steps}",
-            f"task.{cells_key}={cells}")
+def tiny_overrides(preset: str, n_rec: int = 16, batch_size: int = 4, steps: int = 6) -> tuple:
+    """Config overrides that shrink ``preset`` but keep its structure: ``scale=tiny`` (each task's own tiny sizes,
+    cell counts included: configs/train/sizes/<task>/<model>/tiny.yaml), then fewer units, trajectories and steps."""
+    return ("scale=tiny", f"rnn.n_rec={n_rec}", f"task.batch_size={batch_size}", f"task.sequence_length={steps}")
 
 
 def size_overrides(preset: str, sizes: str) -> tuple:
-    """``paper``: the presets' own sizes (B 200, T 100, 512 / 128 units); ``small``: the CPU smoke-test sizes."""
+    """``paper``: the presets' own sizes (B 200, T 100, 512 / 128 units); ``small``: ``scale=tiny``, the CPU
+    smoke-test sizes (B 16, T 20, 32 units and cells)."""
     if sizes == "paper":
         return ()
     if sizes == "small":
-        return tiny_overrides(preset, n_rec=32, batch_size=16, steps=20, cells=32)
+        return ("scale=tiny",)
     raise ValueError(f"unknown sizes {sizes!r}; choose paper or small")
 
 

@@ -7,6 +7,10 @@ quiescence and analyses.
 
 __version__ = "0.1.0"
 
+#: The four training conditions of every task (noise × bias), in the paper's order. A task's presets are named
+#: after them: ``configs/train/config/<task>/<condition>[_<model>].yaml``.
+CONDITIONS: tuple[str, ...] = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+
 
 class ReactivationError(Exception):
     """A problem the user can fix (bad configuration, missing run, unreadable file).

@@ -35,7 +35,7 @@ class PlaceCells(nn.Module):
     (non-negative).
 
     Args:
-        centres: (n, 2) place-field centres, metres.
+        centres: (n, d) place-field centres, metres; d = 2 (an arena) or d = 1 (a track).
         sigma: tuning width, metres.
         dog: use the difference-of-Gaussians code.
         surround_scale: ratio of surround to centre *variance* (> 1) for the DoG code.
@@ -44,8 +44,8 @@ class PlaceCells(nn.Module):
     def __init__(self, centres: Tensor, sigma: float, dog: bool = False, surround_scale: float = 2.0) -> None:
         super().__init__()
         centres = torch.as_tensor(centres, dtype=torch.get_default_dtype())
-        if centres.ndim != 2 or centres.shape[1] != 2 or centres.shape[0] < 1:
-            raise ValueError(f"centres must have shape (n, 2) with n >= 1, got {tuple(centres.shape)}")
+        if centres.ndim != 2 or centres.shape[1] not in (1, 2) or centres.shape[0] < 1:
+            raise ValueError(f"centres must have shape (n, 2) or (n, 1) with n >= 1, got {tuple(centres.shape)}")
         if not sigma > 0:
             raise ValueError(f"place-cell sigma must be > 0, got {sigma}")
         if dog and not surround_scale > 1:
@@ -67,10 +67,34 @@ class PlaceCells(nn.Module):
         surround_scale: float = 2.0,
     ) -> "PlaceCells":
         """Draw ``n`` centres uniformly in the ``box_width`` x ``box_height`` box centred at the origin."""
+        return cls._uniform(n, sigma, (box_width, box_height), (0.0, 0.0), generator, dog, surround_scale)
+
+    @classmethod
+    def random_on_interval(
+        cls,
+        n: int,
+        sigma: float,
+        low: float,
+        high: float,
+        generator: torch.Generator,
+        dog: bool = False,
+        surround_scale: float = 2.0,
+    ) -> "PlaceCells":
+        """Draw ``n`` centres uniformly on the segment ``[low, high]`` (metres, ``high > low``): an (n, 1) code."""
+        if not high > low:
+            raise ValueError(f"the interval needs high > low, got [{low}, {high}]")
+        return cls._uniform(n, sigma, (high - low,), ((low + high) / 2,), generator, dog, surround_scale)
+
+    @classmethod
+    def _uniform(cls, n: int, sigma: float, size: tuple[float, ...], centre: tuple[float, ...],
+                 generator: torch.Generator, dog: bool, surround_scale: float) -> "PlaceCells":
+        # (u - 1/2) * size + centre: with centre 0 these are exactly the box's draws of earlier versions.
         if n < 1:
             raise ValueError(f"number of place cells must be >= 1, got {n}")
-        u = torch.rand(n, 2, generator=generator, device=generator.device)
-        centres = (u - 0.5) * torch.tensor([box_width, box_height], device=u.device, dtype=u.dtype)
+        u = torch.rand(n, len(size), generator=generator, device=generator.device)
+        centres = (u - 0.5) * torch.tensor(size, device=u.device, dtype=u.dtype)
+        if any(centre):
+            centres = centres + torch.tensor(centre, device=u.device, dtype=u.dtype)
         return cls(centres, sigma, dog=dog, surround_scale=surround_scale)
 
     @property
@@ -82,12 +106,12 @@ class PlaceCells(nn.Module):
         """Encode positions.
 
         Args:
-            pos: (..., 2) positions, metres.
+            pos: (..., d) positions, metres.
 
         Returns:
             (..., n) code; every row is non-negative and sums to 1.
         """
-        flat = pos.reshape(-1, 2)
+        flat = pos.reshape(-1, self.centres.shape[1])  # d = 2 in an arena, 1 on a track
         # -||s - c||^2 / (2 sigma^2) = (s.c - ||c||^2 / 2) / sigma^2 - ||s||^2 / (2 sigma^2); the last term is
         # the same for every cell of a row, so the softmax ignores it. One addmm gives the logits: faster than
         # torch.cdist (which also uses a matmul, then a sqrt we would undo) and ~5x faster than broadcasting.
@@ -111,7 +135,7 @@ class PlaceCells(nn.Module):
             k: number of most active units averaged.
 
         Returns:
-            (..., 2) positions, metres.
+            (..., d) positions, metres.
         """
         idx = torch.topk(y, k, dim=-1).indices
         return self.centres[idx].mean(dim=-2)

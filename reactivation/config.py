@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from reactivation import ConfigError, runs
+from reactivation import CONDITIONS, ConfigError, runs
+from reactivation.tasks import TASKS
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
@@ -55,6 +56,44 @@ def presets(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
     """Names accepted by ``config=``, e.g. ``spatial_navigation/noisy_unbiased``, sorted."""
     root = config_dir / "config"
     return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+
+
+def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[str, str]]:
+    """Every (task, model family) with presets, and its conditions: ``{(task, model): {condition: preset}}``.
+
+    Read from the preset files, so a new task's presets are found without a list to edit: ``<task>/<condition>``
+    is the vanilla RNN's preset of a condition (:data:`reactivation.CONDITIONS`), ``<task>/<condition>_<model>``
+    another model family's (e.g. ``spatial_navigation/noisy_biased_gru``). Other presets (such as
+    ``spatial_navigation/sorscher_2019``) belong to no family.
+    """
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for preset in presets(config_dir):
+        task, _, name = preset.rpartition("/")
+        for condition in CONDITIONS:
+            if name == condition or name.startswith(condition + "_"):
+                model = name[len(condition) + 1:] or "vanilla"
+                found.setdefault((task, model), {})[condition] = preset
+    # Tasks in the registry's order (vanilla RNNs first) and conditions in the paper's, whatever the file system's.
+    order = {task: i for i, task in enumerate(TASKS)}
+    return {family: {c: conds[c] for c in CONDITIONS if c in conds}
+            for family, conds in sorted(found.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], kv[0][1] != "vanilla", kv[0][1]))}
+
+
+def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:
+    """The recurrent noise variance ``rnn.sigma2_rec`` of a task's noisy presets (``noise/<task>/noisy.yaml``).
+
+    Raises:
+        ConfigError: the task has no such file, or it sets no finite ``sigma2_rec``.
+    """
+    path = config_dir / "noise" / task / "noisy.yaml"
+    try:
+        value = (yaml.safe_load(path.read_text()) or {}).get("sigma2_rec")
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"task {task!r} has no readable noise config {path} ({err}); a task's noisy presets "
+                          "take their noise from it.") from err
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{path} must set sigma2_rec to a finite variance; got {value!r}")
+    return float(value)
 
 
 def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -388,10 +427,9 @@ def validate(cfg: DictConfig) -> None:
         _require(_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
     _require(trainer.lr > 0, f"trainer.lr={trainer.lr!r} must be > 0.")
     _require(trainer.weight_decay >= 0, f"trainer.weight_decay={trainer.weight_decay!r} must be >= 0.")
-    for key in ("batch_size", "sequence_length"):
-        _require(_positive_int(task[key]), f"task.{key}={task[key]!r} must be a positive integer.")
-    _require(task.sigma >= 0 and task.dt > 0, "task.sigma must be >= 0 and task.dt > 0.")
-    # Cell counts and the tasks' other values are checked by the task builders (reactivation.tasks.build_task).
+    _require(_positive_int(task.get("batch_size")), f"task.batch_size={task.get('batch_size')!r} must be a positive "
+             "integer.")  # the trainer's, not the task's
+    # Every other task value is the task's own, checked by its builder (reactivation.tasks.build_task).
 
 
 def _positive_int(value: Any) -> bool:

@@ -314,7 +314,7 @@ def verdicts(results: dict[int, dict[str, dict[str, dict]]]) -> list[str]:
     """One line per claim: its number, title and verdict (for the command's closing message)."""
     words = {True: "held", False: "NOT held", None: "not evaluated"}
     lines = []
-    for c in claims.claims():
+    for c in claims.reported(results):
         held = claims.claim_held([claims.evaluate(k, results) for k in c.criteria])
         lines.append(f"claim {c.number} ({c.title}): {words[held]}")
     return lines

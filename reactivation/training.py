@@ -131,10 +131,6 @@ def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.mean((outputs - targets) ** 2)
 
 
-def _error_name(cfg: DictConfig) -> str:
-    return "pos_mse" if cfg.task.name == "spatial_navigation" else "hd_mse"
-
-
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     flat = OmegaConf.create(config)
     for key in RUNTIME_KEYS:
@@ -210,7 +206,7 @@ class _Run:
         self.run_dir, self.preset = run_dir, preset
         self.config = {"preset": preset, **OmegaConf.to_container(self.cfg, resolve=True)}
         self.resume_file = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
-        self.error_name = _error_name(self.cfg)
+        self.error_name = self.task.error_name  # the task names its decoding error (pos_mse, hd_mse, ...)
         self.params = list(self.model.parameters())
         tr = self.cfg.trainer
         self.optimizer = torch.optim.Adam(self.params, lr=tr.lr, weight_decay=tr.weight_decay)

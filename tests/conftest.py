@@ -6,15 +6,12 @@ import pytest
 
 from reactivation.config import compose_train
 
-# Shrinks every preset to a few milliseconds per step while keeping its structure.
+# Shrinks every preset to a few milliseconds per step while keeping its structure: scale=tiny gives each task its
+# own tiny sizes (cell counts: configs/train/sizes/<task>/<model>/tiny.yaml), and the keys below, which every task
+# has, shrink the steps and batches further.
 TINY = ["rnn.n_rec=16", "task.batch_size=4", "task.sequence_length=6", "trainer.n_epochs=5",
         "trainer.test_freq=2", "trainer.save_freq=2", "trainer.decode_freq=2", "trainer.progress=false",
-        "device=cpu"]
-
-
-def tiny_cells(preset: str) -> list[str]:
-    key = "place_cells_num" if preset.startswith("spatial_navigation") else "hd_cells_num"
-    return [f"task.{key}=8"]
+        "device=cpu", "scale=tiny"]
 
 
 @pytest.fixture
@@ -22,6 +19,6 @@ def tiny_config():
     """``tiny_config(preset, *overrides, seed=0)`` → a composed, shrunk training config."""
 
     def make(preset: str = "spatial_navigation/noisy_unbiased", *overrides: str, seed: int = 0):
-        return compose_train([f"config={preset}", f"seed={seed}", *TINY, *tiny_cells(preset), *overrides])
+        return compose_train([f"config={preset}", f"seed={seed}", *TINY, *overrides])
 
     return make

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,14 +28,14 @@ from reactivation.analysis import results as result_files
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.seeding import generator
 from reactivation.training import load_run, train
-from tests.conftest import TINY, tiny_cells
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"batch_size=6", "t_quiescent=12"}
 
 
 def _overrides(task: str) -> list[str]:
-    return [*TINY, *tiny_cells(task)]
+    return [*TINY]
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +140,36 @@ def test_manifold_of_head_direction_has_no_ring_and_bad_ring_is_an_error(results
     assert all("ring_active" not in entry and 0 < entry["pca_share"] <= 1 for entry in saved.values())
     with pytest.raises(ReactivationError, match="ring="):
         manifold.run(_settings("manifold", results, "ring=[0.5,0.2]"))
+
+
+def test_linear_track_analyses_measure_the_track(results):
+    """The third task gets every analysis through its geometry (a 1-D interval with its reward end), none of it
+    written for it: values recomputed here from the same rollouts with the plain 1-D maths."""
+    s = dict(task="linear_track")
+    table = json.loads(Path(kl.run(_settings("kl", results, "n_samples=200", **s))["path"]).read_text())
+    models = ["noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"]
+    assert list(table) == [*models, "random", "uniform"] and all(_finite(row.values()) for row in table.values())
+    var_s = _settings("variance", results, "t_shift=4", **s)
+    var_out = variance.run(var_s)
+    meta = json.loads(Path(var_out["path"]).with_suffix(".meta.json").read_text())
+    assert meta["unit"] == "m^2" and Path(var_out["path"]).parent == results / "linear_track"
+    setup = load_run(Path(meta["runs"]["noisy_biased"]), device="cpu")
+    phases = protocol.simulate(setup, var_s, 6, 12, active=False)
+    x = phases.quiescent[var_s.mode].decoded[:, 4:, 0].double().numpy()  # (B, T) positions, m
+    assert var_out["variance"]["noisy_biased"] == pytest.approx(x.var(axis=1, ddof=1).mean())
+    dist_s = _settings("distance", results, **s)
+    dist = distance.run(dist_s)["distance"]
+    assert set(dist["noisy_unbiased"]) == {"active", "quiescent"}  # a track has no angular velocity
+    active = protocol.simulate(setup, dist_s, 6, 12).active.decoded[..., 0].double().numpy()
+    assert dist["noisy_biased"]["active"] == pytest.approx(np.abs(np.diff(active, axis=1)).mean())
+    man_s = _settings("manifold", results, "ring=[0.1,0.6]", **s)
+    saved = manifold.run(man_s)["manifold"]
+    st = protocol.states(setup, man_s, 6, 12)
+    # The ring of a track is the band of distances from its reward end (+1 m by default).
+    reward = setup.task.geometry.anchor[0]
+    band = np.abs(st.quiescent_decoded[..., 0] - reward)
+    assert saved["noisy_biased"]["ring_quiescent"] == pytest.approx(np.mean((band >= 0.1) & (band <= 0.6)))
+    assert reward == 1.0 and 0 < saved["noisy_biased"]["pca_share"] <= 1
 
 
 def test_every_model_of_a_seed_gets_the_same_draws(results):

@@ -36,12 +36,12 @@ import pytest
 
 from reactivation.config import compose_train
 from reactivation.training import train
-from tests.conftest import TINY, tiny_cells
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 SN_VANILLA = ("spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_biased",
               "spatial_navigation/no-noise_unbiased", "spatial_navigation/no-noise_biased")
-TRAIN_OVERRIDES = [*TINY, *tiny_cells("spatial_navigation")]
+TRAIN_OVERRIDES = [*TINY]
 # The list value of `train_overrides=`, quoted as the analysis tests pass it (the elements contain `=`).
 QUOTED_OVERRIDES = "[" + ",".join(f'"{o}"' for o in TRAIN_OVERRIDES) + "]"
 FILE = "a_regular_file"  # a file placed in the results root of the rows that give a file as `path`

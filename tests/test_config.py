@@ -29,10 +29,26 @@ PRESET_TABLE = {
     "head_direction/no-noise_unbiased": ("head_direction", "vanilla", 0.0, False),
     "head_direction/no-noise_biased": ("head_direction", "vanilla", 0.0, True),
 }
+# Issue 11's third task, not in the paper: the same four conditions.
+TRACK_PRESETS = {
+    "linear_track/noisy_unbiased": ("linear_track", "vanilla", 1e-4, False),
+    "linear_track/noisy_biased": ("linear_track", "vanilla", 1e-4, True),
+    "linear_track/no-noise_unbiased": ("linear_track", "vanilla", 0.0, False),
+    "linear_track/no-noise_biased": ("linear_track", "vanilla", 0.0, True),
+}
 
 
-def test_presets_are_exactly_the_eleven_of_the_spec():
-    assert presets() == sorted(PRESET_TABLE)
+def test_presets_are_exactly_the_eleven_of_the_spec_and_the_tracks_four():
+    assert presets() == sorted({**PRESET_TABLE, **TRACK_PRESETS})
+
+
+@pytest.mark.parametrize("preset", sorted(TRACK_PRESETS))
+def test_track_preset_composes_to_its_condition(preset):
+    cfg = compose_train([f"config={preset}", "seed=0"])
+    task, model, sigma2_rec, biased = TRACK_PRESETS[preset]
+    assert (cfg.task.name, cfg.rnn.model, cfg.rnn.sigma2_rec, cfg.task.biased) == (task, model, sigma2_rec, biased)
+    assert cfg.rnn.n_in == 1
+    validate(cfg)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESET_TABLE))

@@ -18,14 +18,14 @@ from reactivation.analysis import distance, kl, manifold, settings, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.figures import from_results
 from reactivation.training import train
-from tests.conftest import TINY, tiny_cells
+from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = ("spatial_navigation", "head_direction")
+TASKS = ("spatial_navigation", "head_direction", "linear_track")
 
 
 def _train_overrides(task: str) -> list[str]:
-    return [*TINY, *tiny_cells(task)]
+    return [*TINY]
 
 
 def _quoted(task: str) -> str:
@@ -41,7 +41,7 @@ ANALYSES_ARGS = [f"analyses.{kind}.{k}={v}" for kind, keys in ANALYSES.items() f
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
-    """Tiny runs of the vanilla SN and HD families for seeds 0 and 1, seed 0 analysed by all three scripts."""
+    """Tiny runs of the vanilla SN, HD and track families for seeds 0 and 1, seed 0 analysed by every script."""
     root = tmp_path_factory.mktemp("results")
     for task in TASKS:
         for seed in (0, 1):
@@ -63,6 +63,7 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
                                           train_overrides=_train_overrides(task), device="cpu")
     assert inv.seeds == [0, 1] and settings.seed == 0
     common = {"learning_curves", "kl_heatmap", "variance_box", "distance_box"}
+    # The task's geometry chooses the state panels: the circle's, or those of a box or a track (same names).
     per_model = ({"explained_variance", "pc_ring", "heading_rose", "polar_trajectories", "angular_velocity"}
                  if task == "head_direction" else
                  {"explained_variance", "pc_scatter", "trajectories", "output_density", "pc_density"})

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import warnings
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display needed, and no backend switch mid-session
 
-import matplotlib.image as mpimg  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from reactivation import figures  # noqa: E402
 from reactivation.figures import data, style  # noqa: E402
 from reactivation.figures.style import CONDITIONS, KL_COLUMNS, KL_ROWS, LABELS  # noqa: E402
+from tests.figure_check import check  # noqa: E402
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
-
-def check(fig: Figure, tmp_path, name: str = "panel") -> None:
-    """No pyplot figure left open, and the saved PNG is a non-blank image."""
-    assert isinstance(fig, Figure)
-    assert plt.get_fignums() == []
-    path = tmp_path / f"{name}.png"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. a glyph missing from the fallback fonts
-        style.save(fig, path)
-    rgb = mpimg.imread(path)[..., :3]
-    assert rgb.std() > 0 and not np.all(rgb == 1.0)
 
 
 def labelled(ax, polar: bool = False) -> None:

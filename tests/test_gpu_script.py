@@ -23,7 +23,8 @@ def gpu():
 
 
 def _check(gpu, preset: str, device: str) -> dict:
-    # Tiny sizes: 16 units, B 4, T 6, 8 cells; 20 quiescent steps in chunks of 7 (uneven last chunk).
+    # Tiny sizes: 16 units, B 4, T 6, the tiny scale's 32 cells; 20 quiescent steps in chunks of 7 (uneven last
+    # chunk).
     return gpu.check_correctness(preset, device, gpu.tiny_overrides(preset), quiescent_steps=20, chunk=7)
 
 
@@ -31,7 +32,7 @@ def _check(gpu, preset: str, device: str) -> dict:
 def test_cpu_against_cpu_is_exact(gpu, preset):
     result = _check(gpu, preset, "cpu")
     assert result["pass"], result
-    assert result["sizes"] == {"B": 4, "T": 6, "n_rec": 16, "n_out": 8}
+    assert result["sizes"] == {"B": 4, "T": 6, "n_rec": 16, "n_out": 32}
     compared = {name: c for name, c in result["checks"].items() if "norm_rel" in c}
     # Forward, loss, all four gradients, the quiescent forward and the noise-free rollout (hidden, final, decoded).
     assert {"hidden states", "outputs", "loss", "grad recurrent.weight", "grad encoder.weight"} <= set(compared)

@@ -119,6 +119,28 @@ def test_report_from_hand_made_result_files(tmp_path):
     assert results[2]["sn"]["kl"]["noisy_biased"]["noisy_biased"] == 2.0
 
 
+def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
+    c = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+    table = {row: {col: 2.0 for col in c} for row in (*c, "random", "uniform")}
+    table["noisy_unbiased"]["noisy_unbiased"] = 0.05  # < KL(R‖Uσ_a) = 2
+    table["noisy_biased"]["noisy_biased"] = 3.0  # > KL(Bσ_q‖Uσ_a) = 2: the second criterion fails
+    _write_results(tmp_path, "track", "kl", {0: table, 1: table})
+    _write_results(tmp_path, "track", "distance", {0: {"noisy_unbiased": {"active": 0.01, "quiescent": 0.002}}})
+    cfg = pipeline.main_config([f"path={tmp_path}", "seeds=[0,1]", "families=[track]", "stages=[report]"])
+    out, _ = pipeline.run(cfg, argv=[])
+    text = out.read_text()
+    assert re.search(r"\| 7\. Linear track .* \| \*\*not held\*\* \|", text)
+    assert "| 7 | KL(Uσ_q‖Uσ_a) < KL(R‖Uσ_a) | 0.05 ± 0 | 2 ± 0 | **held** | 2/2 |" in text
+    assert "| 7 | KL(Bσ_q‖Bσ_a) < KL(Bσ_q‖Uσ_a) | 3 ± 0 | 2 ± 0 | **not held** | 0/2 |" in text
+    assert "### Linear track (2 seeds)" in text and "### Linear track: mean step between decoded outputs" in text
+    assert "m/step" in text and "| active | quiescent |" in text  # a track has no velocity columns
+    assert "run linear_track/noisy_unbiased seed 0: python train.py config=linear_track/noisy_unbiased" in text
+    # Without the track's results, the report has SPEC §9's six claims only.
+    sn_only = pipeline.run(pipeline.main_config([f"path={tmp_path / 'sn'}", "seeds=[0]", "families=[sn]",
+                                                 "stages=[report]"]), argv=[])[0].read_text()
+    assert "| 6. " in sn_only and "| 7. " not in sn_only
+
+
 def test_bad_pipeline_settings_are_clear_errors(tmp_path):
     for override, message in (("seeds=[]", "seeds="), ("families=[sn,xx]", "families="),
                               ("launcher=pbs", "launcher="), ("stages=[train,plot]", "stages=")):

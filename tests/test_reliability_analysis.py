@@ -218,7 +218,7 @@ BAD = [
     ("manifold", "ring=[0.2,nan]", "ring=[0.2,nan] is not allowed"),
     ("manifold", "ring=0.3", "ring=0.3 is not allowed"),
     ("kl", "noise=nan", "noise=nan is not allowed: noise must be null (the preset's: 1e-4 spatial_navigation, "
-                        "1e-2 head_direction) or a finite variance >= 0."),  # used to suggest rnn.sigma2_rec=nan
+                        "1e-2 head_direction, 1e-4 linear_track) or a finite variance >= 0."),  # used to suggest rnn.sigma2_rec=nan
     ("kl", "noise=inf", "noise=inf is not allowed"),
     ("kl", "noise=-1e-4", "noise=-0.0001 is not allowed"),
     ("kl", "noise=abc", "noise=abc is not allowed"),

@@ -1,6 +1,7 @@
 """Tasks: the SN trajectory generator and its wall rule, the HD task, Batch contents, build_task."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,9 @@ from omegaconf import OmegaConf
 from reactivation import ConfigError
 from reactivation.codes import CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells, wrap_angle
 from reactivation.tasks import TASKS, Batch, HeadDirectionTask, SpatialNavigationTask, avoid_walls, build_task
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -206,7 +210,7 @@ HD_CFG = dict(name="head_direction", init_hd="uniform", biased=False, dt=0.02, m
 
 
 def test_build_task_from_plain_dicts():
-    assert set(TASKS) == {"spatial_navigation", "head_direction"}
+    assert set(TASKS) == {"spatial_navigation", "head_direction", "linear_track"}
     sn = build_task({**SN_CFG, "place_cells_num": 256, "sequence_length": 7}, gen(0))
     assert isinstance(sn, SpatialNavigationTask) and sn.n_code == 256 and sn.code.centres.shape == (256, 2)
     assert sn.sample(3, gen(1)).targets.shape == (3, 7, 256)
@@ -238,3 +242,29 @@ def test_build_task_errors():
         build_task({**SN_CFG, "hd_cells_num": 12}, gen(0))
     with pytest.raises(ConfigError, match="anchor_point"):
         build_task({**SN_CFG, "anchor_point": [0, 0, 0]}, gen(0))
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_declares_its_interface_and_its_yaml_repeats_its_defaults(name):
+    """The registry's classes carry what the rest of the package asks of a task; the YAML a user reads states the
+    same defaults as the constructor (the one copy in Python), key for key."""
+    import yaml
+
+    cls = TASKS[name]
+    assert cls.name == name and cls.error_name and cls.error_unit
+    node = yaml.safe_load((ROOT / "configs" / "train" / "task" / f"{name}.yaml").read_text())["task"]
+    assert node["name"] == name
+    yaml_defaults = {k: v for k, v in node.items() if k not in ("name", "batch_size")}
+    defaults = cls.config_defaults()
+    assert set(yaml_defaults) == set(defaults)
+    for key, value in yaml_defaults.items():
+        expected = defaults[key]
+        if isinstance(expected, tuple):
+            assert tuple(value) == pytest.approx(expected), key
+        else:
+            assert value == pytest.approx(expected) if isinstance(expected, float) else value == expected, key
+    task = build_task({"name": name}, gen(0))
+    assert isinstance(task, cls) and isinstance(task.geometry, cls.geometry_type)
+    assert task.geometry.dim == task.latent_dim
+    batch = task.sample(3, gen(1))
+    assert batch.inputs.shape[-1] == task.n_in and batch.latent.shape[-1] == task.latent_dim

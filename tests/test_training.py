@@ -12,6 +12,7 @@ import torch
 
 from reactivation import ReactivationError, runs
 from reactivation.config import presets
+from reactivation.tasks import TASKS
 from reactivation.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +30,12 @@ def _train_losses(run_dir: Path) -> dict[str, float]:
 def test_every_preset_trains_and_writes_its_run_directory(preset, tiny_config, tmp_path):
     cfg = tiny_config(preset)
     result = train(cfg, tmp_path, preset=preset)
-    error = "pos_mse" if preset.startswith("spatial_navigation") else "hd_mse"
+    error = TASKS[cfg.task.name].error_name  # the task names its decoding error
 
     saved = runs.load_config(tmp_path)
     assert saved["preset"] == preset and saved["seed"] == 0
-    assert saved["rnn"]["n_out"] == saved["rnn"]["n_init"] == 8  # follows the task's cell count
+    cells = next(v for k, v in cfg.task.items() if k.endswith("cells_num"))
+    assert saved["rnn"]["n_out"] == saved["rnn"]["n_init"] == cells == 32  # follows the task's (tiny) cell count
     assert runs.checkpoint_steps(tmp_path) == [0, 2, 4, 5]
     train_m = json.loads((tmp_path / "train_metrics.json").read_text())
     test_m = json.loads((tmp_path / "test_metrics.json").read_text())
@@ -54,7 +56,7 @@ def test_checkpoints_hold_state_dicts_loadable_without_pickle(tiny_config, tmp_p
     assert set(full) >= {"model", "task", "optimizer", "rng", "step", "config"}
     assert set(full["rng"]) == {"train_batches", "train_noise", "eval_noise"}
     centres = [v for k, v in full["task"].items() if "centres" in k]
-    assert len(centres) == 1 and centres[0].shape == (8, 2)
+    assert len(centres) == 1 and centres[0].shape == (32, 2)  # scale=tiny: 32 place cells
     assert light["task"].keys() == full["task"].keys()
     assert full["optimizer"]["state"], "Adam moments are saved"
 
@@ -162,7 +164,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_mismatched_sizes_are_refused(tiny_config, tmp_path):
-    with pytest.raises(ReactivationError, match=r"rnn.n_out=10 does not match the task's 8 cells"):
+    with pytest.raises(ReactivationError, match=r"rnn.n_out=10 does not match the task's 32 cells"):
         train(tiny_config("spatial_navigation/noisy_unbiased", "rnn.n_out=10"), tmp_path)
     with pytest.raises(ReactivationError, match=r"rnn.n_in=2 but the head_direction task gives 1-D"):
         train(tiny_config("head_direction/noisy_unbiased", "rnn.n_in=2"), tmp_path)

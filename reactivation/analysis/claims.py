@@ -1,8 +1,8 @@
 """The claims of SPEC §9 as criteria on the analysis results, evaluated per seed and on the mean over seeds.
 
 Each :class:`Criterion` compares two :class:`Quantity` objects (or a quantity and a constant) read from the
-per-seed JSON results of one model family: ``sn`` (spatial navigation, vanilla RNNs), ``sn_gru`` and ``hd``
-(head direction). A claim holds when every one of its criteria holds on the means over seeds; the report also
+per-seed JSON results of one model family: ``sn`` (spatial navigation, vanilla RNNs), ``sn_gru``, ``hd``
+(head direction) and ``track`` (the linear track, whose claim 7 is this library's, not the paper's). A claim holds when every one of its criteria holds on the means over seeds; the report also
 says in how many single seeds each criterion held.
 
 Notation (SPEC §9): U/B unbiased/biased, σ trained with noise, q quiescent, a active, R the untrained random
@@ -20,7 +20,7 @@ from reactivation.analysis.aggregate import Summary, summarize
 
 #: (task, model family) of each family key.
 FAMILY_KEYS = {"sn": ("spatial_navigation", "vanilla"), "sn_gru": ("spatial_navigation", "gru"),
-               "hd": ("head_direction", "vanilla")}
+               "hd": ("head_direction", "vanilla"), "track": ("linear_track", "vanilla")}
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _SYMBOLS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 
@@ -171,6 +171,29 @@ def claims() -> tuple[Claim, ...]:
     """SPEC §9's claims 1-6, in order."""
     c1, c2, c6 = _kl_claims()
     return c1, c2, _manifold_claim(), _noise_claim(), _hd_claim(), c6
+
+
+def _track_claim() -> Claim:
+    # Claim 1's KL criteria on a new task (issue 11): the claim the paper's theory predicts for any task.
+    return Claim(7, "Linear track (not in the paper): quiescent outputs revisit the active distribution "
+                    "(claim 1's KL criteria)", (
+        Criterion(_kl("track", "noisy_unbiased", "noisy_unbiased", "KL(Uσ_q‖Uσ_a)"), "<",
+                  _kl("track", "random", "noisy_unbiased", "KL(R‖Uσ_a)")),
+        Criterion(_kl("track", "noisy_biased", "noisy_biased", "KL(Bσ_q‖Bσ_a)"), "<",
+                  _kl("track", "noisy_biased", "noisy_unbiased", "KL(Bσ_q‖Uσ_a)")),
+    ))
+
+
+def families_of(claim: Claim) -> set[str]:
+    """The families whose results a claim reads."""
+    return {q.family for c in claim.criteria for q in (c.lhs, c.rhs) if not q.constant}
+
+
+def reported(results: dict[int, dict[str, dict[str, dict]]]) -> tuple[Claim, ...]:
+    """The claims a report shows for ``{seed: {family: ...}}``: SPEC §9's always (a family left out leaves its
+    claims not evaluated), and the further claims of families that have results."""
+    present = {family for by_family in results.values() for family in by_family}
+    return (*claims(), *(c for c in (_track_claim(),) if families_of(c) <= present))
 
 
 @dataclass(frozen=True)

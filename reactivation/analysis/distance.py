@@ -1,7 +1,8 @@
 """output_distance.py: mean step length of decoded outputs, active vs quiescent (SPEC §7).
 
-Per trajectory, the mean distance between consecutive decoded outputs (the T − 1 differences): m for SN,
-wrapped rad for HD (which also reports the mean signed angular velocity, rad/step). Networks trained
+Per trajectory, the mean distance between consecutive decoded outputs (the T − 1 differences), as the task's
+geometry measures it: m in a box or on a track, wrapped rad on the circle (HD, which also reports the mean signed
+angular velocity, rad/step). Networks trained
 without noise are also run with noise added (``absolute`` mode): ``quiescent_noisy``.
 Result: ``{condition: {"active": ..., "quiescent": ..., ["quiescent_noisy": ...,] ...}}``, means over
 trajectories.
@@ -11,34 +12,26 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from reactivation.analysis import lookup, metrics, protocol, results
+from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.settings import Settings
-
-
-def _summary(decoded, circular: bool, prefix: str) -> dict[str, float]:
-    x = decoded.double().numpy()
-    if not circular:
-        return {prefix: float(metrics.stepwise_distance(x).mean())}
-    theta = x[..., 0]
-    return {prefix: float(metrics.wrapped_step_distance(theta).mean()),
-            f"{prefix}_velocity": float(metrics.mean_angular_velocity(theta).mean())}
 
 
 def run(s: Settings) -> dict:
     """Compute the step distances of every condition of ``s`` and write them."""
-    cfg, circular = s.cfg, s.task == "head_direction"
+    cfg = s.cfg
     loaded = lookup.load_conditions(s)
-    result = {}
+    result, geometry = {}, None
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         noise_free = setup.model.sigma_rec == 0
         modes = (s.mode, "absolute") if noise_free and s.mode != "absolute" else (s.mode,)
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
-        entry = _summary(phases.active.decoded, circular, "active")
-        entry.update(_summary(phases.quiescent[s.mode].decoded, circular, "quiescent"))
+        geometry = setup.task.geometry
+        entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
+        entry.update(geometry.step_summary(phases.quiescent[s.mode].decoded.numpy(), "quiescent"))
         if len(modes) == 2:
-            entry.update(_summary(phases.quiescent["absolute"].decoded, circular, "quiescent_noisy"))
+            entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
         result[name] = entry
-    meta = {"unit": "rad/step" if circular else "m/step",
+    meta = {"unit": f"{geometry.unit}/step",
             "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "distance", result, meta)
     return {"path": str(path), "distance": result}

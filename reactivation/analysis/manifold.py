@@ -6,8 +6,9 @@ Per condition, on one analysis batch (active phase, then quiescence in the defau
   components (claim 3; an isotropic cloud gives about k / n_rec);
 * ``explained_active`` / ``explained_quiescent``: cumulative explained variance of PCs 1..k of each phase's
   own PCA, and ``curve_gap``, their largest absolute difference (claim 3);
-* SN only, ``ring_active`` / ``ring_quiescent``: share of decoded positions whose distance from the centre lies
-  in ``ring`` (claim 1: the biased networks revisit the ring their drift made them run along).
+* ``ring_active`` / ``ring_quiescent``, where the task's geometry has a ring (a box: distance from the centre; a
+  track: distance from the reward end; not the circle): share of decoded positions whose distance lies in ``ring``
+  (claim 1: the biased networks revisit the ring their drift made them run along).
 
 A statistic that is undefined (states without variance, e.g. a noise-free network that settles on a fixed
 point) is ``null``, and the ``.meta.json`` says why.
@@ -39,7 +40,6 @@ def _geometry(st: protocol.States, k: int) -> tuple[dict, str | None]:
 def run(s: Settings) -> dict:
     """Compute the manifold and ring statistics of every condition of ``s`` and write them."""
     cfg = s.cfg
-    r_min, r_max = cfg.ring  # floats, 0 <= inner <= outer (checked by analysis.settings)
     loaded = lookup.load_conditions(s)
     result, undefined = {}, {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
@@ -47,9 +47,11 @@ def run(s: Settings) -> dict:
         result[name], why = _geometry(st, int(cfg.n_components))
         if why:
             undefined[name] = why
-        if s.task == "spatial_navigation":
-            result[name]["ring_active"] = metrics.annulus_share(st.active_decoded, r_min, r_max)
-            result[name]["ring_quiescent"] = metrics.annulus_share(st.quiescent_decoded, r_min, r_max)
+        # The task's space names its region of interest (a box's ring, a track's band from the reward end).
+        geometry = setup.task.geometry
+        for phase, decoded in (("active", st.active_decoded), ("quiescent", st.quiescent_decoded)):
+            result[name].update({f"{region}_{phase}": share
+                                 for region, share in geometry.occupancy(decoded, cfg.ring).items()})
     meta = {"units": "shares and explained-variance fractions in [0, 1]; ring radii in m",
             "undefined": undefined, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "manifold", result, meta)

@@ -10,15 +10,21 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reactivation import CONDITIONS as _CONDITIONS
 from reactivation.analysis import claims
 from reactivation.analysis.aggregate import Summary, summarize_tree
+from reactivation.tasks import TASKS
 
-_CONDITIONS = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
 _KL_ROWS = (*_CONDITIONS, "random", "uniform")  # the paper's heat-map order
 _SHORT = {"noisy_unbiased": "Uσ", "noisy_biased": "Bσ", "no-noise_unbiased": "U (no noise)",
           "no-noise_biased": "B (no noise)", "random": "R (random)", "uniform": "𝒰 (uniform)"}
 _FAMILY_TITLES = {"sn": "Spatial navigation, vanilla RNN", "sn_gru": "Spatial navigation, GRU",
-                  "hd": "Head direction"}
+                  "hd": "Head direction", "track": "Linear track"}
+
+
+def _task(family: str):
+    """The task class of a family (its error name and geometry)."""
+    return TASKS[claims.FAMILY_KEYS[family][0]]
 
 
 @dataclass
@@ -66,7 +72,7 @@ def _claims_section(results: dict) -> list[str]:
              "A claim holds when all its criteria hold.", "",
              "| claim | verdict |", "|---|---|"]
     details = ["", "| claim | criterion | left side | right side | on the means | seeds |", "|---|---|---|---|---|---|"]
-    for claim in claims.claims():
+    for claim in claims.reported(results):
         outcomes = [claims.evaluate(c, results) for c in claim.criteria]
         lines.append(f"| {claim.number}. {claim.title} | {_verdict(claims.claim_held(outcomes))} |")
         for o in outcomes:
@@ -121,24 +127,24 @@ def _leaf_table(title: str, note: str, by_seed: dict[int, dict], columns: list[s
 def _summaries_section(results: dict) -> list[str]:
     lines = ["## Variance, distance and manifold summaries", ""]
     for family in claims.FAMILY_KEYS:
-        hd = family == "hd"
-        name = _FAMILY_TITLES[family]
+        name, geometry = _FAMILY_TITLES[family], _task(family).geometry_type
         if by_seed := _by_family(results, family, "variance"):
-            unit = "circular variance 1 − R" if hd else "m²"
-            lines += _leaf_table(f"### {name}: quiescent output variance", f"Mean over trajectories ({unit}).",
-                                 by_seed, None)
+            lines += _leaf_table(f"### {name}: quiescent output variance",
+                                 f"Mean over trajectories ({geometry.variance_note}).", by_seed, None)
         if by_seed := _by_family(results, family, "distance"):
-            cols = ["active", "quiescent", "quiescent_noisy"]
-            cols += ["active_velocity", "quiescent_velocity", "quiescent_noisy_velocity"] if hd else []
+            # Columns the results lack (the velocities of a space without a direction) are left out.
+            cols = ["active", "quiescent", "quiescent_noisy", "active_velocity", "quiescent_velocity",
+                    "quiescent_noisy_velocity"]
             lines += _leaf_table(f"### {name}: mean step between decoded outputs",
-                                 "rad/step (velocity: signed mean)" if hd else "m/step; quiescent_noisy: a no-noise "
-                                 "network run with noise (absolute mode).", by_seed, cols)
+                                 f"{geometry.unit}/step (velocity: signed mean); quiescent_noisy: a no-noise network "
+                                 "run with noise (absolute mode).", by_seed, cols)
         if by_seed := _by_family(results, family, "manifold"):
             cols = ["pca_share", "curve_gap", "ring_active", "ring_quiescent"]
             lines += _leaf_table(f"### {name}: hidden-state manifold and ring",
                                  "pca_share: share of quiescent hidden variance in the active top-10 PCs; curve_gap: "
                                  "largest gap between the cumulative explained-variance curves (PCs 1–10); ring: "
-                                 "share of decoded positions 0.2–0.45 m from the centre.", by_seed, cols)
+                                 "share of decoded positions 0.2–0.45 m from the centre (box) or the reward end "
+                                 "(track).", by_seed, cols)
     return lines
 
 
@@ -146,7 +152,7 @@ def _runs_section(runs: list[RunInfo]) -> list[str]:
     lines = ["## Runs", "", "| preset | seed | steps | test loss | decoding error | run directory |",
              "|---|---|---|---|---|---|"]
     for r in sorted(runs, key=lambda r: (r.preset, r.seed)):
-        error = r.test.get("pos_mse", r.test.get("hd_mse", math.nan))
+        error = r.test.get(_task(r.family).error_name, math.nan)
         lines.append(f"| {r.preset} | {r.seed} | {r.step} | {r.test.get('loss', math.nan):.3g} | {error:.3g} | "
                      f"`{r.run_dir}` |")
     return [*lines, ""]

@@ -125,7 +125,7 @@ def analysis_command(s: Settings, kind: str) -> str:
     args = [f"seed={s.seed}"] + ([] if s.cfg.scale == "paper" else [f"scale={s.cfg.scale}"])
     if absolute(s.cfg.path) != absolute(_scale_root(s.cfg.scale)):
         args.append(f"path={s.cfg.path}")
-    args += [] if s.task == "spatial_navigation" else [f"task={s.task}"]
+    args += [] if s.task == _default_task() else [f"task={s.task}"]
     args += [] if s.model == "vanilla" else [f"model={s.model}"]
     args += [] if s.noise == PRESET_NOISE[s.task] else [f"noise={show(s.noise)}"]
     for key, value in _non_default(s, kind).items():
@@ -134,6 +134,12 @@ def analysis_command(s: Settings, kind: str) -> str:
         else:
             args.append(f"{key}={show(value)}")
     return " ".join(["python", f"output_{kind}.py", *map(shlex.quote, args)])
+
+
+@functools.lru_cache(maxsize=None)
+def _default_task() -> str:
+    """The analysis configs' default ``task`` (configs/analysis/common.yaml), which a command need not name."""
+    return compose_config(ANALYSIS_CONFIG_DIR, "common", []).task
 
 
 @functools.lru_cache(maxsize=None)

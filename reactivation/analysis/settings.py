@@ -16,31 +16,14 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, resolved, results_root
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.quiescence import NOISE_MODES
 from reactivation.training import select_device
 
-#: Conditions of each (task, model family): condition name -> training preset.
-FAMILIES: dict[tuple[str, str], dict[str, str]] = {
-    ("spatial_navigation", "vanilla"): {
-        "noisy_unbiased": "spatial_navigation/noisy_unbiased",
-        "noisy_biased": "spatial_navigation/noisy_biased",
-        "no-noise_unbiased": "spatial_navigation/no-noise_unbiased",
-        "no-noise_biased": "spatial_navigation/no-noise_biased",
-    },
-    ("spatial_navigation", "gru"): {
-        "noisy_unbiased": "spatial_navigation/noisy_unbiased_gru",
-        "noisy_biased": "spatial_navigation/noisy_biased_gru",
-    },
-    ("head_direction", "vanilla"): {
-        "noisy_unbiased": "head_direction/noisy_unbiased",
-        "noisy_biased": "head_direction/noisy_biased",
-        "no-noise_unbiased": "head_direction/no-noise_unbiased",
-        "no-noise_biased": "head_direction/no-noise_biased",
-    },
-}
-#: Variance of the noisy presets per task (the default of the analyses' ``noise``).
-PRESET_NOISE = {"spatial_navigation": 1e-4, "head_direction": 1e-2}
+#: Conditions of each (task, model family): condition -> training preset (found in configs/train/config/).
+FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
+#: Variance of the noisy presets per task (the default of the analyses' ``noise``; configs/train/noise/<task>/).
+PRESET_NOISE: dict[str, float] = {task: preset_noise(task) for task, _ in FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -75,6 +58,12 @@ def _non_negative(value: Any) -> bool:
     return _is_int(value) and value >= 0
 
 
+def _power(value: float) -> str:
+    """A variance as a power of ten where it is one (1e-4), else as ``show`` writes it."""
+    exponent = math.log10(value) if value > 0 else math.nan
+    return f"1e{round(exponent)}" if math.isfinite(exponent) and 10.0 ** round(exponent) == value else show(value)
+
+
 def _is_ring(value: Any) -> bool:
     return (isinstance(value, list) and len(value) == 2 and all(_is_number(r) and math.isfinite(r) for r in value)
             and 0 <= value[0] <= value[1])
@@ -88,7 +77,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "epoch": (lambda v: v is None or _non_negative(v),
               "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0"),
     "noise": (lambda v: v is None or (_is_number(v) and math.isfinite(v) and v >= 0),
-              "null (the preset's: 1e-4 spatial_navigation, 1e-2 head_direction) or a finite variance >= 0"),
+              "null (the preset's: " + ", ".join(f"{_power(v)} {t}" for t, v in PRESET_NOISE.items())
+              + ") or a finite variance >= 0"),
     "mode": (lambda v: v is None or v in NOISE_MODES,
              f"null (scaled for vanilla RNNs, same for GRUs) or one of {', '.join(NOISE_MODES)}"),
     "batch_size": (_positive, "a positive integer (trajectories)"),

@@ -17,77 +17,57 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError, ReactivationError
-from reactivation.analysis import lookup, metrics, protocol
+from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
-from reactivation.figures import collect, data, panels
+from reactivation.figures import collect, panels, states
 from reactivation.figures.style import check_formats, save
+from reactivation.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
 
 def aggregate_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
     """Panels over seeds: learning curves, KL heat map, variance and distance box plots."""
-    hd = s.task == "head_direction"
+    task = TASKS[s.task]  # its error's name and unit, and its space's units (no run needs loading)
     if any(inv.tests.values()):  # runs whose test log is unreadable are in inv.missing
-        steps, loss, error = collect.learning_curves(inv, "hd_mse" if hd else "pos_mse")
-        yield "learning_curves", panels.learning_curves(
-            steps, loss, error, error_label="decoding error (rad²)" if hd else "decoding error (m²)")
+        steps, loss, error = collect.learning_curves(inv, task.error_name)
+        yield "learning_curves", panels.learning_curves(steps, loss, error,
+                                                        error_label=f"decoding error ({task.error_unit})")
     if inv.results["kl"]:
         table = {row: {col: float(v.mean()) for col, v in cols.items()}
                  for row, cols in gather(inv.results["kl"]).items()}
         yield "kl_heatmap", panels.kl_heatmap(table)
     if inv.results["variance"]:
-        label = "quiescent circular variance" if hd else "quiescent output variance (m²)"
-        yield "variance_box", panels.variance_box(gather(inv.results["variance"]), ylabel=label)
+        yield "variance_box", panels.variance_box(gather(inv.results["variance"]),
+                                                  ylabel=task.geometry_type.variance_label)
     if inv.results["distance"]:
         yield "distance_box", panels.distance_box(gather(inv.results["distance"]),
-                                                  ylabel="mean step (rad)" if hd else "mean step (m)")
+                                                  ylabel=f"mean step ({task.geometry_type.unit})")
 
 
 def state_figures(s: Settings, inv: collect.Inventory, batch_size: int,
                   t_quiescent: int) -> Iterator[tuple[str, Figure]]:
-    """Panels of one reference seed's states: PCA, scatter, trajectories, density maps (SN) or rings (HD)."""
+    """Panels of one reference seed's states: PCA, then the panels of the task's geometry (:mod:`.states`)."""
     for condition in ("noisy_unbiased", "noisy_biased"):
         if s.seed not in inv.runs.get(condition, {}):
             continue
-        st = protocol.states(collect.load(inv, condition, s.seed, s), s, batch_size, t_quiescent)
-        act_h = st.active_hidden.reshape(-1, st.active_hidden.shape[-1])
-        quiet_h = st.quiescent_hidden.reshape(-1, st.quiescent_hidden.shape[-1])
-        mean, components, ratio = data.pca_fit(act_h, k=10)
-        _, _, quiet_ratio = data.pca_fit(quiet_h, k=10)
+        setup = collect.load(inv, condition, s.seed, s)
+        projected, ratio, quiet_ratio = states.project(protocol.states(setup, s, batch_size, t_quiescent))
         yield f"explained_variance_{condition}", panels.explained_variance(np.cumsum(ratio), np.cumsum(quiet_ratio))
-        act_pc, quiet_pc = data.pca_project(act_h, mean, components), data.pca_project(quiet_h, mean, components)
-        act_dec = st.active_decoded.reshape(-1, st.active_decoded.shape[-1])
-        quiet_dec = st.quiescent_decoded.reshape(-1, st.quiescent_decoded.shape[-1])
-        if s.task == "head_direction":
-            yield f"pc_ring_{condition}", panels.pc_ring(act_pc[:, :2], act_dec[:, 0])
-            yield f"heading_rose_{condition}", panels.heading_rose(act_dec[:, 0], quiet_dec[:, 0])
-            yield f"polar_trajectories_{condition}", panels.polar_trajectories(
-                st.active_decoded[..., 0], st.quiescent_decoded[..., 0])
-            yield f"angular_velocity_{condition}", panels.angular_velocity_hist(
-                _velocity(st.active_decoded[..., 0]), _velocity(st.quiescent_decoded[..., 0]))
+        geometry = setup.task.geometry
+        if geometry.name not in states.PANELS:
+            log.warning("no state panels for the %s geometry of %s; add them to reactivation.figures.states.PANELS",
+                        geometry.name, s.task)
             continue
-        radius_a, radius_q = np.linalg.norm(act_dec, axis=-1), np.linalg.norm(quiet_dec, axis=-1)
-        yield f"pc_scatter_{condition}", panels.pc_scatter(act_pc[:, :2], quiet_pc[:, :2], radius_a, radius_q)
-        yield f"trajectories_{condition}", panels.trajectories(st.active_decoded, st.quiescent_decoded)
-        yield f"output_density_{condition}", panels.density_maps(
-            {"active": data.kde_map(act_dec), "quiescent": data.kde_map(quiet_dec)})
-        lim = float(np.abs(act_pc[:, :2]).max()) * 1.05
-        yield f"pc_density_{condition}", panels.density_maps(
-            {"active": data.kde_map(act_pc[:, :2], lim=lim), "quiescent": data.kde_map(quiet_pc[:, :2], lim=lim)},
-            extent=(-lim, lim, -lim, lim), xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)")
+        for name, fig in states.PANELS[geometry.name](geometry, projected):
+            yield f"{name}_{condition}", fig
         # The share itself is output_manifold.py's result; the figures read it rather than compute it again.
         share = inv.results.get("manifold", {}).get(s.seed, {}).get(condition, {}).get("pca_share")
         if share is not None:
             log.info("%s: %.2f of quiescent hidden-state variance lies in the active top PCs (manifold result)",
                      condition, share)
-
-
-def _velocity(theta: np.ndarray) -> np.ndarray:
-    """(B, T) headings → (B·(T−1),) wrapped heading changes, rad/step."""
-    return metrics.wrap(np.diff(theta, axis=1)).ravel()
 
 
 def figures(s: Settings, inv: collect.Inventory, batch_size: int = 1000,
@@ -164,7 +144,7 @@ def from_results(path: str = "results", task: str = "spatial_navigation", **keys
 
     Args:
         path: the results root.
-        task: ``spatial_navigation`` or ``head_direction``.
+        task: a task name (``spatial_navigation``, ``head_direction``, ``linear_track``).
         **keys: any other key of configs/analysis/figures.yaml (``model``, ``seeds``, ``seed``,
             ``batch_size``, ``t_quiescent``, ``train_overrides``, ``device``, ...).
     """

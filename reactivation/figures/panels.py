@@ -1,8 +1,8 @@
 """All panel functions (SPEC §8); the summaries over conditions and seeds live here.
 
 Summary panels of the analysis scripts' results (SPEC §7): the quiescent-variance box plot, the KL heat
-map and the step-distance box plots. Task panels are in :mod:`panels_sn` (spatial navigation) and
-:mod:`panels_hd` (head direction) and are re-exported here. Every function returns a new
+map and the step-distance box plots. Task panels are in :mod:`panels_sn` (spatial navigation), :mod:`panels_hd`
+(head direction) and :mod:`panels_track` (linear track) and are re-exported here. Every function returns a new
 ``matplotlib.figure.Figure`` outside pyplot's registry and does no file I/O.
 """
 
@@ -18,12 +18,13 @@ from matplotlib.patches import Patch
 from reactivation.figures.panels_hd import angular_velocity_hist, heading_rose, pc_ring, polar_trajectories
 from reactivation.figures.panels_sn import (density_maps, explained_variance, learning_curves, pc_scatter,
                                             trajectories)
+from reactivation.figures.panels_track import track_density, track_trajectories
 from reactivation.figures.style import (CONDITIONS, KL_COLUMNS, KL_ROWS, PHASE_COLOURS, PHASE_LABELS, colour,
                                         in_paper_order, label, new_figure, styled)
 
 __all__ = ["angular_velocity_hist", "density_maps", "distance_box", "explained_variance", "heading_rose",
-           "kl_heatmap", "learning_curves", "pc_ring", "pc_scatter", "polar_trajectories", "trajectories",
-           "variance_box"]
+           "kl_heatmap", "learning_curves", "pc_ring", "pc_scatter", "polar_trajectories", "track_density",
+           "track_trajectories", "trajectories", "variance_box"]
 
 # Fixed seed of the horizontal jitter of points over boxes: the same data give the same image.
 _JITTER_SEED = 0

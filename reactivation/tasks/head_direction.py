@@ -8,13 +8,15 @@ head-direction-cell code of the heading after each step.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from reactivation import ConfigError
-from reactivation.codes import wrap_angle
+from reactivation.codes import CosSinCode, HeadDirectionCells, wrap_angle
+from reactivation.geometry import Circle
 from reactivation.tasks.base import Batch, CodedTask
 
 INIT_HD = ("uniform", "zero")
@@ -32,8 +34,16 @@ class HeadDirectionTask(CodedTask):
         sequence_length: number L of network steps per trajectory.
     """
 
+    name = "head_direction"
+    error_name = "hd_mse"
+    error_unit = "rad²"
     n_in = 1
+    geometry_type = Circle
     latent_dim = 1
+    CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "use_hd_cells": True, "hd_cells_num": 512, "hd_cells_angular_spread": math.pi / 6,
+    }
+    geometry = Circle()
 
     def __init__(
         self,
@@ -58,6 +68,19 @@ class HeadDirectionTask(CodedTask):
         self.init_hd, self.biased = init_hd, bool(biased)
         self.dt, self.mu, self.sigma = float(dt), float(mu), float(sigma)
         self.sequence_length = int(sequence_length)
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> "HeadDirectionTask":
+        """The task of a config's values (see ``Task.from_config``): head-direction cells (``use_hd_cells``),
+        else (cos, sin) read out directly. ``generator`` is unused (the preferred angles are evenly spaced)."""
+        v = values
+        code: nn.Module
+        if v["use_hd_cells"]:
+            cls.check_cells(v, "hd_cells_num", "hd_cells_angular_spread")
+            code = HeadDirectionCells(v["hd_cells_num"], float(v["hd_cells_angular_spread"]))
+        else:
+            code = CosSinCode()
+        return cls(code, **cls._task_values(v))
 
     def simulate(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Simulate raw headings.
@@ -97,9 +120,3 @@ class HeadDirectionTask(CodedTask):
     def extra_repr(self) -> str:
         return f"biased={self.biased}, init_hd={self.init_hd!r}, sequence_length={self.sequence_length}"
 
-
-# The `task` config keys of SPEC §3 with their defaults (`name` and `batch_size` are not the task's).
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "init_hd": "uniform", "biased": False, "dt": 0.02, "mu": 0.0, "sigma": 11.52, "use_hd_cells": True,
-    "hd_cells_num": 512, "hd_cells_angular_spread": math.pi / 6, "sequence_length": 100,
-}

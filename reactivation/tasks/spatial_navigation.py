@@ -8,13 +8,15 @@ the displacements and must report the place-cell code of the position after each
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from reactivation import ConfigError
+from reactivation.codes import CartesianCode, PlaceCells
+from reactivation.geometry import Box
 from reactivation.tasks.base import Batch, CodedTask
 
 INIT_POS = ("uniform", "center")
@@ -106,8 +108,16 @@ class SpatialNavigationTask(CodedTask):
         sequence_length: number L of network steps per trajectory.
     """
 
+    name = "spatial_navigation"
+    error_name = "pos_mse"
+    error_unit = "m²"
     n_in = 2
+    geometry_type = Box
     latent_dim = 2
+    CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "use_place_cells": True, "place_cells_num": 512, "place_cells_sigma": 0.2, "place_cells_dog": False,
+        "place_cells_surround_scale": 2.0,
+    }
 
     def __init__(
         self,
@@ -147,6 +157,22 @@ class SpatialNavigationTask(CodedTask):
         self.anchor_point = (float(anchor_point[0]), float(anchor_point[1]))
         self.dt, self.mu, self.sigma, self.b = float(dt), float(mu), float(sigma), float(b)
         self.sequence_length = int(sequence_length)
+        self.geometry = Box((-self.box_width / 2, -self.box_height / 2), (self.box_width / 2, self.box_height / 2))
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> "SpatialNavigationTask":
+        """The task of a config's values (see ``Task.from_config``): place cells drawn with ``generator``
+        (``use_place_cells``), else the (x, y) read out directly."""
+        v = values
+        code: nn.Module
+        if v["use_place_cells"]:
+            cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
+            code = PlaceCells.random(
+                v["place_cells_num"], float(v["place_cells_sigma"]), float(v["box_width"]), float(v["box_height"]),
+                generator, dog=v["place_cells_dog"], surround_scale=float(v["place_cells_surround_scale"]))
+        else:
+            code = CartesianCode()
+        return cls(code, **cls._task_values(v))
 
     def simulate(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Simulate raw trajectories: L + 2 positions and the L + 1 displacements between them.
@@ -231,12 +257,3 @@ class SpatialNavigationTask(CodedTask):
         return (f"box={self.box_width}x{self.box_height}, biased={self.biased}, init_pos={self.init_pos!r}, "
                 f"sequence_length={self.sequence_length}")
 
-
-# The `task` config keys of SPEC §2 with their defaults (`name` and `batch_size` are not the task's).
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "box_width": 2.2, "box_height": 2.2, "border_region": 0.03, "border_slow_factor": 0.25,
-    "init_pos": "uniform", "biased": False, "drift_const": 0.05, "anchor_point": (0.0, 0.0), "dt": 0.02,
-    "mu": 0.0, "sigma": 11.52, "b": 0.8168140899333463, "use_place_cells": True, "place_cells_num": 512,
-    "place_cells_sigma": 0.2, "place_cells_dog": False, "place_cells_surround_scale": 2.0,
-    "sequence_length": 100,
-}

@@ -1,11 +1,11 @@
-"""Analysis metrics (SPEC §7, §9): pure numpy/scipy functions on decoded outputs and hidden states, one concept a
-module: :mod:`.planar` (KDE and KL of decoded planar points, ring share), :mod:`.circular` (angles: wrapping, von
-Mises KDE and KL), :mod:`.trajectories` (per-trajectory variance, step distance, angular velocity), :mod:`.pca`
-(hidden-state principal components and subspace share); their input checks are in :mod:`._checks`. This module only
-re-exports the public functions, so ``metrics.kl_divergence`` and the like work as before.
+"""Analysis metrics (SPEC §7, §9): pure numpy/scipy functions on decoded outputs and hidden states. The statistics
+of decoded latents live with the latent spaces, in :mod:`reactivation.geometry` (:mod:`~reactivation.geometry.planar`,
+:mod:`~reactivation.geometry.circular`, :mod:`~reactivation.geometry.trajectories`); the hidden-state principal
+components are here, in :mod:`.pca`. This module only re-exports the public functions, so ``metrics.kl_divergence``
+and the like read as one namespace.
 """
 
-from reactivation.analysis.metrics.circular import (
+from reactivation.geometry.circular import (
     circular_kl_divergence,
     circular_kl_matrix,
     vonmises_bandwidth,
@@ -17,14 +17,14 @@ from reactivation.analysis.metrics.pca import (
     pca_project,
     subspace_variance_share,
 )
-from reactivation.analysis.metrics.planar import (
+from reactivation.geometry.planar import (
     annulus_share,
     fit_kde,
     kl_divergence,
     kl_from_uniform,
     kl_matrix,
 )
-from reactivation.analysis.metrics.trajectories import (
+from reactivation.geometry.trajectories import (
     circular_variance,
     mean_angular_velocity,
     stepwise_distance,

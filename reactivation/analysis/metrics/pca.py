@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 
-from reactivation.analysis.metrics._checks import check_array, positive_int
+from reactivation.geometry._checks import check_array, positive_int
 
 # States per block when accumulating a PCA scatter matrix (bounds the float64 copy to ~40 MB at 512 units).
 _PCA_BLOCK = 10_000

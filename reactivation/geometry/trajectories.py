@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reactivation.analysis.metrics._checks import check_array
-from reactivation.analysis.metrics.circular import wrap
+from reactivation.geometry._checks import check_array
+from reactivation.geometry.circular import wrap
 
 
 def _trajectories(x: np.ndarray, ndim: int, name: str, min_steps: int = 2) -> np.ndarray:

@@ -12,7 +12,7 @@ from functools import partial
 import numpy as np
 from scipy.special import i0e
 
-from reactivation.analysis.metrics._checks import Seed, check_array, positive_int
+from reactivation.geometry._checks import Seed, check_array, positive_int
 
 TWO_PI = 2.0 * math.pi
 

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import gaussian_kde
 
-from reactivation.analysis.metrics._checks import Seed, check_array, positive_int
+from reactivation.geometry._checks import Seed, check_array, positive_int
 
 # A covariance eigenvalue at or below this (units², i.e. a 1 µm std for metres), or this fraction of the
 # largest eigenvalue when that exceeds 1, marks a point cloud as (near) singular: gaussian_kde's Cholesky
@@ -28,8 +28,6 @@ _samples = partial(
     at_least=((1, 1, "{name} has no dimensions (shape {shape})"),
               (0, lambda shape: max(2, shape[1] + 1),
                "{name} needs at least {least} samples in {shape[1]} dimension(s); got {shape[0]}")))
-
-_POINTS = "x must be a non-empty array of 2-D points (..., 2); got shape {shape}"
 
 
 def _is_degenerate(x: np.ndarray) -> bool:
@@ -180,17 +178,22 @@ def annulus_share(x: np.ndarray, r_min: float = 0.2, r_max: float = 0.45,
                   centre: Sequence[float] = (0.0, 0.0)) -> float:
     """Fraction of points whose distance from ``centre`` lies in [r_min, r_max] (SPEC §9 claim 1's ring).
 
+    In one dimension the "ring" is the pair of segments at that distance from ``centre`` (on a track, a band
+    of distances from its reward end).
+
     Args:
-        x: (..., 2) points, metres (any leading shape, e.g. (B, T, 2)).
+        x: (..., d) points, metres (any leading shape, e.g. (B, T, 2)); d is the length of ``centre``.
         r_min: inner radius, metres.
         r_max: outer radius, metres, at least ``r_min``.
-        centre: (2,) centre of the ring, metres.
+        centre: (d,) centre of the ring, metres.
 
     Returns:
         The share in [0, 1].
     """
-    a = check_array(x, "x", last=2, at_least=((None, 1, _POINTS),), shape_error=_POINTS)
+    c = np.asarray(centre, dtype=np.float64).ravel()
+    points = f"x must be a non-empty array of {c.size}-D points (..., {c.size}); got shape {{shape}}"
+    a = check_array(x, "x", last=c.size, at_least=((None, 1, points),), shape_error=points)
     if not 0.0 <= r_min <= r_max:
         raise ValueError(f"need 0 <= r_min <= r_max; got r_min={r_min}, r_max={r_max}")
-    r = np.linalg.norm(a.reshape(-1, 2) - np.asarray(centre, dtype=np.float64), axis=-1)
+    r = np.linalg.norm(a.reshape(-1, c.size) - c, axis=-1)
     return float(np.mean((r >= r_min) & (r <= r_max)))
