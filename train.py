@@ -19,7 +19,8 @@ from omegaconf import DictConfig
 
 from reactivation.cli import configure_process, exit_on_error
 from reactivation.config import preflight, register_resolvers
-from reactivation.training import build, train
+from reactivation.loading import build
+from reactivation.training import train
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
 register_resolvers()

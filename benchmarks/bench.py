@@ -32,7 +32,7 @@ from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
 from reactivation.quiescence import rollout  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
-from reactivation.training import build  # noqa: E402
+from reactivation.loading import build  # noqa: E402
 
 PRESETS = {"SN vanilla": "spatial_navigation/noisy_unbiased", "SN GRU": "spatial_navigation/noisy_unbiased_gru",
            "HD vanilla": "head_direction/noisy_unbiased"}

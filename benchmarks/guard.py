@@ -28,7 +28,8 @@ from benchmarks.bench import PRESETS, _interleaved_medians  # noqa: E402
 from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
-from reactivation.training import _healthy, _mse, _Run, build  # noqa: E402
+from reactivation.loading import build  # noqa: E402
+from reactivation.training import _healthy, _mse, _Run  # noqa: E402
 
 
 def measure(preset: str, repeats: int) -> dict[str, float]:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import CONDITIONS, ConfigError, runs
 from reactivation.tasks import TASKS
+from reactivation.values import as_typed, is_int, is_positive_int
 
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
 ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
@@ -170,7 +171,7 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
     Args:
         argv: the command-line arguments (``sys.argv[1:]``).
         config_dir: the training config directory.
-        check: a further check of each composed config (train.py passes ``training.build``, which builds
+        check: a further check of each composed config (train.py passes ``loading.build``, which builds
             the task and model and so checks every ``rnn.*`` and ``task.*`` value).
 
     Raises:
@@ -304,15 +305,13 @@ def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[s
     """
     for key, value in values.items():
         default = defaults.get(key)
-        raw = (typed or {}).get(key, value)
-        shown = f"{value!r} (from {raw!r})" if isinstance(raw, str) and "${" in raw else repr(value)
+        shown = as_typed(repr(value), (typed or {}).get(key))
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key}={shown} is not allowed; it must be a finite number.")
         if default is None or key == "preset":  # null defaults (sizes that follow the task) are checked by the model
             continue
-        if isinstance(default, int) and not isinstance(default, bool):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            kind = "an integer"
+        if is_int(default):
+            ok, kind = is_int(value), "an integer"
         else:
             ok = _kind(value) == _kind(default)
             kind = _kind(default)
@@ -419,21 +418,17 @@ def validate(cfg: DictConfig) -> None:
     _require(not OmegaConf.is_missing(cfg, "seed"),
              "seed is required: add seed=<integer> to the command line (seed=0 is a seed).")
     seed = cfg.seed
-    _require(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+    _require(is_int(seed) and seed >= 0,
              f"seed must be a non-negative integer, got {seed!r}.")
     # rnn.* values are checked by the model's constructor (also before any work starts).
     trainer, task = cfg.trainer, cfg.task
     for key in ("n_epochs", "test_freq", "save_freq", "decode_freq"):
-        _require(_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
+        _require(is_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
     _require(trainer.lr > 0, f"trainer.lr={trainer.lr!r} must be > 0.")
     _require(trainer.weight_decay >= 0, f"trainer.weight_decay={trainer.weight_decay!r} must be >= 0.")
-    _require(_positive_int(task.get("batch_size")), f"task.batch_size={task.get('batch_size')!r} must be a positive "
+    _require(is_positive_int(task.get("batch_size")), f"task.batch_size={task.get('batch_size')!r} must be a positive "
              "integer.")  # the trainer's, not the task's
     # Every other task value is the task's own, checked by its builder (reactivation.tasks.build_task).
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def resolve_sizes(cfg: DictConfig, n_in: int, n_code: int) -> None:

@@ -52,7 +52,7 @@ from reactivation.config import (
 from reactivation.figures import make
 from reactivation.figures.style import check_formats
 from reactivation.processes import run_child
-from reactivation.training import select_device
+from reactivation.loading import select_device
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,100 +18,15 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reactivation import ReactivationError, runs
-from reactivation.config import RUNTIME_KEYS, resolve_sizes, validate
-from reactivation.models import build_model
+from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
 from reactivation.seeding import generator
-from reactivation.tasks import build_task
 
 log = logging.getLogger(__name__)
 
-#: What every checkpoint holds; ``resume.pt`` adds :data:`RESUME_KEYS`.
-CHECKPOINT_KEYS = ("step", "model", "task", "config")
+#: ``resume.pt`` holds what every checkpoint holds (:data:`CHECKPOINT_KEYS`) and these.
 RESUME_KEYS = (*CHECKPOINT_KEYS, "optimizer", "rng")
 #: A loss this many times that of an all-zero output means training diverged (see _healthy).
 DIVERGED_FACTOR = 1e4
-
-
-@dataclass
-class Setup:
-    """Everything a run is built from, for training and for loading a trained run."""
-
-    config: DictConfig  # resolved (sizes filled in)
-    task: torch.nn.Module
-    model: torch.nn.Module
-    device: torch.device
-
-
-def select_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ReactivationError(f"device={name!r} is not a device name; use auto, cpu or cuda.") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ReactivationError(f"device={name} was asked for but CUDA is not available here; use device=cpu.")
-    return device
-
-
-def build(cfg: DictConfig) -> Setup:
-    """Validate ``cfg`` and build its task (with freshly drawn centres) and initialised model.
-
-    The centres and initial weights depend only on ``cfg.seed`` (their own streams, drawn on CPU), so a
-    run's starting point is the same on every device.
-    """
-    validate(cfg)
-    cfg = cfg.copy()
-    device = select_device(cfg.device)
-    task = build_task(cfg.task, generator(cfg.seed, "centres"))
-    resolve_sizes(cfg, task.n_in, task.n_code)
-    model = build_model(cfg.rnn, generator(cfg.seed, "init"))
-    return Setup(cfg, task.to(device), model.to(device), device)
-
-
-def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto") -> Setup:
-    """Rebuild a trained run from its directory: config, task (with its centres) and model weights.
-
-    Args:
-        run_dir: a run directory written by :func:`train`.
-        step: the checkpoint step (default: the last one).
-        device: where to put task and model (``auto``: CUDA when available).
-
-    Raises:
-        ReactivationError: no config, no checkpoint at ``step``, or an unreadable checkpoint.
-    """
-    run_dir = Path(run_dir)
-    config = runs.load_config(run_dir)
-    steps = runs.checkpoint_steps(run_dir)
-    if not steps:
-        raise ReactivationError(f"{run_dir} has no checkpoints; train it first.")
-    step = steps[-1] if step is None else step
-    if step not in steps:
-        raise ReactivationError(f"{run_dir} has no checkpoint at step {step}; available steps: {steps}.")
-    cfg = OmegaConf.create({k: v for k, v in config.items() if k != "preset"})
-    cfg.device = device
-    setup = build(cfg)
-    path = runs.checkpoint_path(run_dir, step)
-    fix = (f"delete it and run the training command of {run_dir} again (a finished run rewrites its final "
-           "checkpoint from resume.pt), or analyse another epoch=")
-    state = runs.load_checkpoint(path, map_location=setup.device, keys=CHECKPOINT_KEYS, fix=fix)
-    if _comparable(state["config"]) != _comparable(config):
-        raise ReactivationError(f"checkpoint {path} was written by another run than the one described by "
-                                f"{run_dir / runs.CONFIG_FILE} (preset {state['config'].get('preset')!r}, seed "
-                                f"{state['config'].get('seed')!r}); it was copied or moved there. To fix it, {fix}.")
-    _require_finite_weights(state, path, fix)
-    setup.model.load_state_dict(state["model"])
-    setup.task.load_state_dict(state["task"])
-    setup.model.eval()
-    return setup
-
-
-def _require_finite_weights(state: dict[str, Any], path: Path, fix: str) -> None:
-    bad = [name for name, t in state["model"].items() if t.is_floating_point() and not torch.isfinite(t).all()]
-    if bad:
-        raise ReactivationError(f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): it records a "
-                                f"diverged run. To fix it, {fix}.")
 
 
 def _healthy(loss: torch.Tensor, zero_loss: float, params: list[torch.Tensor]) -> torch.Tensor:
@@ -129,16 +43,6 @@ def _healthy(loss: torch.Tensor, zero_loss: float, params: list[torch.Tensor]) -
 
 def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.mean((outputs - targets) ** 2)
-
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    flat = OmegaConf.create(config)
-    for key in RUNTIME_KEYS:
-        parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(flat, parent) if parent else flat
-        if node is not None and leaf in node:
-            del node[leaf]
-    return OmegaConf.to_container(flat)
 
 
 def _diverged(run_dir: Path, step: int, what: str) -> ReactivationError:
@@ -232,8 +136,8 @@ class _Run:
             return None
         fix = "rerun with resume=false to start the run over"
         state = runs.load_checkpoint(self.resume_file, map_location=self.device, keys=RESUME_KEYS, fix=fix)
-        _require_finite_weights(state, self.resume_file, fix)
-        if _comparable(state["config"]) != _comparable(self.config):
+        require_finite_weights(state, self.resume_file, fix)
+        if comparable(state["config"]) != comparable(self.config):
             raise ReactivationError(
                 f"{self.run_dir} holds a run with a different configuration; choose another path= "
                 "or rerun with resume=false to replace it.")

@@ -27,7 +27,8 @@ from reactivation.analysis import (
 from reactivation.analysis import results as result_files
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.seeding import generator
-from reactivation.training import load_run, train
+from reactivation.loading import load_run
+from reactivation.training import train
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent

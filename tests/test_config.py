@@ -11,7 +11,7 @@ import pytest
 
 from reactivation import ConfigError
 from reactivation.config import compose_train, preflight, presets, validate
-from reactivation.training import build
+from reactivation.loading import build
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,9 +1,10 @@
 """The package's layers: every module imports only its own layer or those below, with no cycles, and imports alone.
 
-Layers, lowest first (README "Layout"): errors, signals, seeds, codes, geometry, tasks, models -> run directories and configs
--> training, quiescence, the entry points' error policy -> analysis -> figures -> the reproduction pipeline -> the
-entry points. A module that reached upwards, or two that reached for each other, would make the import order
-matter and keep a lower layer from being used (or tested) without the ones above it.
+Layers, lowest first (README "Layout"): errors, signals, value predicates, seeds, codes, geometry, tasks, models
+-> run directories, configs and loading a run -> training, quiescence, the entry points' error policy -> analysis
+-> figures -> the reproduction pipeline -> the entry points. A module that reached upwards, or two that reached for
+each other, would make the import order matter and keep a lower layer from being used (or tested) without the
+ones above it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ PACKAGE = ROOT / "reactivation"
 
 #: Module-name prefixes of each layer, lowest first (a module belongs to the layer of its longest matching prefix).
 LAYERS = [
-    ("reactivation", "reactivation.processes", "reactivation.seeding", "reactivation.codes", "reactivation.geometry",
-     "reactivation.tasks", "reactivation.models"),
-    ("reactivation.runs", "reactivation.config"),
+    ("reactivation", "reactivation.processes", "reactivation.values", "reactivation.seeding", "reactivation.codes",
+     "reactivation.geometry", "reactivation.tasks", "reactivation.models"),
+    ("reactivation.runs", "reactivation.config", "reactivation.loading"),
     ("reactivation.training", "reactivation.quiescence", "reactivation.cli"),
     ("reactivation.analysis",),
     ("reactivation.figures",),

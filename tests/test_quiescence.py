@@ -11,7 +11,8 @@ from reactivation import ReactivationError, runs
 from reactivation.models import NoisyRNN
 from reactivation.quiescence import quiescent_sigma, rollout
 from reactivation.tasks import build_task
-from reactivation.training import load_run, train
+from reactivation.loading import load_run
+from reactivation.training import train
 
 
 def _setup(n_rec=12, sigma2_rec=1e-4):

@@ -17,7 +17,8 @@ import torch
 
 from reactivation import ReactivationError, processes, runs
 from reactivation.cli import exit_on_error
-from reactivation.training import load_run, train
+from reactivation.loading import load_run
+from reactivation.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "spatial_navigation/noisy_unbiased"

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from reactivation import ReactivationError, runs
 from reactivation.analysis.settings import PRESET_NOISE, Settings
 from reactivation.config import RUNTIME_KEYS, absolute, compose_train, leaves
-from reactivation.training import Setup, load_run
+from reactivation.loading import Setup, load_run
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from reactivation.analysis.settings import Settings
 from reactivation.models import build_model
 from reactivation.quiescence import Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
-from reactivation.training import Setup
+from reactivation.loading import Setup
 
 
 def random_network(reference: Setup, s: Settings) -> torch.nn.Module:

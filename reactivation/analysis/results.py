@@ -22,12 +22,12 @@ from reactivation import ReactivationError, runs
 from reactivation.analysis.settings import (
     PRESET_NOISE,
     Settings,
-    _is_number,
     compose_analysis,
     settings,
     show,
 )
 from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config
+from reactivation.values import is_number
 
 #: Keys that do not change a result: where it goes, where it ran (devices give other random streams, but the
 #: same protocol), how it reports progress; ``sizes`` is the scale's table, read into the analysis's own keys.
@@ -176,12 +176,12 @@ def _read_json(path: Path) -> Any:
 
 def _number(v: Any) -> bool:
     """a number"""
-    return _is_number(v)
+    return is_number(v)
 
 
 def _numbers(v: Any) -> bool:
     """a JSON object of numbers"""
-    return isinstance(v, dict) and bool(v) and all(_is_number(x) for x in v.values())
+    return isinstance(v, dict) and bool(v) and all(is_number(x) for x in v.values())
 
 
 def _table_row(v: Any) -> bool:
@@ -192,7 +192,7 @@ def _table_row(v: Any) -> bool:
 def _statistics(v: Any) -> bool:
     """a JSON object of numbers, nulls or lists of numbers"""
     return isinstance(v, dict) and bool(v) and all(
-        x is None or _is_number(x) or (isinstance(x, list) and all(map(_is_number, x))) for x in v.values())
+        x is None or is_number(x) or (isinstance(x, list) and all(map(is_number, x))) for x in v.values())
 
 
 def _entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[Any], bool]) -> str | None:
@@ -276,7 +276,7 @@ def read_test_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
         raise ReactivationError(f"{path} is unreadable ({err}). {fix}") from None
     if not (isinstance(data, dict) and data and all(
             k.isdigit() and isinstance(v, dict) and "loss" in v and ("pos_mse" in v or "hd_mse" in v)
-            and all(x is None or _is_number(x) for x in v.values()) for k, v in data.items())):
+            and all(x is None or is_number(x) for x in v.values()) for k, v in data.items())):
         raise ReactivationError(f'{path} is not a test log {{"<step>": {{"loss": ..., "pos_mse" | "hd_mse": ...}}}}. '
                                 f"{fix}")
     return data

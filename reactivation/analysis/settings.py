@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from reactivation import ConfigError
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.quiescence import NOISE_MODES
-from reactivation.training import select_device
+from reactivation.values import as_typed, is_int, is_number, is_positive_int
+from reactivation.loading import select_device
 
 #: Conditions of each (task, model family): condition -> training preset (found in configs/train/config/).
 FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
@@ -42,20 +43,8 @@ class Settings:
     cfg: DictConfig
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _positive(value: Any) -> bool:
-    return _is_int(value) and value > 0
-
-
 def _non_negative(value: Any) -> bool:
-    return _is_int(value) and value >= 0
+    return is_int(value) and value >= 0
 
 
 def _power(value: float) -> str:
@@ -65,7 +54,7 @@ def _power(value: float) -> str:
 
 
 def _is_ring(value: Any) -> bool:
-    return (isinstance(value, list) and len(value) == 2 and all(_is_number(r) and math.isfinite(r) for r in value)
+    return (isinstance(value, list) and len(value) == 2 and all(is_number(r) and math.isfinite(r) for r in value)
             and 0 <= value[0] <= value[1])
 
 
@@ -76,15 +65,15 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
               "null (every seed found) or a non-empty list of non-negative integers, e.g. seeds=[0,1,2]"),
     "epoch": (lambda v: v is None or _non_negative(v),
               "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0"),
-    "noise": (lambda v: v is None or (_is_number(v) and math.isfinite(v) and v >= 0),
+    "noise": (lambda v: v is None or (is_number(v) and math.isfinite(v) and v >= 0),
               "null (the preset's: " + ", ".join(f"{_power(v)} {t}" for t, v in PRESET_NOISE.items())
               + ") or a finite variance >= 0"),
     "mode": (lambda v: v is None or v in NOISE_MODES,
              f"null (scaled for vanilla RNNs, same for GRUs) or one of {', '.join(NOISE_MODES)}"),
-    "batch_size": (_positive, "a positive integer (trajectories)"),
-    "t_quiescent": (_positive, "a positive integer (quiescent steps)"),
-    "n_samples": (_positive, "a positive integer (Monte Carlo samples)"),
-    "n_components": (_positive, "a positive integer (principal components)"),
+    "batch_size": (is_positive_int, "a positive integer (trajectories)"),
+    "t_quiescent": (is_positive_int, "a positive integer (quiescent steps)"),
+    "n_samples": (is_positive_int, "a positive integer (Monte Carlo samples)"),
+    "n_components": (is_positive_int, "a positive integer (principal components)"),
     "t_shift": (_non_negative, "an integer >= 0 (quiescent steps dropped at the start)"),
     "ring": (_is_ring, "[inner, outer]: two finite radii in m with 0 <= inner <= outer, e.g. ring=[0.2,0.45]"),
     "train_overrides": (lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
@@ -118,10 +107,7 @@ def check(key: str, value: Any, test: Callable[[Any], bool], allowed: str, typed
     ``typed``: the value as given, when it was an interpolation (``${oc.env:HOME}``), shown beside what it gave.
     """
     if not test(value):
-        shown = show(value)
-        if isinstance(typed, str) and "${" in typed:
-            shown = f"{typed} (= {shown})"
-        raise ConfigError(f"{key}={shown} is not allowed: {key} must be {allowed}.")
+        raise ConfigError(f"{key}={as_typed(show(value), typed)} is not allowed: {key} must be {allowed}.")
 
 
 def settings(cfg: DictConfig) -> Settings:

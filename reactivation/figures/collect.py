@@ -17,7 +17,7 @@ from reactivation import ReactivationError, runs
 from reactivation.analysis import lookup, results
 from reactivation.analysis.settings import KINDS, Settings, for_kind
 from reactivation.figures.data import align_over_seeds
-from reactivation.training import Setup, load_run
+from reactivation.loading import Setup, load_run
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from reactivation.tasks.base import Batch, CodedTask, Task
 from reactivation.tasks.head_direction import HeadDirectionTask
 from reactivation.tasks.linear_track import LinearTrackTask
 from reactivation.tasks.spatial_navigation import SpatialNavigationTask, avoid_walls
+from reactivation.values import is_int, is_number
 
 __all__ = ["Batch", "Task", "SpatialNavigationTask", "HeadDirectionTask", "LinearTrackTask", "TASKS", "build_task",
            "avoid_walls"]
@@ -31,18 +32,16 @@ _COMMON_KEYS = ("name", "batch_size")
 
 
 def _type_ok(value: Any, default: Any) -> bool:
-    # bool is an int subclass, so check it first; YAML writes whole numbers as int, so floats accept ints.
+    """Whether ``value`` is of ``default``'s kind: a bool, an integer, a number, a string, or a point (a sequence
+    of numbers of the default's length, e.g. anchor_point)."""
     if isinstance(default, bool):
         return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, str):
-        return isinstance(value, str)
-    # a point such as anchor_point: a sequence of numbers of the default's length
-    return (isinstance(value, Sequence) or hasattr(value, "__iter__")) and not isinstance(value, str) and len(
-        value := tuple(value)) == len(default) and all(_type_ok(x, 0.0) for x in value)
+    if isinstance(default, (int, float, str)):
+        return {int: is_int, float: is_number, str: lambda v: isinstance(v, str)}[type(default)](value)
+    if isinstance(value, str) or not (isinstance(value, Sequence) or hasattr(value, "__iter__")):
+        return False
+    point = tuple(value)
+    return len(point) == len(default) and all(map(is_number, point))
 
 
 def config_values(cfg: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
