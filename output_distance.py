@@ -1,4 +1,4 @@
-"""Offline-reactivation analysis: `python output_distance.py seed=0` (keys: configs/analysis/distance.yaml).
+"""Offline-reactivation analysis: `python output_distance.py seed=0` (keys: reactivation/configs/analysis/distance.yaml).
 
 Reads the trained runs of one seed under results/ and writes results/<task>/distance_<noise>_<seed>[_<tag>].json
 and its .meta.json (<tag>: the settings that differ from the scale's defaults; README, "Offline reactivation").

@@ -1,4 +1,4 @@
-"""Offline-reactivation analysis: `python output_kl.py seed=0` (keys: configs/analysis/kl.yaml).
+"""Offline-reactivation analysis: `python output_kl.py seed=0` (keys: reactivation/configs/analysis/kl.yaml).
 
 Reads the trained runs of one seed under results/ and writes results/<task>/kl_<noise>_<seed>[_<tag>].json
 and its .meta.json (<tag>: the settings that differ from the scale's defaults; README, "Offline reactivation").

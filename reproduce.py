@@ -1,4 +1,4 @@
-"""Reproduce the paper: `python reproduce.py scale=small` (keys: configs/analysis/reproduce.yaml).
+"""Reproduce the paper: `python reproduce.py scale=small` (keys: reactivation/configs/analysis/reproduce.yaml).
 
 Trains every preset x seed that is missing, runs every analysis for every seed, draws every figure and writes
 <path>/report.md with each claim of SPEC §9 tested (mean ± std over seeds). Finished runs and results are reused.

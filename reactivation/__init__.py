@@ -8,7 +8,7 @@ quiescence and analyses.
 __version__ = "0.1.0"
 
 #: The four training conditions of every task (noise × bias), in the paper's order. A task's presets are named
-#: after them: ``configs/train/config/<task>/<condition>[_<model>].yaml``.
+#: after them: ``reactivation/configs/train/config/<task>/<condition>[_<model>].yaml``.
 CONDITIONS: tuple[str, ...] = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
 
 

@@ -22,12 +22,13 @@ from reactivation import CONDITIONS, ConfigError, runs
 from reactivation.tasks import TASKS
 from reactivation.values import as_typed, is_int, is_positive_int
 
-TRAIN_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "train"
+# The configs ship inside the package, so an installed wheel finds them wherever it runs.
+TRAIN_CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
 ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
 
 
 def _runtime_keys() -> tuple[str, ...]:
-    # configs/train/train.yaml says which keys stay out of a run directory's name (they do not change what is
+    # reactivation/configs/train/train.yaml says which keys stay out of a run directory's name (they do not change what is
     # trained); that list is the one place of this fact, read here rather than written again.
     train_yaml = yaml.safe_load((TRAIN_CONFIG_DIR / "train.yaml").read_text())
     excluded = train_yaml["hydra"]["job"]["config"]["override_dirname"]["exclude_keys"]
@@ -38,7 +39,7 @@ def _runtime_keys() -> tuple[str, ...]:
 #: trainer.progress. Left out of run-directory names and of the comparison of a run with a command.
 RUNTIME_KEYS = _runtime_keys()
 
-# Config groups of configs/train; `key=value` for these selects a part instead of setting a value.
+# Config groups of reactivation/configs/train; `key=value` for these selects a part instead of setting a value.
 _GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes")
 
 

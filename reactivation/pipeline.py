@@ -259,7 +259,7 @@ def _configuration(cfg: DictConfig, infos: list[report.RunInfo]) -> list[tuple[s
 
 def run(cfg: DictConfig, argv: list[str] | None = None
         ) -> tuple[Path | None, dict[int, dict[str, dict[str, dict]]]]:
-    """Run the stages of ``cfg`` (configs/analysis/reproduce.yaml) and write the report.
+    """Run the stages of ``cfg`` (reactivation/configs/analysis/reproduce.yaml) and write the report.
 
     Without the ``analyse`` stage the results found on disk are used; without ``report`` nothing is written.
 

@@ -35,7 +35,7 @@ TOL = 1e-4
 
 def tiny_overrides(n_rec: int = 16, batch_size: int = 4, steps: int = 6) -> tuple:
     """Config overrides that shrink a preset but keep its structure: ``scale=tiny`` (each task's own tiny sizes,
-    cell counts included: configs/train/sizes/<task>/<model>/tiny.yaml), then fewer units, trajectories and steps."""
+    cell counts included: reactivation/configs/train/sizes/<task>/<model>/tiny.yaml), then fewer units, trajectories and steps."""
     return ("scale=tiny", f"rnn.n_rec={n_rec}", f"task.batch_size={batch_size}", f"task.sequence_length={steps}")
 
 

@@ -120,7 +120,7 @@ TRAIN_ROWS = [
     _train(ok=True),
 ]
 
-# Bad values of the keys every analysis script shares (configs/analysis/common.yaml and the size keys). They all
+# Bad values of the keys every analysis script shares (reactivation/configs/analysis/common.yaml and the size keys). They all
 # go through the same checks (reactivation.analysis.entry.analysis_main and analysis.settings), so output_kl.py gets the
 # whole list and the other scripts the part whose check could live in the script's own run (sizes, noise) or
 # whose key they name differently, plus their own keys: each row costs ~4 s of imports.

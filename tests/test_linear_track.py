@@ -20,7 +20,7 @@ from scipy import stats
 
 from reactivation import ConfigError, runs
 from reactivation.codes import DECODE_TOP_K, PlaceCells
-from reactivation.config import compose_train
+from reactivation.config import TRAIN_CONFIG_DIR, compose_train
 from reactivation.geometry import Interval
 from reactivation.tasks import build_task
 from reactivation.tasks.linear_track import LinearTrackTask, TrackPositionCode
@@ -233,7 +233,7 @@ def test_interface_and_geometry():
 
 
 def test_task_yaml_repeats_the_python_defaults():
-    node = OmegaConf.to_container(OmegaConf.load(ROOT / "configs/train/task/linear_track.yaml"))
+    node = OmegaConf.to_container(OmegaConf.load(TRAIN_CONFIG_DIR / "task" / "linear_track.yaml"))
     yaml_task = {k: v for k, v in node["task"].items() if k not in ("name", "batch_size")}
     assert node["task"]["name"] == "linear_track" and node["rnn"]["n_in"] == LinearTrackTask.n_in
     assert yaml_task == LinearTrackTask.config_defaults()

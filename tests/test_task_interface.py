@@ -1,7 +1,7 @@
 """A task is one module and its configs (issue 11): nothing outside reactivation/tasks/ branches on a task's name.
 
 The linear track is the proof: it was added as ``reactivation/tasks/linear_track.py``, its configs under
-``configs/train`` and one entry of ``reactivation.tasks.TASKS``; training, every analysis, the figures and the
+``reactivation/configs/train`` and one entry of ``reactivation.tasks.TASKS``; training, every analysis, the figures and the
 report work for it (tests/test_analysis.py, tests/test_figure_command.py) with no other code knowing it, except
 claim 7, a scientific claim about it (reactivation/analysis/claims.py).
 """

@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from reactivation import ConfigError
+from reactivation.config import TRAIN_CONFIG_DIR
 from reactivation.codes import CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells, wrap_angle
 from reactivation.tasks import TASKS, Batch, HeadDirectionTask, SpatialNavigationTask, avoid_walls, build_task
 
@@ -252,7 +253,7 @@ def test_every_task_declares_its_interface_and_its_yaml_repeats_its_defaults(nam
 
     cls = TASKS[name]
     assert cls.name == name and cls.error_name and cls.error_unit
-    node = yaml.safe_load((ROOT / "configs" / "train" / "task" / f"{name}.yaml").read_text())["task"]
+    node = yaml.safe_load((TRAIN_CONFIG_DIR / "task" / f"{name}.yaml").read_text())["task"]
     assert node["name"] == name
     yaml_defaults = {k: v for k, v in node.items() if k not in ("name", "batch_size")}
     defaults = cls.config_defaults()

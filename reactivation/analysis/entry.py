@@ -14,7 +14,7 @@ from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, registe
 
 
 def analysis_main(name: str, run: Callable[[Settings], dict]) -> Callable[[], None]:
-    """The Hydra entry point of an analysis script (configs/analysis/<name>.yaml).
+    """The Hydra entry point of an analysis script (reactivation/configs/analysis/<name>.yaml).
 
     The command line is checked (:func:`~reactivation.config.preflight_analysis`) before Hydra composes it, and the
     composed values (:func:`~reactivation.analysis.settings.settings`) before any run is read.

@@ -58,7 +58,7 @@ def _default(kind: str, scale: str, task: str, model: str) -> Settings:
 def result_settings(s: Settings, kind: str) -> dict[str, Any]:
     """The settings that make a ``kind`` result what it is (recorded in its ``.meta.json`` as ``settings``).
 
-    Every key of configs/analysis/<kind>.yaml counts except path, device, progress and the scale's size table,
+    Every key of reactivation/configs/analysis/<kind>.yaml counts except path, device, progress and the scale's size table,
     with ``noise`` and ``mode`` resolved: ``{"kind", "seed", "task", "model", "epoch", "noise", "mode", "scale",
     "train_overrides", "batch_size", "t_quiescent", ...}``.
 
@@ -138,7 +138,7 @@ def analysis_command(s: Settings, kind: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _default_task() -> str:
-    """The analysis configs' default ``task`` (configs/analysis/common.yaml), which a command need not name."""
+    """The analysis configs' default ``task`` (reactivation/configs/analysis/common.yaml), which a command need not name."""
     return compose_config(ANALYSIS_CONFIG_DIR, "common", []).task
 
 

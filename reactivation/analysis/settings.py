@@ -21,9 +21,9 @@ from reactivation.quiescence import NOISE_MODES
 from reactivation.values import as_typed, is_int, is_number, is_positive_int
 from reactivation.loading import select_device
 
-#: Conditions of each (task, model family): condition -> training preset (found in configs/train/config/).
+#: Conditions of each (task, model family): condition -> training preset (found in reactivation/configs/train/config/).
 FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
-#: Variance of the noisy presets per task (the default of the analyses' ``noise``; configs/train/noise/<task>/).
+#: Variance of the noisy presets per task (the default of the analyses' ``noise``; reactivation/configs/train/noise/<task>/).
 PRESET_NOISE: dict[str, float] = {task: preset_noise(task) for task, _ in FAMILIES}
 
 
@@ -171,7 +171,7 @@ def _config_keys(name: str) -> tuple[str, ...]:
 
 def compose_analysis(name: str, scale: str = "paper", task: str = "spatial_navigation", model: str = "vanilla",
                      seed: int | None = None, **keys: Any) -> DictConfig:
-    """configs/analysis/<name>.yaml at ``scale`` for a model family, other keys set to these values.
+    """reactivation/configs/analysis/<name>.yaml at ``scale`` for a model family, other keys set to these values.
 
     The values are assigned, not parsed as command-line overrides, so any path or list goes in as it is.
 
@@ -181,7 +181,7 @@ def compose_analysis(name: str, scale: str = "paper", task: str = "spatial_navig
     cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [f"scale={scale}"])
     for key, value in {"task": task, "model": model, "seed": seed, **keys}.items():
         if key not in cfg.keys():  # (`in cfg` is False for a key whose value is ??? such as seed)
-            raise ConfigError(f"{key!r} is not a key of configs/analysis/{name}.yaml.")
+            raise ConfigError(f"{key!r} is not a key of reactivation/configs/analysis/{name}.yaml.")
         cfg[key] = value
     return cfg
 

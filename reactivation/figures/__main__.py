@@ -2,7 +2,7 @@
 
 Reads the runs and analysis results under ``path`` (default ``results``), aggregates over every seed it
 finds, writes ``<path>/<task>/figures/<name>[_gru].{png,pdf}`` and lists what is missing with the command
-that produces it. Keys: configs/analysis/figures.yaml (+ common.yaml).
+that produces it. Keys: reactivation/configs/analysis/figures.yaml (+ common.yaml).
 """
 # ruff: noqa: E402  (quiet_startup must run before the slow imports below)
 

@@ -77,7 +77,7 @@ def figures(s: Settings, inv: collect.Inventory, batch_size: int = 1000,
 
 
 def from_config(cfg: DictConfig) -> tuple[Settings, collect.Inventory, dict[str, Figure]]:
-    """Inventory the results of ``cfg`` (configs/analysis/figures.yaml) and draw every figure.
+    """Inventory the results of ``cfg`` (reactivation/configs/analysis/figures.yaml) and draw every figure.
 
     Returns:
         The settings (with the reference seed), the inventory (incl. what is missing) and the figures.
@@ -145,7 +145,7 @@ def from_results(path: str = "results", task: str = "spatial_navigation", **keys
     Args:
         path: the results root.
         task: a task name (``spatial_navigation``, ``head_direction``, ``linear_track``).
-        **keys: any other key of configs/analysis/figures.yaml (``model``, ``seeds``, ``seed``,
+        **keys: any other key of reactivation/configs/analysis/figures.yaml (``model``, ``seeds``, ``seed``,
             ``batch_size``, ``t_quiescent``, ``train_overrides``, ``device``, ...).
     """
     cfg = compose_config(ANALYSIS_CONFIG_DIR, "figures", [])

@@ -3,7 +3,7 @@ a task module.
 
 Adding a task: write its module (a ``CodedTask`` subclass with ``name``, ``error_name``, ``error_unit``, a
 ``geometry``, its constructor's keyword defaults and ``CODE_DEFAULTS``, and ``from_config``), add its configs under
-``configs/train`` (task, presets, noise, sizes), and list its class in :data:`TASKS` below. README "Adding a task".
+``reactivation/configs/train`` (task, presets, noise, sizes), and list its class in :data:`TASKS` below. README "Adding a task".
 """
 
 from __future__ import annotations

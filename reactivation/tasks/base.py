@@ -1,7 +1,7 @@
 """What every task returns (:class:`Batch`), and what every task provides (:class:`Task`).
 
 A task is one module holding a :class:`CodedTask` subclass with a ``name``, its config keys and a
-``from_config`` builder, and its configs under ``configs/train``; ``reactivation.tasks.TASKS`` lists it. Nothing
+``from_config`` builder, and its configs under ``reactivation/configs/train``; ``reactivation.tasks.TASKS`` lists it. Nothing
 else in the package knows a task's name: analyses and figures ask ``task.geometry``.
 """
 

@@ -1,0 +1,37 @@
+"""output_distance.py: mean step length of decoded outputs, active vs quiescent (SPEC §7).
+
+Per trajectory, the mean distance between consecutive decoded outputs (the T − 1 differences), as the task's
+geometry measures it: m in a box or on a track, wrapped rad on the circle (HD, which also reports the mean signed
+angular velocity, rad/step). Networks trained
+without noise are also run with noise added (``absolute`` mode): ``quiescent_noisy``.
+Result: ``{condition: {"active": ..., "quiescent": ..., ["quiescent_noisy": ...,] ...}}``, means over
+trajectories.
+"""
+
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+from reactivation.analysis import lookup, protocol, results
+from reactivation.analysis.settings import Settings
+
+
+def run(s: Settings) -> dict:
+    """Compute the step distances of every condition of ``s`` and write them."""
+    cfg = s.cfg
+    loaded = lookup.load_conditions(s)
+    result, geometry = {}, None
+    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
+        noise_free = setup.model.sigma_rec == 0
+        modes = (s.mode, "absolute") if noise_free and s.mode != "absolute" else (s.mode,)
+        phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
+        geometry = setup.task.geometry
+        entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
+        entry.update(geometry.step_summary(phases.quiescent[s.mode].decoded.numpy(), "quiescent"))
+        if len(modes) == 2:
+            entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
+        result[name] = entry
+    meta = {"unit": f"{geometry.unit}/step",
+            "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+    path = results.write_result(s, "distance", result, meta)
+    return {"path": str(path), "distance": result}

@@ -1,0 +1,39 @@
+"""output_kl.py: KL(quiescent ‖ active) between decoded-output distributions (SPEC §7).
+
+Rows are the quiescent distributions (each model, an untrained random network and the uniform
+distribution), columns the active distributions of the models: ``{quiescent: {active: nats}}``.
+"""
+
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+from reactivation.analysis import lookup, protocol, results
+from reactivation.analysis.settings import Settings
+from reactivation.geometry import points
+from reactivation.seeding import stream_seed
+
+
+def run(s: Settings) -> dict:
+    """Compute the KL table of ``s`` and write it; returns ``{"path": ..., "kl": table}``."""
+    cfg = s.cfg
+    loaded = lookup.load_conditions(s)
+    active, quiescent = {}, {}
+    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
+        phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent)
+        active[name] = points(phases.active.decoded.numpy())
+        quiescent[name] = points(phases.quiescent[s.mode].decoded.numpy())
+    reference = loaded["noisy_unbiased"][1]  # the random network is decoded with the trained runs' cells
+    untrained = protocol.random_network(reference, s)
+    phases = protocol.simulate(reference, s, cfg.batch_size, cfg.t_quiescent, active=False, model=untrained,
+                               modes=("scaled",))
+    quiescent["random"] = points(phases.quiescent["scaled"].decoded.numpy())
+    # The task's space knows its KDE and its uniform distribution (a box's true density, a circle's von Mises).
+    table, jittered = reference.task.geometry.kl_table(quiescent, active, cfg.n_samples,
+                                                       stream_seed(s.seed, "analysis"))
+    rows = [*quiescent, "uniform"]
+    meta = {"rows": rows, "columns": list(active), "jittered_1mm": jittered,
+            "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+    path = results.write_result(s, "kl", table, meta)
+    return {"path": str(path), "kl": table}
+

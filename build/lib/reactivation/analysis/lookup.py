@@ -1,0 +1,108 @@
+"""Finding and loading the training runs an analysis reads.
+
+Each condition of an analysis is the run that ``train.py config=<preset> seed=<seed> <overrides>`` trains under
+the results root; runs are matched by reading their saved ``config.yaml``, never by formatting directory names,
+and a run that is missing, incomplete or lacks the checkpoint asked for is an error giving the command that
+trains it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from reactivation import ReactivationError, runs
+from reactivation.analysis.settings import PRESET_NOISE, Settings
+from reactivation.config import RUNTIME_KEYS, absolute, compose_train, leaves
+from reactivation.loading import Setup, load_run
+
+log = logging.getLogger(__name__)
+
+# Sizes resolved from the task are null in a composed config; the rest do not change what is trained.
+_RUNTIME_KEYS = {*RUNTIME_KEYS, "rnn.n_out", "rnn.n_init"}
+
+
+def train_command(preset: str, seed: int, overrides: list[str], root: Path) -> str:
+    """The ``python train.py ...`` command that trains the run these arguments describe."""
+    default_root = compose_train([f"config={preset}", f"seed={seed}", *overrides]).path  # the scale's
+    extra = [] if absolute(root) == absolute(default_root) else [f"path={root}"]
+    return " ".join(["python train.py", f"config={preset}", f"seed={seed}", *map(shlex.quote, [*overrides, *extra])])
+
+
+def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: int | None) -> Path:
+    """Find the run trained with ``train.py config=<preset> seed=<seed> <overrides>`` under ``root``.
+
+    Runs are matched by reading their saved ``config.yaml``, never by formatting directory names.
+
+    Raises:
+        ReactivationError: no such run, an incomplete one, or one without the requested checkpoint;
+            the message gives the command that trains it.
+    """
+    expected = leaves(OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]),
+                                             resolve=True))
+    wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
+    matches, near = [], []
+    for run_dir, config in runs.iter_runs(root):
+        flat = leaves(config)
+        if config.get("preset") != preset or config.get("seed") != seed:
+            continue
+        differing = [f"{k}={flat.get(k)!r}" for k, v in wanted.items() if flat.get(k) != v]
+        (near if differing else matches).append(run_dir if not differing else f"{run_dir} (has {', '.join(differing)})")
+    command = train_command(preset, seed, overrides, root)
+    if not matches:
+        hint = ("\nRuns of that preset and seed with other settings (select them with train_overrides=[...]):\n  "
+                + "\n  ".join(near)) if near else ""
+        raise ReactivationError(f"no trained run of {preset} with seed {seed} under {root}/. Train it with:\n"
+                                f"  {command}{hint}")
+    if len(matches) > 1:
+        log.warning("%d identical runs of %s seed %d; using %s", len(matches), preset, seed, matches[0])
+    run_dir, steps = matches[0], runs.checkpoint_steps(matches[0])
+    n_steps = expected["trainer.n_epochs"]
+    if epoch is None and (not steps or steps[-1] < n_steps):
+        done = steps[-1] if steps else 0
+        raise ReactivationError(f"the run {run_dir} is incomplete ({done} of {n_steps} steps). Finish it with:\n"
+                                f"  {command}")
+    if epoch is not None and epoch not in steps:
+        raise ReactivationError(f"the run {run_dir} has no checkpoint at epoch={epoch}; available: {steps}.")
+    return run_dir
+
+
+def run_overrides(s: Settings, condition: str) -> list[str]:
+    """The ``train.py`` overrides of a condition's run: ``train_overrides``, the scale and, if not the preset's,
+    the noise."""
+    overrides = list(s.cfg.train_overrides)
+    if s.cfg.scale != "paper":
+        overrides.append(f"scale={s.cfg.scale}")
+    if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
+        overrides.append(f"rnn.sigma2_rec={s.noise}")
+    return overrides
+
+
+def family_runs(s: Settings, seeds: list[int]) -> dict[str, dict[int, Path | ReactivationError]]:
+    """The run of every condition of ``s``'s family for every seed, or why there is none.
+
+    The one family x condition x seed lookup (reproduce's training and report, the figures' inventory).
+
+    Returns:
+        ``{condition: {seed: run directory, or the ReactivationError of :func:`find_run` (with the command)}}``.
+    """
+    root, found = Path(s.cfg.path), {}
+    for condition, preset in s.conditions.items():
+        found[condition] = {}
+        for seed in seeds:
+            try:
+                found[condition][seed] = find_run(root, preset, seed, run_overrides(s, condition), s.cfg.epoch)
+            except ReactivationError as err:
+                found[condition][seed] = err
+    return found
+
+
+def load_conditions(s: Settings) -> dict[str, tuple[Path, Setup]]:
+    """Find and load the run of every condition of ``s`` (all found before any is simulated)."""
+    root = Path(s.cfg.path)
+    found = {name: find_run(root, preset, s.seed, run_overrides(s, name), s.cfg.epoch)
+             for name, preset in s.conditions.items()}
+    return {name: (run_dir, load_run(run_dir, s.cfg.epoch, s.cfg.device)) for name, run_dir in found.items()}

@@ -1,0 +1,199 @@
+"""The checked settings of an analysis (SPEC §6-7): what an analysis or figure config selects, and its checks.
+
+A config names a task and model family (:data:`FAMILIES` gives its conditions and their training presets), the
+analysis seed, the noise and its quiescence mode, and the sizes of the analysis; :func:`settings` checks every
+value before any run is read and resolves the defaults, so a bad value stops a command before it does any work,
+with a message naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from reactivation import ConfigError
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
+from reactivation.quiescence import NOISE_MODES
+from reactivation.values import as_typed, is_int, is_number, is_positive_int
+from reactivation.loading import select_device
+
+#: Conditions of each (task, model family): condition -> training preset (found in reactivation/configs/train/config/).
+FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
+#: Variance of the noisy presets per task (the default of the analyses' ``noise``; reactivation/configs/train/noise/<task>/).
+PRESET_NOISE: dict[str, float] = {task: preset_noise(task) for task, _ in FAMILIES}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """An analysis config, checked, with its defaults resolved and ``cfg.path`` made absolute.
+
+    ``cfg`` holds plain values (interpolations resolved), so what a result records is what it used.
+    """
+
+    seed: int
+    task: str
+    model: str
+    noise: float
+    mode: str
+    conditions: dict[str, str]  # condition -> preset
+    cfg: DictConfig
+
+
+def _non_negative(value: Any) -> bool:
+    return is_int(value) and value >= 0
+
+
+def _power(value: float) -> str:
+    """A variance as a power of ten where it is one (1e-4), else as ``show`` writes it."""
+    exponent = math.log10(value) if value > 0 else math.nan
+    return f"1e{round(exponent)}" if math.isfinite(exponent) and 10.0 ** round(exponent) == value else show(value)
+
+
+def _is_ring(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and all(is_number(r) and math.isfinite(r) for r in value)
+            and 0 <= value[0] <= value[1])
+
+
+#: What each key of the analysis and figure configs accepts: key -> (test, what is allowed, for the message).
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_non_negative, "a non-negative integer (seed=0 is a seed)"),
+    "seeds": (lambda v: v is None or (isinstance(v, list) and bool(v) and all(map(_non_negative, v))),
+              "null (every seed found) or a non-empty list of non-negative integers, e.g. seeds=[0,1,2]"),
+    "epoch": (lambda v: v is None or _non_negative(v),
+              "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0"),
+    "noise": (lambda v: v is None or (is_number(v) and math.isfinite(v) and v >= 0),
+              "null (the preset's: " + ", ".join(f"{_power(v)} {t}" for t, v in PRESET_NOISE.items())
+              + ") or a finite variance >= 0"),
+    "mode": (lambda v: v is None or v in NOISE_MODES,
+             f"null (scaled for vanilla RNNs, same for GRUs) or one of {', '.join(NOISE_MODES)}"),
+    "batch_size": (is_positive_int, "a positive integer (trajectories)"),
+    "t_quiescent": (is_positive_int, "a positive integer (quiescent steps)"),
+    "n_samples": (is_positive_int, "a positive integer (Monte Carlo samples)"),
+    "n_components": (is_positive_int, "a positive integer (principal components)"),
+    "t_shift": (_non_negative, "an integer >= 0 (quiescent steps dropped at the start)"),
+    "ring": (_is_ring, "[inner, outer]: two finite radii in m with 0 <= inner <= outer, e.g. ring=[0.2,0.45]"),
+    "train_overrides": (lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
+                        "a list of train.py overrides, e.g. 'train_overrides=[\"trainer.n_epochs=1000\"]'"),
+    "path": (lambda v: isinstance(v, str) and bool(v.strip()), "a folder (a non-empty string)"),
+    "progress": (lambda v: isinstance(v, bool), "true or false"),
+}
+#: Analyses that write result files, each with its script (``output_<kind>.py``).
+KINDS = ("kl", "variance", "distance", "manifold")
+
+
+def show(value: Any) -> str:
+    """A value as it is typed on the command line: ``null``, ``true``, ``0.0001``, ``[0.2,0.45]``, ``abc``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        short = f"{value:g}"  # the shortest form, unless it loses digits (then the exact one)
+        return short if float(short) == value or not math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def check(key: str, value: Any, test: Callable[[Any], bool], allowed: str, typed: Any = None) -> None:
+    """Raise ConfigError ``<key>=<value> is not allowed: <key> must be <allowed>.`` unless ``test(value)``.
+
+    ``typed``: the value as given, when it was an interpolation (``${oc.env:HOME}``), shown beside what it gave.
+    """
+    if not test(value):
+        raise ConfigError(f"{key}={as_typed(show(value), typed)} is not allowed: {key} must be {allowed}.")
+
+
+def settings(cfg: DictConfig) -> Settings:
+    """Check an analysis (or figure) config, every key at once, and resolve its defaults.
+
+    Every value is checked against :data:`CHECKS` (and ``device`` against the machine) before any run is read, so
+    a bad value stops the command before it does any work. (A figure config's ``formats`` is checked by the
+    figures, which know matplotlib's formats.)
+
+    Raises:
+        ConfigError: a missing seed, an unknown task or model family, or a bad value; the message names the key,
+            the value and what is allowed.
+    """
+    if OmegaConf.is_missing(cfg, "seed"):
+        raise ConfigError("seed is required: add seed=<integer>, e.g. `python output_kl.py seed=0`.")
+    values, typed = resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
+    for key, (test, allowed) in CHECKS.items():
+        if key in values:
+            check(key, values[key], test, allowed, typed[key])
+    family = (values["task"], values["model"])
+    if not all(isinstance(v, str) for v in family) or family not in FAMILIES:
+        known = ", ".join(f"task={t} model={m}" for t, m in FAMILIES)
+        raise ConfigError(f"task={show(values['task'])} model={show(values['model'])} has no presets; "
+                          f"choose one of: {known}.")
+    if "t_shift" in values and not values["t_shift"] <= values["t_quiescent"] - 2:
+        raise ConfigError(f"t_shift={values['t_shift']} is not allowed: t_shift must leave at least 2 of the "
+                          f"t_quiescent={values['t_quiescent']} quiescent steps (t_shift <= t_quiescent - 2).")
+    if "ring" in values:
+        values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
+    if "analyses" in values:
+        _check_analyses(values["analyses"])
+    select_device(values["device"])  # an unknown device, or CUDA asked for where there is none
+    values["path"] = str(results_root(values["path"]))  # absolute: the caller's directory, for children too
+    task, model = values["task"], values["model"]
+    noise = PRESET_NOISE[task] if values["noise"] is None else float(values["noise"])
+    mode = values["mode"] or ("same" if model == "gru" else "scaled")
+    plain = OmegaConf.create(values)
+    OmegaConf.set_struct(plain, True)
+    return Settings(values["seed"], task, model, noise, mode, FAMILIES[(task, model)], plain)
+
+
+def _check_analyses(analyses: Any) -> None:
+    """The figure config's ``analyses`` block: ``{kind: {key: null | value}}`` (null: the analysis default)."""
+    example = "e.g. analyses.kl.n_samples=1000"
+    if not isinstance(analyses, dict) or set(analyses) - set(KINDS) or not all(
+            v is None or isinstance(v, dict) for v in analyses.values()):
+        raise ConfigError(f"analyses={show(analyses)} is not allowed: analyses holds settings of "
+                          f"{', '.join(KINDS)}, {example}.")
+    for kind, keys in analyses.items():
+        for key, value in (keys or {}).items():
+            if key not in CHECKS or key not in _config_keys(kind):
+                raise ConfigError(f"analyses.{kind}.{key} is not a setting of output_{kind}.py; {example}.")
+            if value is not None:
+                check(f"analyses.{kind}.{key}", value, *CHECKS[key])
+
+
+@functools.lru_cache(maxsize=None)
+def _config_keys(name: str) -> tuple[str, ...]:
+    return tuple(compose_config(ANALYSIS_CONFIG_DIR, name, []))
+
+
+def compose_analysis(name: str, scale: str = "paper", task: str = "spatial_navigation", model: str = "vanilla",
+                     seed: int | None = None, **keys: Any) -> DictConfig:
+    """reactivation/configs/analysis/<name>.yaml at ``scale`` for a model family, other keys set to these values.
+
+    The values are assigned, not parsed as command-line overrides, so any path or list goes in as it is.
+
+    Raises:
+        ConfigError: a key that config does not have.
+    """
+    cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [f"scale={scale}"])
+    for key, value in {"task": task, "model": model, "seed": seed, **keys}.items():
+        if key not in cfg.keys():  # (`in cfg` is False for a key whose value is ??? such as seed)
+            raise ConfigError(f"{key!r} is not a key of reactivation/configs/analysis/{name}.yaml.")
+        cfg[key] = value
+    return cfg
+
+
+def for_kind(s: Settings, kind: str) -> Settings:
+    """The settings of the ``kind`` results that figures and reports made with ``s`` read.
+
+    Keys shared by every analysis (common.yaml: epoch, noise, mode, path, train_overrides, device, ...) come from
+    ``s``, the analysis's own sizes from ``s.cfg.analyses.<kind>`` where given there, else from the scale.
+    """
+    shared = [k for k in _config_keys("common") if k not in ("seed", "task", "model", "scale", "sizes")]
+    keys = {k: s.cfg[k] for k in shared}
+    if "analyses" in s.cfg and s.cfg.analyses.get(kind):
+        keys.update({k: v for k, v in s.cfg.analyses[kind].items() if v is not None})
+    return settings(compose_analysis(kind, s.cfg.scale, s.task, s.model, s.seed, **keys))

@@ -1,0 +1,30 @@
+"""output_variance.py: how widely each network's quiescent decoded outputs spread (SPEC §7).
+
+Per trajectory, the total variance (trace of the sample covariance, ddof 1) of the decoded positions
+over the quiescent steps after ``t_shift``, as the task's geometry measures it: m² in a box or on a track, the
+circular variance 1 − R on the circle (HD). The result is
+the mean over trajectories: ``{condition: value}``.
+"""
+
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+from reactivation.analysis import lookup, protocol, results
+from reactivation.analysis.settings import Settings
+
+
+def run(s: Settings) -> dict:
+    """Compute the quiescent variance of every condition of ``s`` and write it."""
+    cfg = s.cfg  # t_shift leaves at least 2 steps (checked by analysis.settings)
+    loaded = lookup.load_conditions(s)
+    result, geometry = {}, None
+    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
+        phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, active=False)
+        kept = phases.quiescent[s.mode].decoded[:, cfg.t_shift:].double().numpy()
+        geometry = setup.task.geometry
+        result[name] = float(geometry.trajectory_variance(kept).mean())
+    meta = {"unit": geometry.variance_unit,
+            "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+    path = results.write_result(s, "variance", result, meta)
+    return {"path": str(path), "variance": result}

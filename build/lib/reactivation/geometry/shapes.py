@@ -1,0 +1,170 @@
+"""The spaces a task's latent lives in, as objects: every statistic an analysis takes of decoded latents.
+
+A task carries one of these as ``task.geometry``; the analyses, figures and report ask it, never the task's name:
+
+* :class:`Box`: an axis-aligned box in d dimensions centred at the origin (spatial navigation: the 2-D arena);
+* :class:`Interval`: a 1-D box with an anchor (a linear track and its reward end);
+* :class:`Circle`: angles on [-π, π) (head direction).
+
+Every method takes decoded latents as numpy arrays in the task's units (metres, radians) with the latent
+dimension last, and returns plain floats, so the results can be written as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from reactivation.geometry import planar, trajectories
+from reactivation.geometry.circular import circular_kl_matrix
+
+
+def points(decoded: np.ndarray) -> np.ndarray:
+    """(..., d) decoded latents → (n, d) float64 points (any leading shape flattened)."""
+    x = np.asarray(decoded, dtype=np.float64)
+    return x.reshape(-1, x.shape[-1])
+
+
+class Geometry:
+    """What the analyses ask of a latent space (SPEC §7, §9); subclasses fill in the maths.
+
+    Attributes:
+        name: short name (``box``, ``interval``, ``circle``), e.g. to choose the figures' state panels.
+        dim: latent dimension d.
+        unit: unit of a latent coordinate (``m`` or ``rad``).
+        variance_unit: unit of :meth:`trajectory_variance`, as written in the variance results.
+        variance_label: axis label of the quiescent-variance box plot.
+        variance_note: the variance's unit as the report states it.
+    """
+
+    name: ClassVar[str]
+    unit: ClassVar[str]
+    variance_unit: ClassVar[str]
+    variance_label: ClassVar[str]
+    variance_note: ClassVar[str]
+    dim: int
+
+    def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
+        """(B, T, d) trajectories (T >= 2) → (B,) spread of each one over time, in :attr:`variance_unit`."""
+        raise NotImplementedError
+
+    def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
+        """(B, T, d) trajectories → ``{prefix: mean step}`` (unit/step) and any further step statistic."""
+        raise NotImplementedError
+
+    def kl_table(self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int,
+                 seed: int) -> tuple[dict[str, dict[str, float]], list[str]]:
+        """KL(quiescent row ‖ active column) in nats for every pair, plus the row ``uniform`` (the uniform
+        distribution on the space).
+
+        Args:
+            quiescent, active: name → (n, d) decoded points.
+            n_samples: Monte Carlo samples per row.
+            seed: seed of the estimate (one stream for the whole table).
+
+        Returns:
+            ``({row: {column: nats}}, [sets whose KDE was jittered, as "quiescent:<name>" / "active:<name>"])``.
+        """
+        raise NotImplementedError
+
+    def occupancy(self, x: np.ndarray, ring: Sequence[float]) -> dict[str, float]:
+        """Shares of (..., d) decoded points in the space's region of interest (``{}`` if it has none).
+
+        ``ring`` is the analysis's ``[inner, outer]`` band of distances (latent units) from the anchor.
+        """
+        return {}
+
+
+class Box(Geometry):
+    """An axis-aligned box ``[low, high]`` in d dimensions (metres); the ring is measured from the origin.
+
+    Args:
+        low, high: (d,) corners, ``high > low`` in every coordinate.
+    """
+
+    name = "box"
+    unit = "m"
+    variance_unit = "m^2"
+    variance_label = "quiescent output variance (m²)"
+    variance_note = "m²"
+
+    def __init__(self, low: Sequence[float], high: Sequence[float]) -> None:
+        self.low, self.high = tuple(float(v) for v in low), tuple(float(v) for v in high)
+        if len(self.low) != len(self.high) or not all(h > lo for lo, h in zip(self.low, self.high)):
+            raise ValueError(f"a box needs matching corners with high > low; got low={self.low}, high={self.high}")
+        self.dim = len(self.low)
+
+    @property
+    def anchor(self) -> tuple[float, ...]:
+        """Centre of the ring statistic: the origin (the arena's centre)."""
+        return (0.0,) * self.dim
+
+    def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
+        return trajectories.total_variance(x)  # trace of the covariance, m²
+
+    def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
+        return {prefix: float(trajectories.stepwise_distance(x).mean())}
+
+    def kl_table(self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int,
+                 seed: int) -> tuple[dict[str, dict[str, float]], list[str]]:
+        table, hits = planar.kl_matrix(quiescent, active, n_samples, seed)
+        table["uniform"] = {}
+        for col, a in active.items():
+            # The true uniform density on the box, not a KDE of uniform samples (SPEC §7 decision).
+            table["uniform"][col], flags = planar.kl_from_uniform(a, self.low, self.high, n_samples, seed,
+                                                                  return_jitter=True)
+            hits |= {("column", col)} if flags["q"] else set()
+        return table, sorted(f"{'quiescent' if side == 'row' else 'active'}:{name}" for side, name in hits)
+
+    def occupancy(self, x: np.ndarray, ring: Sequence[float]) -> dict[str, float]:
+        return {"ring": planar.annulus_share(x, float(ring[0]), float(ring[1]), centre=self.anchor)}
+
+
+class Interval(Box):
+    """A segment ``[low, high]`` (metres) with an anchor, e.g. a track and its reward end.
+
+    Statistics are the box's in one dimension; the ring is the band of distances from ``anchor``.
+    """
+
+    name = "interval"
+
+    def __init__(self, low: float, high: float, anchor: float) -> None:
+        super().__init__((low,), (high,))
+        if not low <= anchor <= high:
+            raise ValueError(f"the anchor must lie on the interval [{low}, {high}]; got {anchor}")
+        self._anchor = float(anchor)
+
+    @property
+    def anchor(self) -> tuple[float, ...]:
+        return (self._anchor,)
+
+
+class Circle(Geometry):
+    """Angles in radians on [-π, π): wrapped steps, circular variance, von Mises KDEs."""
+
+    name = "circle"
+    unit = "rad"
+    variance_unit = "rad-free circular variance (1 - R)"
+    variance_label = "quiescent circular variance"
+    variance_note = "circular variance 1 − R"
+    dim = 1
+
+    def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
+        return trajectories.circular_variance(np.asarray(x)[..., 0])
+
+    def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
+        theta = np.asarray(x, dtype=np.float64)[..., 0]
+        return {prefix: float(trajectories.wrapped_step_distance(theta).mean()),
+                f"{prefix}_velocity": float(trajectories.mean_angular_velocity(theta).mean())}
+
+    def kl_table(self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int,
+                 seed: int) -> tuple[dict[str, dict[str, float]], list[str]]:
+        # A circle has no edges for a kernel to blur, so the von Mises KDE of a large uniform sample stands
+        # for the uniform density -log 2π up to sampling error.
+        uniform = np.random.default_rng(seed).uniform(-math.pi, math.pi, size=max(n_samples, 2000))
+        rows = {**{row: q[:, 0] for row, q in quiescent.items()}, "uniform": uniform}
+        table, _ = circular_kl_matrix(rows, {col: a[:, 0] for col, a in active.items()}, n_samples, seed)
+        return table, []  # a von Mises kernel is capped in concentration instead of jittered

@@ -1,0 +1,116 @@
+"""A run's objects: build a task and model from a config, or load a trained run from its directory (SPEC §4-5).
+
+Below training and the analyses, both of which start from a :class:`Setup`: training builds one and trains it,
+the analyses and figures load one (:func:`load_run`) and simulate it. :func:`select_device` resolves ``device=``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from reactivation import ReactivationError, runs
+from reactivation.config import RUNTIME_KEYS, resolve_sizes, validate
+from reactivation.models import build_model
+from reactivation.seeding import generator
+from reactivation.tasks import build_task
+
+#: What every checkpoint holds (a training run's ``resume.pt`` adds its optimizer and random streams).
+CHECKPOINT_KEYS = ("step", "model", "task", "config")
+
+
+@dataclass
+class Setup:
+    """Everything a run is built from, for training and for loading a trained run."""
+
+    config: DictConfig  # resolved (sizes filled in)
+    task: torch.nn.Module
+    model: torch.nn.Module
+    device: torch.device
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ReactivationError(f"device={name!r} is not a device name; use auto, cpu or cuda.") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ReactivationError(f"device={name} was asked for but CUDA is not available here; use device=cpu.")
+    return device
+
+
+def build(cfg: DictConfig) -> Setup:
+    """Validate ``cfg`` and build its task (with freshly drawn centres) and initialised model.
+
+    The centres and initial weights depend only on ``cfg.seed`` (their own streams, drawn on CPU), so a
+    run's starting point is the same on every device.
+    """
+    validate(cfg)
+    cfg = cfg.copy()
+    device = select_device(cfg.device)
+    task = build_task(cfg.task, generator(cfg.seed, "centres"))
+    resolve_sizes(cfg, task.n_in, task.n_code)
+    model = build_model(cfg.rnn, generator(cfg.seed, "init"))
+    return Setup(cfg, task.to(device), model.to(device), device)
+
+
+def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto") -> Setup:
+    """Rebuild a trained run from its directory: config, task (with its centres) and model weights.
+
+    Args:
+        run_dir: a run directory written by :func:`train`.
+        step: the checkpoint step (default: the last one).
+        device: where to put task and model (``auto``: CUDA when available).
+
+    Raises:
+        ReactivationError: no config, no checkpoint at ``step``, or an unreadable checkpoint.
+    """
+    run_dir = Path(run_dir)
+    config = runs.load_config(run_dir)
+    steps = runs.checkpoint_steps(run_dir)
+    if not steps:
+        raise ReactivationError(f"{run_dir} has no checkpoints; train it first.")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise ReactivationError(f"{run_dir} has no checkpoint at step {step}; available steps: {steps}.")
+    cfg = OmegaConf.create({k: v for k, v in config.items() if k != "preset"})
+    cfg.device = device
+    setup = build(cfg)
+    path = runs.checkpoint_path(run_dir, step)
+    fix = (f"delete it and run the training command of {run_dir} again (a finished run rewrites its final "
+           "checkpoint from resume.pt), or analyse another epoch=")
+    state = runs.load_checkpoint(path, map_location=setup.device, keys=CHECKPOINT_KEYS, fix=fix)
+    if comparable(state["config"]) != comparable(config):
+        raise ReactivationError(f"checkpoint {path} was written by another run than the one described by "
+                                f"{run_dir / runs.CONFIG_FILE} (preset {state['config'].get('preset')!r}, seed "
+                                f"{state['config'].get('seed')!r}); it was copied or moved there. To fix it, {fix}.")
+    require_finite_weights(state, path, fix)
+    setup.model.load_state_dict(state["model"])
+    setup.task.load_state_dict(state["task"])
+    setup.model.eval()
+    return setup
+
+
+def require_finite_weights(state: dict[str, Any], path: Path, fix: str) -> None:
+    bad = [name for name, t in state["model"].items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ReactivationError(f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): it records a "
+                                f"diverged run. To fix it, {fix}.")
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded config without the keys that do not change what is trained (``RUNTIME_KEYS``)."""
+    flat = OmegaConf.create(config)
+    for key in RUNTIME_KEYS:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(flat, parent) if parent else flat
+        if node is not None and leaf in node:
+            del node[leaf]
+    return OmegaConf.to_container(flat)

@@ -1,0 +1,142 @@
+"""Noise injected into the noisy recurrent models (SPEC section 4).
+
+Two distributions, chosen by ``rnn.noise_dist``:
+
+* ``gaussian`` (default): every noise term is ``sigma * N(0, 1)``, the zero-mean noise the paper's theory assumes.
+* ``uniform``: reproduces the published code, which drew input and recurrent noise as ``sigma * U[0, 1)``
+  (mean ``0.5 sigma``, standard deviation ``sigma / sqrt(12)``); its output noise was Gaussian, and so is ours.
+
+All noise of one forward call is drawn up front, one draw per kind, so that the time loop does no random number
+generation and so that a test can feed the very same sample to a reference implementation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from reactivation import ConfigError
+
+NOISE_DISTS = ("gaussian", "uniform")
+
+
+@dataclass(frozen=True)
+class NoiseSample:
+    """Noise for one forward call, already multiplied by its standard deviation.
+
+    Each tensor is batch-major like the model's inputs and outputs; a kind whose standard deviation is 0 is
+    ``None`` (and costs nothing). Samples drawn by :func:`sample_noise` are stored time-major underneath (the tensors
+    are transposed views), so the model's time loop reads contiguous slices.
+
+    Attributes:
+        input: (B, T, n_in) noise added to the inputs before the input projection (``sigma_in * xi``).
+        recurrent: (B, T, n_rec) noise added to the hidden state after each step (``sigma_rec * zeta``).
+        output: (B, T, n_out) noise added to the readout (``sigma_out * eps``), always Gaussian.
+    """
+
+    input: Tensor | None = None
+    recurrent: Tensor | None = None
+    output: Tensor | None = None
+
+    def check_shapes(self, batch_size: int, steps: int, n_in: int, n_rec: int, n_out: int) -> None:
+        """Raise ``ValueError`` if a tensor does not have the shape a forward call of this size needs."""
+        for name, width in (("input", n_in), ("recurrent", n_rec), ("output", n_out)):
+            value = getattr(self, name)
+            if value is not None and tuple(value.shape) != (batch_size, steps, width):
+                raise ValueError(
+                    f"noise.{name} has shape {tuple(value.shape)}, expected {(batch_size, steps, width)} (B, T, n)"
+                )
+
+
+def check_noise_dist(noise_dist: str) -> str:
+    """Return ``noise_dist`` if it is a known distribution, else raise :class:`ConfigError`."""
+    if noise_dist not in NOISE_DISTS:
+        raise ConfigError(f"rnn.noise_dist = {noise_dist!r} is not allowed; choose one of {', '.join(NOISE_DISTS)}")
+    return noise_dist
+
+
+def check_std(name: str, value: float) -> float:
+    """Return ``value`` as a float if it is a finite, non-negative standard deviation, else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} = {value!r} is not allowed; a noise standard deviation must be a finite number >= 0")
+    return float(value)
+
+
+def draw(
+    shape: tuple[int, int, int],
+    std: float,
+    dist: str,
+    generator: torch.Generator,
+    *,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor | None:
+    """Draw one batch-major noise tensor, scaled by ``std``, in a single generator call.
+
+    Args:
+        shape: (B, T, n) shape of the result.
+        std: the scale ``sigma`` (a standard deviation for ``gaussian``, the width of the interval for ``uniform``).
+        dist: ``gaussian`` (``std * N(0, 1)``) or ``uniform`` (``std * U[0, 1)``).
+        generator: the random stream to draw from (on ``device``).
+        device: device of the result.
+        dtype: floating dtype of the result.
+
+    Returns:
+        (B, T, n) tensor (a transposed view of a contiguous (T, B, n) buffer), or ``None`` if ``std`` is 0.
+    """
+    if std == 0.0:
+        return None
+    batch, steps, width = shape
+    # Time-major storage: the time loop unbinds along dim 0 of the underlying buffer and gets contiguous slices.
+    buffer = torch.empty((steps, batch, width), device=device, dtype=dtype)
+    if dist == "gaussian":
+        buffer.normal_(0.0, std, generator=generator)
+    elif dist == "uniform":
+        buffer.uniform_(0.0, std, generator=generator)
+    else:
+        check_noise_dist(dist)
+    return buffer.transpose(0, 1)
+
+
+def sample_noise(
+    batch_size: int,
+    steps: int,
+    widths: tuple[int, int, int],
+    stds: tuple[float, float, float],
+    dist: str,
+    generator: torch.Generator | None,
+    *,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> NoiseSample:
+    """Draw the input, recurrent and output noise of one forward call (in that order).
+
+    Args:
+        batch_size: B, the number of trajectories.
+        steps: T, the number of time steps.
+        widths: (n_in, n_rec, n_out) widths of the three noise kinds.
+        stds: (sigma_in, sigma_rec, sigma_out) standard deviations (unitless scale of each term).
+        dist: distribution of the input and recurrent noise (``gaussian`` or ``uniform``); output noise is Gaussian.
+        generator: random stream; required when any of ``stds`` is > 0.
+        device: device of the noise.
+        dtype: floating dtype of the noise.
+
+    Returns:
+        A :class:`NoiseSample`; kinds with standard deviation 0 are ``None`` and nothing is drawn for them.
+    """
+    check_noise_dist(dist)
+    if generator is None and any(std > 0 for std in stds):
+        raise ValueError(
+            f"a torch.Generator is required to draw noise (sigma_in, sigma_rec, sigma_out = {stds}); "
+            "pass generator=... (noise is on in training and evaluation alike)"
+        )
+    (n_in, n_rec, n_out), (s_in, s_rec, s_out) = widths, stds
+    kwargs = {"device": device, "dtype": dtype}
+    return NoiseSample(
+        input=draw((batch_size, steps, n_in), s_in, dist, generator, **kwargs),
+        recurrent=draw((batch_size, steps, n_rec), s_rec, dist, generator, **kwargs),
+        output=draw((batch_size, steps, n_out), s_out, "gaussian", generator, **kwargs),
+    )

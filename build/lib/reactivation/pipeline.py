@@ -1,0 +1,320 @@
+"""``python reproduce.py scale=small``: the whole paper from one command (SPEC §1 presets × seeds, §7-9).
+
+1. **Train** every run that is missing or unfinished (finished runs are reused), as one Hydra multirun of
+   ``train.py`` per group of presets, through the chosen launcher (local processes, SLURM, ...).
+2. **Analyse** every seed of every model family: ``kl``, ``variance``, ``distance`` and ``manifold``; a result
+   whose saved settings match is reused (``force=true`` recomputes).
+3. **Draw** every figure of every family (``<path>/<task>/figures/``).
+4. **Report** the claims of SPEC §9 with mean ± std over seeds in ``<path>/report.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import re
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from reactivation import ReactivationError, runs
+from reactivation.analysis import (
+    claims,
+    distance,
+    kl,
+    lookup,
+    manifold,
+    report,
+    variance,
+)
+from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
+from reactivation.analysis.settings import (
+    CHECKS,
+    Settings,
+    check,
+    compose_analysis,
+    settings,
+)
+from reactivation.config import (
+    ANALYSIS_CONFIG_DIR,
+    TRAIN_CONFIG_DIR,
+    absolute,
+    compose_config,
+    resolved,
+    results_root,
+)
+from reactivation.figures import make
+from reactivation.figures.style import check_formats
+from reactivation.processes import run_child
+from reactivation.loading import select_device
+
+log = logging.getLogger(__name__)
+
+#: The analyses run for every seed, in order: kind -> (config name, function).
+ANALYSES: dict[str, Callable[[Settings], dict]] = {
+    "kl": kl.run, "variance": variance.run, "distance": distance.run, "manifold": manifold.run}
+#: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one).
+LAUNCHERS = {"basic": None, "local": "local", "slurm": "slurm", "slurm_local": "slurm_local"}
+TRAIN_SCRIPT = TRAIN_CONFIG_DIR.parent.parent / "train.py"
+
+
+STAGES = ("train", "analyse", "figures", "report")
+
+
+def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
+    """Check every key of a reproduce config before any work, and make ``path`` absolute.
+
+    Returns:
+        The config with plain values and an absolute ``path``, the seeds and the families.
+
+    Raises:
+        ConfigError: naming the key, the bad value and what is allowed.
+    """
+    values, typed = resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
+    unique = lambda v: len(set(v)) == len(v)  # noqa: E731
+    for key, test, allowed in (
+            ("seeds", lambda v: isinstance(v, list) and bool(v) and all(map(CHECKS["seed"][0], v))
+             and unique(v), "a non-empty list of distinct non-negative integers, e.g. seeds=[0,1,2]"),
+            ("families", lambda v: isinstance(v, list) and bool(v) and all(f in claims.FAMILY_KEYS for f in v)
+             and unique(v), f"a non-empty list of distinct families among {', '.join(claims.FAMILY_KEYS)}"),
+            ("stages", lambda v: isinstance(v, list) and bool(v) and all(st in STAGES for st in v),
+             f"a non-empty list of stages among {', '.join(STAGES)}, e.g. stages=[report]"),
+            ("launcher", lambda v: v in LAUNCHERS, f"one of {', '.join(LAUNCHERS)}"),
+            ("train_args", lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+             "a list of train.py arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'"),
+            ("force", lambda v: isinstance(v, bool), "true or false"),
+            ("path", *CHECKS["path"]), ("progress", *CHECKS["progress"])):
+        check(key, values[key], test, allowed, typed[key])
+    check_formats(values["formats"])
+    select_device(values["device"])
+    values["path"] = str(results_root(values["path"]))
+    plain = OmegaConf.create(values)
+    OmegaConf.set_struct(plain, True)
+    return plain, list(values["seeds"]), list(values["families"])
+
+
+def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) -> DictConfig:
+    task, model = claims.FAMILY_KEYS[family]
+    return compose_analysis(name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device,
+                            progress=bool(cfg.progress))
+
+
+def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[str, list[int]]:
+    """``{preset: [seeds]}`` of the runs that are not trained to the end yet."""
+    missing: dict[str, list[int]] = {}
+    for family in families:
+        s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
+        for condition, by_seed in lookup.family_runs(s, seeds).items():
+            for seed, run_dir in by_seed.items():
+                if isinstance(run_dir, ReactivationError):
+                    missing.setdefault(s.conditions[condition], []).append(seed)
+    return missing
+
+
+def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[str]]:
+    """One ``train.py -m`` command per group of presets missing the same seeds."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for preset, seeds in missing.items():
+        groups.setdefault(tuple(seeds), []).append(preset)
+    launcher = LAUNCHERS[cfg.launcher]
+    commands = []
+    for seeds, presets in groups.items():
+        command = [sys.executable, str(TRAIN_SCRIPT), "-m", f"config={','.join(presets)}",
+                   f"seed={','.join(map(str, seeds))}", f"scale={cfg.scale}",
+                   f"path={_quoted(str(absolute(cfg.path)))}", f"device={cfg.device}",
+                   "trainer.progress=false"]
+        command += [f"hydra/launcher={launcher}"] if launcher else []
+        commands.append(command + [str(a) for a in cfg.train_args])
+    return commands
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a Hydra override value that stays one string (a comma would make a multirun sweep)."""
+    if re.fullmatch(r"[\w./@:+~-]+", value):
+        return value
+    return "'" + value.replace("'", "\\'").replace("${", "\\${") + "'"
+
+
+def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
+    """Train what is missing; returns the number of runs trained. Raises if any is still missing after."""
+    missing = missing_runs(cfg, seeds, families)
+    n = sum(len(v) for v in missing.values())
+    if not n:
+        log.info("every run is trained already; reusing them")
+        return 0
+    for command in train_commands(cfg, missing):
+        log.info("training %s", shlex.join(command[1:]))
+        # In the caller's working directory (train_args may name files relative to it; path is absolute), in
+        # its own process group, stopped with us on Ctrl-C or SIGTERM.
+        code = run_child(command)
+        if code != 0:
+            raise ReactivationError(f"training failed (exit {code}): {shlex.join(command)}\n"
+                                    "Fix the cause shown above and run the same reproduce command again: "
+                                    "finished runs are kept and unfinished ones resume.")
+    still = missing_runs(cfg, seeds, families)
+    if still:
+        raise ReactivationError(f"runs still missing after training: {still}")
+    return n
+
+
+def _reusable(s: Settings, kind: str) -> dict | None:
+    """The saved result of ``kind`` if it was computed with these very settings from runs that still exist."""
+    try:
+        result, meta = read_result(s, kind)
+    except MissingResult:
+        return None
+    except ReactivationError as err:  # unreadable, or of other settings: computed again, which replaces it
+        log.warning("%s", err)
+        return None
+    return result if all(Path(p).is_dir() for p in meta.get("runs", {}).values()) else None
+
+
+def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int, dict[str, dict[str, dict]]]:
+    """Run (or reuse) every analysis; returns ``{seed: {family: {kind: result}}}``."""
+    results: dict[int, dict[str, dict[str, dict]]] = {seed: {} for seed in seeds}
+    for family in families:
+        for seed in seeds:
+            for kind, run in ANALYSES.items():
+                s = settings(_analysis_config(cfg, kind, family, seed))
+                result = None if cfg.force else _reusable(s, kind)
+                if result is None:
+                    log.info("%s %s seed %d", kind, family, seed)
+                    result = run(s)[kind]
+                results[seed].setdefault(family, {})[kind] = result
+    return results
+
+
+def load_results(cfg: DictConfig, seeds: list[int], families: list[str]
+                 ) -> tuple[dict[int, dict[str, dict[str, dict]]], list[str]]:
+    """The analysis results on disk made with the settings ``cfg`` asks for.
+
+    Returns:
+        ``{seed: {family: {kind: result}}}`` and one line per result that is missing, unreadable or of other
+        settings (with the command that makes it).
+    """
+    results: dict[int, dict[str, dict[str, dict]]] = {seed: {} for seed in seeds}
+    problems = []
+    for family in families:
+        for seed in seeds:
+            for kind in ANALYSES:
+                try:
+                    result, _ = read_result(settings(_analysis_config(cfg, kind, family, seed)), kind)
+                except ReactivationError as err:
+                    problems.append(str(err))
+                    continue
+                results[seed].setdefault(family, {})[kind] = result
+    return results, problems
+
+
+def draw(cfg: DictConfig, seeds: list[int], families: list[str]) -> tuple[list[Path], list[str]]:
+    """Every figure of every family; returns the written files and what the figures lacked."""
+    written, missing = [], []
+    for family in families:
+        fcfg = _analysis_config(cfg, "figures", family, None)
+        fcfg.seeds, fcfg.formats = list(seeds), list(cfg.formats)
+        _, inv, files = make.write(fcfg)
+        written += files
+        missing += inv.missing
+    return written, missing
+
+
+def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str],
+               missing: list[str]) -> list[report.RunInfo]:
+    infos = []
+    for family in families:
+        s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
+        for condition, by_seed in lookup.family_runs(s, seeds).items():
+            preset = s.conditions[condition]
+            for seed, run_dir in by_seed.items():
+                if isinstance(run_dir, ReactivationError):
+                    missing.append(f"run {preset} seed {seed}: " + lookup.train_command(
+                        preset, seed, lookup.run_overrides(s, condition), Path(cfg.path)))
+                    continue
+                try:
+                    test = read_test_metrics(run_dir)
+                except ReactivationError as err:
+                    missing.append(f"run {preset} seed {seed}: {err}")
+                    continue
+                last = max(test, key=int)
+                infos.append(report.RunInfo(family, condition, preset, seed, str(run_dir), int(last), test[last]))
+    return infos
+
+
+def _configuration(cfg: DictConfig, infos: list[report.RunInfo]) -> list[tuple[str, str]]:
+    blocks = [("reproduce.py settings", OmegaConf.to_yaml(cfg, resolve=True))]
+    shown = set()
+    for info in infos:
+        if info.preset not in shown:  # seeds of a preset differ only in `seed`
+            shown.add(info.preset)
+            blocks.append((f"training config of {info.preset} (seed {info.seed}; other seeds differ only in seed)",
+                           Path(info.run_dir, runs.CONFIG_FILE).read_text()))
+    return blocks
+
+
+def run(cfg: DictConfig, argv: list[str] | None = None
+        ) -> tuple[Path | None, dict[int, dict[str, dict[str, dict]]]]:
+    """Run the stages of ``cfg`` (reactivation/configs/analysis/reproduce.yaml) and write the report.
+
+    Without the ``analyse`` stage the results found on disk are used; without ``report`` nothing is written.
+
+    Returns:
+        The report's path (``None`` without the report stage) and the results ``{seed: {family: {kind: ...}}}``.
+    """
+    cfg, seeds, families = _check(cfg)
+    stages, root = set(cfg.stages), Path(cfg.path)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    trained = train(cfg, seeds, families) if "train" in stages else 0
+    timings["training"] = time.perf_counter() - start
+    start = time.perf_counter()
+    results, missing = (analyse(cfg, seeds, families), []) if "analyse" in stages else load_results(cfg, seeds,
+                                                                                                     families)
+    timings["analyses"] = time.perf_counter() - start
+    start = time.perf_counter()
+    figures, lacking = draw(cfg, seeds, families) if "figures" in stages else ([], [])
+    missing += lacking
+    timings["figures"] = time.perf_counter() - start
+    if "report" not in stages:
+        return None, results
+    infos = _run_infos(cfg, seeds, families, missing)
+    missing = list(dict.fromkeys(missing))  # the figures and the result loading name the same missing files
+    command = "python reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = [
+        ("command", f"`{command.strip()}`"),
+        ("scale", str(cfg.scale)), ("seeds", ", ".join(map(str, seeds))),
+        ("families", ", ".join(families)),
+        ("runs", f"{len(infos)} ({trained} trained by this call, the rest reused)"),
+        ("time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())),
+        ("machine", f"{platform.node()}, {platform.processor() or platform.machine()}, "
+                    f"{torch.get_num_threads()} torch threads, device {cfg.device}"),
+        ("software", f"Python {platform.python_version()}, torch {torch.__version__}"),
+        ("written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    gathered = report.Gathered(results=results, runs=infos, header=header, missing=missing,
+                               figures=[str(f.relative_to(root)) for f in figures if f.suffix == ".png"],
+                               configuration=_configuration(cfg, infos))
+    out = root / "report.md"
+    runs.write_text_atomic(out, report.render(gathered, f"Reproduction report ({cfg.scale} scale)"))
+    return out, results
+
+
+def main_config(overrides: list[str]) -> DictConfig:
+    """The pipeline config for these command-line overrides (for tests and notebooks)."""
+    return compose_config(ANALYSIS_CONFIG_DIR, "reproduce", overrides)
+
+
+
+def verdicts(results: dict[int, dict[str, dict[str, dict]]]) -> list[str]:
+    """One line per claim: its number, title and verdict (for the command's closing message)."""
+    words = {True: "held", False: "NOT held", None: "not evaluated"}
+    lines = []
+    for c in claims.reported(results):
+        held = claims.claim_held([claims.evaluate(k, results) for k in c.criteria])
+        lines.append(f"claim {c.number} ({c.title}): {words[held]}")
+    return lines

@@ -1,0 +1,101 @@
+"""Quiescence (SPEC §6): a trained network run with its input switched off.
+
+The same model and forward as in training, zero input, started from the encoded true initial state of a
+batch; only the recurrent noise level changes, by mode:
+
+==========  ============================  ==============================================================
+mode        quiescent sigma_rec           use
+==========  ============================  ==============================================================
+scaled      sigma_rec * sqrt(2)           default: variance doubled (the theory's Langevin condition)
+same        sigma_rec                     paper Fig C.1; GRUs ("no variance doubling")
+absolute    sqrt(2 * noise)               a fixed level, also for networks trained without noise
+==========  ============================  ==============================================================
+
+Rollouts run without autograd and in chunks, so 10,000 steps x 200 trajectories keep only the decoded
+latents (and, if asked, the hidden states) rather than a graph or every intermediate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+NOISE_MODES = ("scaled", "same", "absolute")
+
+
+def quiescent_sigma(trained_sigma_rec: float, mode: str, noise: float = 1e-4) -> float:
+    """Recurrent noise standard deviation of the quiescent phase.
+
+    Args:
+        trained_sigma_rec: the model's training sigma_rec (standard deviation per step).
+        mode: ``scaled``, ``same`` or ``absolute``.
+        noise: the variance that ``absolute`` doubles (e.g. 1e-4 gives sqrt(2e-4)).
+
+    Raises:
+        ValueError: an unknown mode or a negative ``noise``.
+    """
+    if mode == "scaled":
+        return trained_sigma_rec * math.sqrt(2.0)
+    if mode == "same":
+        return trained_sigma_rec
+    if mode == "absolute":
+        if noise < 0:
+            raise ValueError(f"noise={noise!r} is a variance and must be >= 0")
+        return math.sqrt(2.0 * noise)
+    raise ValueError(f"unknown quiescence noise mode {mode!r}; choose one of {', '.join(NOISE_MODES)}")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What a rollout keeps (all on CPU).
+
+    Attributes:
+        decoded: (B, T, d) decoded latent per step (SN: position, m; HD: heading, rad).
+        hidden: (B, T, n_rec) hidden states, or ``None`` when not kept.
+        final_state: (B, n_rec) the last hidden state (to continue the rollout).
+    """
+
+    decoded: Tensor
+    hidden: Tensor | None
+    final_state: Tensor
+
+
+@torch.no_grad()
+def rollout(model: nn.Module, task: nn.Module, h0: Tensor, steps: int, *, generator: torch.Generator,
+            sigma_rec: float | None = None, inputs: Tensor | None = None, chunk: int = 500,
+            keep_hidden: bool = False) -> Rollout:
+    """Run ``model`` from ``h0`` for ``steps`` steps and decode its outputs.
+
+    Args:
+        model: a noisy RNN or GRU (its own noise levels unless ``sigma_rec`` is given).
+        task: the task whose code decodes the outputs.
+        h0: (B, n_rec) initial hidden state, on the model's device.
+        steps: number of steps T.
+        generator: random stream of the noise (on the model's device).
+        sigma_rec: recurrent noise standard deviation for this rollout (default: the model's).
+        inputs: (B, T, n_in) inputs (the active phase); ``None`` means zero input (quiescence).
+        chunk: steps run per forward call; bounds the memory of each call.
+        keep_hidden: also return the hidden states (B x T x n_rec floats: mind long rollouts).
+
+    Returns:
+        A :class:`Rollout`.
+    """
+    if inputs is not None and inputs.shape[1] != steps:
+        raise ValueError(f"inputs have {inputs.shape[1]} steps but steps={steps}")
+    batch_size, h = h0.shape[0], h0
+    zeros = torch.zeros(batch_size, min(chunk, steps), model.n_in, device=h0.device, dtype=h0.dtype)
+    decoded, hidden = [], []
+    for start in range(0, steps, chunk):
+        length = min(chunk, steps - start)
+        x = zeros[:, :length] if inputs is None else inputs[:, start:start + length]
+        states, outputs = model(x, h0=h, generator=generator, sigma_rec=sigma_rec)
+        h = states[:, -1].clone()  # a view would keep the whole chunk's states alive during the next chunk
+        decoded.append(task.decode(outputs).cpu())
+        if keep_hidden:
+            hidden.append(states.cpu())
+        del states, outputs  # free this chunk's buffers before the next one is allocated (bounded memory)
+    return Rollout(decoded=torch.cat(decoded, dim=1), hidden=torch.cat(hidden, dim=1) if keep_hidden else None,
+                   final_state=h)

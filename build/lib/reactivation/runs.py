@@ -1,0 +1,394 @@
+"""Run directories: layout, atomic files, checkpoints and metrics.
+
+A run directory holds::
+
+    config.yaml           the resolved training config (+ ``preset``), written before training starts
+    .hydra/               Hydra's own record of the command (when started from train.py)
+    metrics.jsonl         one JSON line per logged step, appended as training goes
+    train_metrics.json    {step: {loss, pos_mse | hd_mse}} summaries, rewritten at each checkpoint
+    test_metrics.json     the same for the fixed test batch
+    checkpoints/
+        step_000100.pt    weights, cell centres, step and config every ``trainer.save_freq`` steps
+        resume.pt         the latest full training state (adds optimizer and random-stream states)
+
+Every file is written to a temporary file and renamed into place, so an interruption never leaves a
+torn file; ``resume.pt`` is written last and is what a resumed run continues from.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import yaml
+
+from reactivation import ReactivationError
+from reactivation.processes import deferred_interrupts
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+METRICS_LOG = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+RESUME_FILE = "resume.pt"
+
+
+def _host() -> str:
+    # Dots and dashes would make the temporary-file names ambiguous to parse.
+    return socket.gethostname().replace(".", "_").replace("-", "_") or "localhost"
+
+
+@functools.lru_cache(maxsize=None)
+def _file_mode() -> int:
+    # mkstemp creates 0600 files; a finished file should be as readable as any the user creates (umask),
+    # so that a lab's shared results directory stays readable to colleagues.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _temporary_prefix(path: Path) -> str:
+    """``.<name>.<host>-<pid>.``: whose temporary file it is, so that leftovers of dead writers can be told apart."""
+    return f".{path.name}.{_host()}-{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_temporaries(directory: Path, every: bool = False, target: str | None = None) -> list[Path]:
+    """Delete temporary files left in ``directory`` by writers that were killed mid-write (SIGKILL, power loss).
+
+    Args:
+        directory: the folder to clean (not recursive).
+        every: delete every temporary file (the caller holds the run's lock, so nobody else is writing);
+            otherwise only those of dead processes of this host.
+        target: only the temporary files of this file name.
+
+    Returns:
+        The deleted files.
+    """
+    removed = []
+    pattern = f".{target}.*.tmp" if target else ".*.tmp"
+    for tmp in Path(directory).glob(pattern):
+        owner = tmp.name[:-len(".tmp")].rsplit(".", 2)
+        host, _, pid = owner[1].rpartition("-") if len(owner) == 3 else ("", "", "")
+        stale = every or (host == _host() and pid.isdigit() and not _pid_alive(int(pid)))
+        if stale and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _atomic(path: Path, write) -> None:
+    """Write ``path`` through ``write(file)`` into a temporary file, then rename it into place.
+
+    Ctrl-C and SIGTERM are held until the file is complete (processes.deferred_interrupts). An OS error
+    (full disk, read-only or missing folder) becomes a ReactivationError naming the file; the previous
+    version of the file, if any, is left as it was.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        with deferred_interrupts():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            clean_temporaries(path.parent, target=path.name)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(f.fileno(), _file_mode())
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ReactivationError(f"could not write {path}: {os_error_text(err)}") from err
+        raise
+
+
+def os_error_text(err: OSError) -> str:
+    """What went wrong and what to do, for an OS error while reading or writing results."""
+    reason = err.strerror or str(err)
+    hint = {errno.ENOSPC: "free some space or choose another path=",
+            errno.EDQUOT: "free some space or choose another path=",
+            errno.EROFS: "the file system is read-only; choose another path=",
+            errno.EACCES: "you may not write there; choose another path= or fix its permissions",
+            errno.EPERM: "you may not write there; choose another path= or fix its permissions",
+            errno.ENOTDIR: "a file stands where a folder is needed; choose another path=",
+            errno.EEXIST: "a file stands where a folder is needed; choose another path="}.get(err.errno)
+    where = f" ({err.filename})" if err.filename else ""
+    return f"{reason}{where}" + (f"; {hint}. Files already written are complete and kept." if hint else ".")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename."""
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Save a dict of tensors / state dicts / plain values atomically (loadable with weights_only)."""
+    _atomic(path, lambda f: torch.save(state, f))
+
+
+#: What to do about an unreadable checkpoint, unless the caller knows better.
+RETRAIN = "rerun the training command with resume=false to start over"
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", keys: tuple[str, ...] = (),
+                    fix: str = RETRAIN) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code).
+
+    Args:
+        path: the file.
+        map_location: where to put its tensors.
+        keys: entries the checkpoint must have (a file of another kind lacks them).
+        fix: what the user should do if the file is unusable (ends the error message).
+
+    Raises:
+        ReactivationError: the file is missing, empty, unreadable, not a dict or lacks ``keys``, naming it and
+            the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReactivationError(f"checkpoint {path} does not exist.")
+    problem = None
+    if path.stat().st_size == 0:
+        problem = "is empty (0 bytes)"
+    else:
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:  # torch raises several types for truncated or foreign files
+            first = next(iter(str(err).splitlines()), "")[:200]
+            problem = f"is unreadable ({type(err).__name__}{': ' + first if first else ''})"
+        else:
+            missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+            if not isinstance(state, dict):
+                problem = f"holds a {type(state).__name__}, not a checkpoint of this library"
+            elif missing:
+                problem = f"lacks {', '.join(map(repr, missing))}: it is not a checkpoint of this kind"
+    if problem:
+        raise ReactivationError(f"checkpoint {path} {problem}. To fix it, {fix}.")
+    return state
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    """Path of the periodic checkpoint of ``step``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:06d}.pt"
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Steps of the periodic checkpoints present in ``run_dir``, ascending."""
+    files = (Path(run_dir) / CHECKPOINT_DIR).glob("step_*.pt")
+    return sorted(int(p.stem.split("_")[1]) for p in files)
+
+
+def save_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """Write the resolved config of a run as ``config.yaml``."""
+    write_text_atomic(Path(run_dir) / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+
+
+def load_config(run_dir: Path) -> dict[str, Any]:
+    """Read the resolved config of a run.
+
+    Raises:
+        ReactivationError: no readable ``config.yaml`` in ``run_dir``.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ReactivationError(f"{path} is missing or unreadable: {run_dir} is not a training run.") from err
+    if not isinstance(config, dict) or not isinstance(config.get("seed"), int):
+        raise ReactivationError(f"{path} holds no training config (empty or not written by train.py): {run_dir} "
+                                "is not a training run. Delete it, or retrain the run into it.")
+    return config
+
+
+def iter_runs(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Yield ``(run_dir, config)`` for every run under ``root`` (found by their ``config.yaml``).
+
+    A ``config.yaml`` that is not a training run's (empty, unreadable, foreign) is skipped with a warning: one
+    stray file must not stop the analysis of every other run.
+    """
+    for path in sorted(Path(root).rglob(CONFIG_FILE)):
+        if path.parent.name != ".hydra":
+            try:
+                config = load_config(path.parent)
+            except ReactivationError as err:
+                log.warning("skipping %s", err)
+                continue
+            yield path.parent, config
+
+
+LOCK_FILE = ".lock"
+
+
+def busy(run_dir: Path, holder: str) -> ReactivationError:
+    """The error that refuses a second writer of ``run_dir``."""
+    return ReactivationError(f"{run_dir} is being written by another process ({holder}). Wait for it to finish, "
+                             "stop it (Ctrl-C, or kill <pid>: it stops resumably), or choose another path=.")
+
+
+class RunLock:
+    """Exclusive hold on a run directory for as long as one process trains into it.
+
+    Uses an advisory ``flock`` on ``<run_dir>/.lock``: the kernel releases it when the holder dies, however it
+    dies, so a lock left by a killed process is stale and simply taken over (the file then names a process
+    that is gone, which is logged). The file records the holder (pid, host, start time) for the message that
+    refuses a second writer.
+
+    Raises:
+        ReactivationError: another live process holds the directory (on ``__enter__``).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # not POSIX (Windows): runs are not locked there
+            log.debug("no fcntl: %s is not locked", self.run_dir)
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, _file_mode())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                os.close(fd)
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise busy(self.run_dir, self._holder()) from None
+            # The holder before us may have deleted the file between our open and our lock: lock the file that
+            # is there now, not an orphaned inode.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        previous = os.read(fd, 4096).decode(errors="replace").strip()
+        if previous:
+            log.info("taking over the stale lock of %s (that process is gone)", previous)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                 .encode())
+        self._fd = fd
+        return self
+
+    @staticmethod
+    def holder(run_dir: Path) -> str | None:
+        """Who holds ``run_dir`` now (the lock file's record), or None if no live process does; changes nothing."""
+        path = Path(run_dir) / LOCK_FILE
+        try:
+            import fcntl
+
+            fd = os.open(path, os.O_RDONLY)
+        except (ImportError, OSError):  # no lock file (or no fcntl): not held
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return RunLock(run_dir)._holder()
+        finally:
+            os.close(fd)  # also releases our shared lock at once
+        return None
+
+    def _holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "pid unknown"
+        except OSError:
+            return "pid unknown"
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)  # while still holding it: see the inode check in __enter__
+            os.close(self._fd)
+            self._fd = None
+
+
+class MetricsLog:
+    """Metrics of one run: appended line by line to ``metrics.jsonl``, summarised per split.
+
+    Args:
+        run_dir: the run directory.
+        resume_step: keep logged entries up to this step (those after it belong to steps that will
+            be recomputed); ``None`` starts a fresh log.
+    """
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / METRICS_LOG
+        self.splits: dict[str, dict[str, dict[str, float]]] = {"train": {}, "test": {}}
+        kept = []
+        if resume_step is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # a line torn by an interruption
+                    continue
+                if not self._is_entry(entry):  # a line edited or damaged by hand: not ours to keep
+                    continue
+                if entry["step"] <= resume_step:
+                    kept.append(entry)
+                    self._record(entry)
+        write_text_atomic(self.path, "".join(json.dumps(e) + "\n" for e in kept))
+        self._file = open(self.path, "a")
+
+    @staticmethod
+    def _is_entry(entry: Any) -> bool:
+        return (isinstance(entry, dict) and entry.get("split") in ("train", "test")
+                and isinstance(entry.get("step"), int))
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        values = {k: v for k, v in entry.items() if k not in ("split", "step")}
+        self.splits[entry["split"]].setdefault(str(entry["step"]), {}).update(values)
+
+    def log(self, split: str, step: int, **values: float) -> None:
+        """Append one entry (flushed at once, so a crash loses nothing already logged)."""
+        entry = {"split": split, "step": step, **values}
+        self._record(entry)
+        self._file.write(json.dumps(entry) + "\n")
+        self._file.flush()
+
+    def write_summaries(self) -> None:
+        """Rewrite ``train_metrics.json`` and ``test_metrics.json`` atomically."""
+        for split, entries in self.splits.items():
+            write_json_atomic(self.run_dir / f"{split}_metrics.json", entries)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "MetricsLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

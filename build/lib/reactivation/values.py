@@ -1,0 +1,30 @@
+"""What a config value is, for the checks of every layer, and how a checked value is shown in a message.
+
+``bool`` is an ``int`` subclass in Python, and YAML and Hydra give ``true`` for a typo'd ``1``; every check of an
+integer or a number here refuses booleans, so ``n_rec=true`` is an error rather than a network of one unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def is_int(value: Any) -> bool:
+    """An ``int`` that is not a ``bool``."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """An ``int`` or ``float`` that is not a ``bool`` (YAML writes whole numbers as ints, so floats accept them)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_positive_int(value: Any) -> bool:
+    """An integer (not a ``bool``) above 0."""
+    return is_int(value) and value > 0
+
+
+def as_typed(shown: str, typed: Any) -> str:
+    """``shown`` after the interpolation it came from, ``${oc.env:HOME} (= /root)``, or ``shown`` alone when the
+    value was typed as it is."""
+    return f"{typed} (= {shown})" if isinstance(typed, str) and "${" in typed else shown
