@@ -43,7 +43,6 @@ from reactivation.analysis.settings import (
 )
 from reactivation.config import (
     ANALYSIS_CONFIG_DIR,
-    TRAIN_CONFIG_DIR,
     absolute,
     compose_config,
     resolved,
@@ -61,7 +60,8 @@ ANALYSES: dict[str, Callable[[Settings], dict]] = {
     "kl": kl.run, "variance": variance.run, "distance": distance.run, "manifold": manifold.run}
 #: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one).
 LAUNCHERS = {"basic": None, "local": "local", "slurm": "slurm", "slurm_local": "slurm_local"}
-TRAIN_SCRIPT = TRAIN_CONFIG_DIR.parent.parent / "train.py"
+# The checkout's training entry point (beside the package); an installed package without the checkout has none.
+TRAIN_SCRIPT = Path(__file__).resolve().parent.parent / "train.py"
 
 
 STAGES = ("train", "analyse", "figures", "report")
@@ -123,6 +123,10 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
     for preset, seeds in missing.items():
         groups.setdefault(tuple(seeds), []).append(preset)
     launcher = LAUNCHERS[cfg.launcher]
+    if groups and not TRAIN_SCRIPT.is_file():
+        raise ReactivationError(f"the training stage runs {TRAIN_SCRIPT}, which is not there (reactivation is "
+                                "installed without its checkout); run reproduce.py from a checkout of the "
+                                "repository, or train the missing runs first and use stages=[analyse,figures,report].")
     commands = []
     for seeds, presets in groups.items():
         command = [sys.executable, str(TRAIN_SCRIPT), "-m", f"config={','.join(presets)}",

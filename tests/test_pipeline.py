@@ -141,6 +141,17 @@ def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
     assert "| 6. " in sn_only and "| 7. " not in sn_only
 
 
+def test_the_training_stage_runs_the_checkouts_train_py_and_says_so_when_it_is_missing(tmp_path, monkeypatch):
+    cfg = pipeline.main_config([f"path={tmp_path}"])
+    (command,) = pipeline.train_commands(cfg, {"linear_track/noisy_unbiased": [0, 1]})
+    assert Path(command[1]) == ROOT / "train.py" and Path(command[1]).is_file()
+    assert command[2:5] == ["-m", "config=linear_track/noisy_unbiased", "seed=0,1"]
+    monkeypatch.setattr(pipeline, "TRAIN_SCRIPT", tmp_path / "train.py")
+    with pytest.raises(ReactivationError, match=r"installed without its checkout.*stages=\[analyse,figures,report\]"):
+        pipeline.train_commands(cfg, {"linear_track/noisy_unbiased": [0]})
+    assert pipeline.train_commands(cfg, {}) == []  # nothing to train needs no script
+
+
 def test_bad_pipeline_settings_are_clear_errors(tmp_path):
     for override, message in (("seeds=[]", "seeds="), ("families=[sn,xx]", "families="),
                               ("launcher=pbs", "launcher="), ("stages=[train,plot]", "stages=")):
