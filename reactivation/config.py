@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import CONDITIONS, ConfigError, runs
 from reactivation.tasks import TASKS
-from reactivation.values import as_typed, is_int, is_positive_int
+from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
 # The configs ship inside the package, so an installed wheel finds them wherever it runs.
 TRAIN_CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "train"
@@ -77,8 +77,13 @@ def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[
                 found.setdefault((task, model), {})[condition] = preset
     # Tasks in the registry's order (vanilla RNNs first) and conditions in the paper's, whatever the file system's.
     order = {task: i for i, task in enumerate(TASKS)}
-    return {family: {c: conds[c] for c in CONDITIONS if c in conds}
-            for family, conds in sorted(found.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], kv[0][1] != "vanilla", kv[0][1]))}
+
+    def rank(family: tuple[str, str]) -> tuple:
+        task, model = family
+        return order.get(task, len(order)), task, model != "vanilla", model
+
+    return {family: {c: found[family][c] for c in CONDITIONS if c in found[family]}
+            for family in sorted(found, key=rank)}
 
 
 def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:
@@ -93,7 +98,7 @@ def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"task {task!r} has no readable noise config {path} ({err}); a task's noisy presets "
                           "take their noise from it.") from err
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise ConfigError(f"{path} must set sigma2_rec to a finite variance; got {value!r}")
     return float(value)
 

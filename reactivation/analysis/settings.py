@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from reactivation import ConfigError
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.quiescence import NOISE_MODES
-from reactivation.values import as_typed, is_int, is_number, is_positive_int
 from reactivation.loading import select_device
+from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
 #: Conditions of each (task, model family): condition -> training preset (found in reactivation/configs/train/config/).
 FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
