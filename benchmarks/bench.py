@@ -30,12 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
+from reactivation.loading import build  # noqa: E402
 from reactivation.quiescence import rollout  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
-from reactivation.loading import build  # noqa: E402
 
-PRESETS = {"SN vanilla": "spatial_navigation/noisy_unbiased", "SN GRU": "spatial_navigation/noisy_unbiased_gru",
-           "HD vanilla": "head_direction/noisy_unbiased"}
+PRESETS = {
+    "SN vanilla": "spatial_navigation/noisy_unbiased",
+    "SN GRU": "spatial_navigation/noisy_unbiased_gru",
+    "HD vanilla": "head_direction/noisy_unbiased",
+}
 
 
 def _interleaved_medians(fns, repeats: int, warmup: int = 1) -> list[float]:
@@ -129,8 +132,15 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * 4096 / 2**20
 
 
-def rollout_item(preset: str, steps: int, chunk: int = 500, device: str = "cpu", overrides: tuple[str, ...] = (),
-                 memory_mb=rss_mb, sync=lambda: None) -> dict:
+def rollout_item(
+    preset: str,
+    steps: int,
+    chunk: int = 500,
+    device: str = "cpu",
+    overrides: tuple[str, ...] = (),
+    memory_mb=rss_mb,
+    sync=lambda: None,
+) -> dict:
     """Quiescent rollout of 200 trajectories (no grad), with the memory after each chunk (growth check).
 
     ``memory_mb`` is the memory measure in MB (default: this process's RSS; benchmarks/gpu.py passes the device's
@@ -153,8 +163,13 @@ def rollout_item(preset: str, steps: int, chunk: int = 500, device: str = "cpu",
     seconds = time.perf_counter() - start
     # The fused floor: nn.RNN/nn.GRU forward over the same zero input, no grad, same chunks.
     kind = torch.nn.GRU if s.config.rnn.model == "gru" else torch.nn.RNN
-    rnn = kind(s.config.rnn.n_in, s.config.rnn.n_rec, bias=False, batch_first=True,
-               **({} if kind is torch.nn.GRU else {"nonlinearity": "relu"})).to(s.device)
+    rnn = kind(
+        s.config.rnn.n_in,
+        s.config.rnn.n_rec,
+        bias=False,
+        batch_first=True,
+        **({} if kind is torch.nn.GRU else {"nonlinearity": "relu"}),
+    ).to(s.device)
     readout = torch.nn.Linear(s.config.rnn.n_rec, s.config.rnn.n_out, bias=False).to(s.device)
     zeros = torch.zeros(200, chunk, s.config.rnn.n_in, device=s.device)
     sync()
@@ -172,9 +187,16 @@ def rollout_item(preset: str, steps: int, chunk: int = 500, device: str = "cpu",
         s.model.sample_noise(200, chunk, gen, sigma_rec=s.model.sigma_rec * 2**0.5)
     sync()
     noise = time.perf_counter() - start
-    return {"seconds": seconds, "fused_seconds": fused, "ratio": seconds / fused, "noise_seconds": noise,
-            "ratio_without_noise": (seconds - noise) / fused, "rss_mb_first": rss[0],
-            "rss_mb_last": rss[-1], "rss_growth_mb": rss[-1] - rss[0]}
+    return {
+        "seconds": seconds,
+        "fused_seconds": fused,
+        "ratio": seconds / fused,
+        "noise_seconds": noise,
+        "ratio_without_noise": (seconds - noise) / fused,
+        "rss_mb_first": rss[0],
+        "rss_mb_last": rss[-1],
+        "rss_growth_mb": rss[-1] - rss[0],
+    }
 
 
 def checkpoint_mb(setup) -> dict:
@@ -198,10 +220,18 @@ def measure_item(item: str, threads: int, quick: bool) -> dict:
         step, s = training_step(PRESETS[name])
         gen = generator(0, "train_batches")
         ours, fused, sample = _interleaved_medians(
-            [step, fused_step(s), lambda: s.task.sample(s.config.task.batch_size, gen)], repeats)
+            [step, fused_step(s), lambda: s.task.sample(s.config.task.batch_size, gen)], repeats
+        )
         flops = step_flops(s)
-        return {"step_s": ours, "fused_step_s": fused, "ratio": ours / fused, "generation_s": sample,
-                "generation_share": sample / ours, "gflop": flops / 1e9, **checkpoint_mb(s)}
+        return {
+            "step_s": ours,
+            "fused_step_s": fused,
+            "ratio": ours / fused,
+            "generation_s": sample,
+            "generation_share": sample / ours,
+            "gflop": flops / 1e9,
+            **checkpoint_mb(s),
+        }
     if item.startswith("rollout:"):
         return rollout_item(PRESETS[item.split(":", 1)[1]], 2000 if quick else 10_000)
     if item == "matmul":
@@ -222,19 +252,23 @@ def table(results: dict) -> str:
         for name in PRESETS:
             r = by_item[f"train:{name}"]
             floor = r["gflop"] / rate
-            rows.append(f"| {name} training step | {threads} | {r['step_s']:.3f} s | fused {r['fused_step_s']:.3f} s "
-                        f"| {r['ratio']:.2f} | {r['gflop']:.1f} GFLOP: floor {floor:.3f} s ({floor / r['step_s']:.0%} "
-                        f"achieved); generation {r['generation_s'] * 1e3:.0f} ms ({r['generation_share']:.1%}); "
-                        f"checkpoint {r['step_checkpoint_mb']:.1f} MB (resume {r['resume_checkpoint_mb']:.1f} MB); "
-                        f"peak RSS {r['peak_rss_mb']:.0f} MB |")
+            rows.append(
+                f"| {name} training step | {threads} | {r['step_s']:.3f} s | fused {r['fused_step_s']:.3f} s "
+                f"| {r['ratio']:.2f} | {r['gflop']:.1f} GFLOP: floor {floor:.3f} s ({floor / r['step_s']:.0%} "
+                f"achieved); generation {r['generation_s'] * 1e3:.0f} ms ({r['generation_share']:.1%}); "
+                f"checkpoint {r['step_checkpoint_mb']:.1f} MB (resume {r['resume_checkpoint_mb']:.1f} MB); "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB |"
+            )
         for name in ("SN vanilla", "HD vanilla"):
             r = by_item.get(f"rollout:{name}")
             if r:
-                rows.append(f"| {name} quiescent rollout, 200 × {results['rollout_steps']} steps | {threads} "
-                            f"| {r['seconds']:.1f} s | fused {r['fused_seconds']:.1f} s | {r['ratio']:.2f} "
-                            f"| noise drawing {r['noise_seconds']:.1f} s (ratio without it "
-                            f"{r['ratio_without_noise']:.2f}); RSS growth {r['rss_growth_mb']:+.0f} MB; "
-                            f"peak RSS {r['peak_rss_mb']:.0f} MB |")
+                rows.append(
+                    f"| {name} quiescent rollout, 200 × {results['rollout_steps']} steps | {threads} "
+                    f"| {r['seconds']:.1f} s | fused {r['fused_seconds']:.1f} s | {r['ratio']:.2f} "
+                    f"| noise drawing {r['noise_seconds']:.1f} s (ratio without it "
+                    f"{r['ratio_without_noise']:.2f}); RSS growth {r['rss_growth_mb']:+.0f} MB; "
+                    f"peak RSS {r['peak_rss_mb']:.0f} MB |"
+                )
         rows.append(f"| float32 matmul 2048² | {threads} | {rate:.0f} GFLOP/s | | | |")
     return "\n".join(rows)
 
@@ -255,9 +289,16 @@ def main() -> None:
         print(json.dumps(result))
         return
     machine = f"{platform.node() or 'machine'}-{torch.get_num_threads()}cpu"
-    results = {"date": date.today().isoformat(), "machine": platform.platform(), "processor": platform.processor(),
-               "cpus": torch.get_num_threads(), "torch": torch.__version__, "quick": args.quick,
-               "rollout_steps": 2000 if args.quick else 10_000, "threads": {}}
+    results = {
+        "date": date.today().isoformat(),
+        "machine": platform.platform(),
+        "processor": platform.processor(),
+        "cpus": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "quick": args.quick,
+        "rollout_steps": 2000 if args.quick else 10_000,
+        "threads": {},
+    }
     items = ["matmul", *(f"train:{n}" for n in PRESETS), "rollout:SN vanilla", "rollout:HD vanilla"]
     for threads in args.threads:
         results["threads"][threads] = {}
@@ -267,9 +308,12 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{machine}.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = (f"Measured {results['date']} on {results['machine']} ({results['cpus']} CPUs), torch {results['torch']}"
-            f"{' (quick)' if args.quick else ''}; `python benchmarks/bench.py{' --quick' if args.quick else ''}`.\n\n"
-            + table(results) + "\n")
+    text = (
+        f"Measured {results['date']} on {results['machine']} ({results['cpus']} CPUs), torch {results['torch']}"
+        f"{' (quick)' if args.quick else ''}; `python benchmarks/bench.py{' --quick' if args.quick else ''}`.\n\n"
+        + table(results)
+        + "\n"
+    )
     (out / f"{machine}.md").write_text(text)
     print(text)
 

@@ -116,11 +116,27 @@ def run_correctness_tests(device: str, sizes: str, timeout: float) -> dict:
         env.setdefault("OMP_NUM_THREADS", "1")  # as this process on CPU: a smoke test on a possibly shared machine
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
-        args = [TESTS, "-q", "-rA", "-p", "no:cacheprovider", "-m", "slow or not slow" if sizes == "paper" else
-                "not slow", "-o", "junit_family=xunit1"]  # xunit1: the report keeps the tests' record_property
+        args = [
+            TESTS,
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "slow or not slow" if sizes == "paper" else "not slow",
+            "-o",
+            "junit_family=xunit1",
+        ]  # xunit1: the report keeps the tests' record_property
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *args, f"--junitxml={report}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -129,14 +145,27 @@ def run_correctness_tests(device: str, sizes: str, timeout: float) -> dict:
             out += f"\n[benchmarks/gpu.py: killed after {timeout:.0f} s, the limit of the correctness tests]\n"
         seconds = time.perf_counter() - start
         tests = _junit_outcomes(report) if report.exists() else {}
-    summary = next((line.strip("= ") for line in reversed(out.splitlines())
-                    if re.search(r"\d+ (passed|failed|skipped|error|deselected)|no tests ran", line)), "no summary")
+    summary = next(
+        (
+            line.strip("= ")
+            for line in reversed(out.splitlines())
+            if re.search(r"\d+ (passed|failed|skipped|error|deselected)|no tests ran", line)
+        ),
+        "no summary",
+    )
     ok = proc.returncode == 0 and bool(tests) and all(t["outcome"] in ("passed", "skipped") for t in tests.values())
     if cuda:
         against_cuda = [t for name, t in tests.items() if name.startswith("test_cpu_against_cuda")]
         ok = ok and bool(against_cuda) and all(t["outcome"] == "passed" for t in against_cuda)
-    return {"command": "python -m pytest " + shlex.join(args), "returncode": proc.returncode,
-            "seconds": seconds, "summary": summary, "tests": tests, "output_tail": out[-OUTPUT_TAIL:], "pass": ok}
+    return {
+        "command": "python -m pytest " + shlex.join(args),
+        "returncode": proc.returncode,
+        "seconds": seconds,
+        "summary": summary,
+        "tests": tests,
+        "output_tail": out[-OUTPUT_TAIL:],
+        "pass": ok,
+    }
 
 
 def _junit_outcomes(report: Path) -> dict:
@@ -150,8 +179,12 @@ def _junit_outcomes(report: Path) -> dict:
                 text = (found.get("message") or found.text or "").strip()
                 outcome, message = name, text.splitlines()[0][:300] if text else ""
                 break
-        outcomes[case.get("name")] = {"outcome": outcome, "seconds": float(case.get("time") or 0), "message": message,
-                                      **{p.get("name"): p.get("value") for p in case.iter("property")}}
+        outcomes[case.get("name")] = {
+            "outcome": outcome,
+            "seconds": float(case.get("time") or 0),
+            "message": message,
+            **{p.get("name"): p.get("value") for p in case.iter("property")},
+        }
     return outcomes
 
 
@@ -161,8 +194,12 @@ def _difference(reference: Tensor, other: Tensor) -> dict:
     a, b = reference.detach().double(), other.detach().double()
     diff, scale, norm = (a - b), a.abs().max().item(), a.norm().item()
     max_abs = diff.abs().max().item()
-    return {"max_abs": max_abs, "max_rel": max_abs / scale if scale else math.inf,
-            "norm_rel": diff.norm().item() / norm if norm else math.inf, "finite": bool(torch.isfinite(b).all())}
+    return {
+        "max_abs": max_abs,
+        "max_rel": max_abs / scale if scale else math.inf,
+        "norm_rel": diff.norm().item() / norm if norm else math.inf,
+        "finite": bool(torch.isfinite(b).all()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -178,8 +215,11 @@ def _count_syncs(fn: Callable[[], Any]) -> tuple[Any, list[str]]:
             result = fn()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    lines = [f"{Path(w.filename).name}:{w.lineno}: {str(w.message).splitlines()[0][:100]}"
-             for w in caught if "synchroniz" in str(w.message).lower()]
+    lines = [
+        f"{Path(w.filename).name}:{w.lineno}: {str(w.message).splitlines()[0][:100]}"
+        for w in caught
+        if "synchroniz" in str(w.message).lower()
+    ]
     return result, lines
 
 
@@ -212,10 +252,18 @@ def check_device(preset: str, device: str, overrides: tuple = ()) -> dict:
     batch = s.task.sample(batch_size, gen_b)
     noise = s.model.sample_noise(batch_size, steps, gen_n)
     where = {f"batch.{f.name}": str(getattr(batch, f.name).device) for f in fields(batch)}
-    where.update({f"noise.{f.name}": str(getattr(noise, f.name).device) for f in fields(noise)
-                  if getattr(noise, f.name) is not None})
-    result = {"preset": preset, "devices": where,
-              "on_device": all(torch.device(d).type == s.device.type for d in where.values())}
+    where.update(
+        {
+            f"noise.{f.name}": str(getattr(noise, f.name).device)
+            for f in fields(noise)
+            if getattr(noise, f.name) is not None
+        }
+    )
+    result = {
+        "preset": preset,
+        "devices": where,
+        "on_device": all(torch.device(d).type == s.device.type for d in where.values()),
+    }
     if s.device.type != "cuda":
         result["syncs"] = "skipped: not a CUDA device"
         return result
@@ -313,10 +361,18 @@ def time_training(name: str, clock: Clock, overrides: tuple, repeats: int, warmu
     fused, fused_peak = clock.median(bench.fused_step(s, device), repeats, warmup)
     gen = generator(0, "train_batches", s.device)
     sample, sample_peak = clock.median(lambda: s.task.sample(s.config.task.batch_size, gen), repeats, warmup)
-    return {"step_s": ours, "fused_step_s": fused, "ratio": ours / fused, "generation_s": sample,
-            "generation_share": sample / ours, "gflop": bench.step_flops(s) / 1e9, "peak_mb": ours_peak,
-            "fused_peak_mb": fused_peak, "generation_peak_mb": sample_peak,
-            "sizes": {"B": s.config.task.batch_size, "T": s.config.task.sequence_length, "n_rec": s.config.rnn.n_rec}}
+    return {
+        "step_s": ours,
+        "fused_step_s": fused,
+        "ratio": ours / fused,
+        "generation_s": sample,
+        "generation_share": sample / ours,
+        "gflop": bench.step_flops(s) / 1e9,
+        "peak_mb": ours_peak,
+        "fused_peak_mb": fused_peak,
+        "generation_peak_mb": sample_peak,
+        "sizes": {"B": s.config.task.batch_size, "T": s.config.task.sequence_length, "n_rec": s.config.rnn.n_rec},
+    }
 
 
 def time_rollout(name: str, clock: Clock, overrides: tuple, steps: int) -> dict:
@@ -393,8 +449,16 @@ def graph_rollout(name: str, clock: Clock, overrides: tuple, steps: int, chunk: 
         clock.sync()
         graphed = time.perf_counter() - start
     finite = bool(torch.isfinite(torch.cat(decoded, dim=1)).all() and torch.isfinite(static_h).all())
-    return {"eager_s": eager, "graph_s": graphed, "speedup": eager / graphed, "capture_s": capture,
-            "replay_vs_eager": replay_diff, "finite": finite, "peak_mb": clock.peak_mb(), "steps": steps}
+    return {
+        "eager_s": eager,
+        "graph_s": graphed,
+        "speedup": eager / graphed,
+        "capture_s": capture,
+        "replay_vs_eager": replay_diff,
+        "finite": finite,
+        "peak_mb": clock.peak_mb(),
+        "steps": steps,
+    }
 
 
 def compile_item(name: str, clock: Clock, overrides: tuple, mode: str, repeats: int, warmup: int) -> dict:
@@ -416,9 +480,16 @@ def compile_item(name: str, clock: Clock, overrides: tuple, mode: str, repeats: 
     clock.sync()
     first = time.perf_counter() - start
     compiled, peak = clock.median(step, repeats, warmup + 2)
-    result = {"mode": mode, "eager_step_s": eager, "first_step_s": first, "compile_s": max(first - eager, 0.0),
-              "step_s": compiled, "speedup": eager / compiled, "peak_mb": peak,
-              "parameters_finite": all(bool(torch.isfinite(p).all()) for p in s.model.parameters())}
+    result = {
+        "mode": mode,
+        "eager_step_s": eager,
+        "first_step_s": first,
+        "compile_s": max(first - eager, 0.0),
+        "step_s": compiled,
+        "speedup": eager / compiled,
+        "peak_mb": peak,
+        "parameters_finite": all(bool(torch.isfinite(p).all()) for p in s.model.parameters()),
+    }
     try:
         from torch._dynamo.utils import counters
 
@@ -462,13 +533,24 @@ def child_item(item: str, args: argparse.Namespace) -> dict:
 
 def _run_child(item: str, args: argparse.Namespace, timeout: float) -> dict | str:
     """Run ``child_item(item)`` in a fresh process (own session, killed with its workers on timeout)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--item", item, "--device", args.device,
-           "--sizes", args.sizes, "--budget", str(args.budget)] + (["--quick"] if args.quick else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--item",
+        item,
+        "--device",
+        args.device,
+        "--sizes",
+        args.sizes,
+        "--budget",
+        str(args.budget),
+    ] + (["--quick"] if args.quick else [])
     env = dict(os.environ)
     if not args.device.startswith("cuda"):
         env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # a CPU smoke test must not take every core
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -486,19 +568,38 @@ def _run_child(item: str, args: argparse.Namespace, timeout: float) -> dict | st
 
 
 def environment(args: argparse.Namespace) -> dict:
-    info = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "host": platform.node() or "machine",
-            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "device": args.device, "cpu_threads": torch.get_num_threads(),
-            "command": " ".join(["python", "benchmarks/gpu.py", *sys.argv[1:]]), "quick": args.quick,
-            "sizes": args.sizes, "rollout_steps": args.rollout_steps, "repeats": args.repeats, "warmup": args.warmup,
-            "tf32": {"matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-                     "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
-                     "float32_matmul_precision": torch.get_float32_matmul_precision()}}
+    info = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": platform.node() or "machine",
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": args.device,
+        "cpu_threads": torch.get_num_threads(),
+        "command": " ".join(["python", "benchmarks/gpu.py", *sys.argv[1:]]),
+        "quick": args.quick,
+        "sizes": args.sizes,
+        "rollout_steps": args.rollout_steps,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "tf32": {
+            "matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        },
+    }
     if args.device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(args.device))
-        info.update({"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
-                     "capability": f"{props.major}.{props.minor}", "cudnn": torch.backends.cudnn.version(),
-                     "gpu_count": torch.cuda.device_count()})
+        info.update(
+            {
+                "gpu": props.name,
+                "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+                "capability": f"{props.major}.{props.minor}",
+                "cudnn": torch.backends.cudnn.version(),
+                "gpu_count": torch.cuda.device_count(),
+            }
+        )
     return info
 
 
@@ -522,13 +623,19 @@ def _correctness_markdown(r: dict | str, verdict: bool | None) -> list[str]:
     out = [f"## Correctness against the CPU reference (`{TESTS}`)", ""]
     if not isinstance(r, dict):
         return out + [str(r), "", "**Verdict: FAIL**", ""]
-    out += [(f"`{r['command']}` in the repository root: exit code {r['returncode']}, {r['seconds']:.0f} s, "
-             f"{r['summary']}. Each model (tests/cuda_check.py) runs on CPU and on the device from the same weights, "
-             "batch and noise (drawn on CPU): forward, MSE, backward, the zero-input forward with the same noise and "
-             "a noise-free `rollout()`; every hidden state, output, loss and gradient must agree to "
-             "‖device − cpu‖ / ‖cpu‖ ≤ the tolerance, TF32 off; a noisy device `rollout()` must be finite and stay "
-             "on the device. Largest difference: the largest of these measures in the test."), "",
-            "| test | outcome | time | largest difference / message |", "|---|---|---|---|"]
+    out += [
+        (
+            f"`{r['command']}` in the repository root: exit code {r['returncode']}, {r['seconds']:.0f} s, "
+            f"{r['summary']}. Each model (tests/cuda_check.py) runs on CPU and on the device from the same weights, "
+            "batch and noise (drawn on CPU): forward, MSE, backward, the zero-input forward with the same noise and "
+            "a noise-free `rollout()`; every hidden state, output, loss and gradient must agree to "
+            "‖device − cpu‖ / ‖cpu‖ ≤ the tolerance, TF32 off; a noisy device `rollout()` must be finite and stay "
+            "on the device. Largest difference: the largest of these measures in the test."
+        ),
+        "",
+        "| test | outcome | time | largest difference / message |",
+        "|---|---|---|---|",
+    ]
     for name, t in r["tests"].items():
         outcome = t["outcome"] if t["outcome"] in ("passed", "skipped") else f"**{t['outcome'].upper()}**"
         detail = t.get("largest_difference", "") if t["outcome"] == "passed" else t["message"].replace("|", "\\|")
@@ -536,25 +643,49 @@ def _correctness_markdown(r: dict | str, verdict: bool | None) -> list[str]:
     if not r["tests"]:
         out.append("| (no test report) | **FAIL** | | |")
     tail = r["output_tail"].rstrip().splitlines()[-25:]
-    out += ["", f"**Verdict: {'PASS' if verdict else 'FAIL'}**", "", "pytest output (tail):", "", "```", *tail, "```",
-            ""]
+    out += [
+        "",
+        f"**Verdict: {'PASS' if verdict else 'FAIL'}**",
+        "",
+        "pytest output (tail):",
+        "",
+        "```",
+        *tail,
+        "```",
+        "",
+    ]
     return out
 
 
 def markdown(results: dict) -> str:
     env, cuda = results["environment"], results["environment"]["device"].startswith("cuda")
     fused_name = "fused (cuDNN)" if cuda else "fused (CPU kernels)"
-    where = (f"{env.get('gpu')} ({env.get('gpu_memory_gib')} GiB, compute capability {env.get('capability')}), "
-             f"CUDA {env['cuda']}, cuDNN {env.get('cudnn')}" if cuda else "CPU only")
-    out = [f"# GPU check and benchmark: {env['host']}, {where}", "",
-           (f"Measured {env['date']} on {env['platform']}, Python {env['python']}, torch {env['torch']}; "
+    where = (
+        f"{env.get('gpu')} ({env.get('gpu_memory_gib')} GiB, compute capability {env.get('capability')}), "
+        f"CUDA {env['cuda']}, cuDNN {env.get('cudnn')}"
+        if cuda
+        else "CPU only"
+    )
+    out = [
+        f"# GPU check and benchmark: {env['host']}, {where}",
+        "",
+        (
+            f"Measured {env['date']} on {env['platform']}, Python {env['python']}, torch {env['torch']}; "
             f"`{env['command']}`. Sizes: {env['sizes']}; {env['repeats']} repeats after {env['warmup']} warm-up "
             f"calls (median); TF32 off (matmul {env['tf32']['matmul.allow_tf32']}, cuDNN "
-            f"{env['tf32']['cudnn.allow_tf32']}): all float32. Total {results.get('elapsed_s', 0):.0f} s."), ""]
+            f"{env['tf32']['cudnn.allow_tf32']}): all float32. Total {results.get('elapsed_s', 0):.0f} s."
+        ),
+        "",
+    ]
     if not cuda:
-        out += [("**CPU plumbing run**: the correctness tests compare CPU with CPU (differences must be 0) and skip "
-                 "the CPU-against-CUDA ones; CUDA graphs, the sync-debug check and cuDNN are skipped (the fused "
-                 "baseline uses the CPU kernels)."), ""]
+        out += [
+            (
+                "**CPU plumbing run**: the correctness tests compare CPU with CPU (differences must be 0) and skip "
+                "the CPU-against-CUDA ones; CUDA graphs, the sync-debug check and cuDNN are skipped (the fused "
+                "baseline uses the CPU kernels)."
+            ),
+            "",
+        ]
     out += _correctness_markdown(results["correctness"], results.get("correctness_pass"))
 
     out += ["## Device checks", ""]
@@ -562,44 +693,62 @@ def markdown(results: dict) -> str:
         if not isinstance(r, dict):
             out.append(f"- {name}: {r}")
             continue
-        out.append(f"- {name}: batch and noise from a device generator on the device: "
-                   f"{'yes' if r['on_device'] else 'NO'} ({', '.join(sorted(set(r['devices'].values())))})")
+        out.append(
+            f"- {name}: batch and noise from a device generator on the device: "
+            f"{'yes' if r['on_device'] else 'NO'} ({', '.join(sorted(set(r['devices'].values())))})"
+        )
         if isinstance(r["syncs"], str):
             out.append(f"  - host syncs in one training step: {r['syncs']}")
         else:
             counts = ", ".join(f"{piece} {len(lines)}" for piece, lines in r["syncs"].items())
-            out.append(f"  - host syncs in one training step (sync debug mode {r['sync_mode']}; control `.item()` "
-                       f"detected: {r['control_detected']}): {counts}{' (none)' if r['syncs_total'] == 0 else ''}")
+            out.append(
+                f"  - host syncs in one training step (sync debug mode {r['sync_mode']}; control `.item()` "
+                f"detected: {r['control_detected']}): {counts}{' (none)' if r['syncs_total'] == 0 else ''}"
+            )
             for piece, lines in r["syncs"].items():
                 for line in sorted(set(lines))[:5]:
                     out.append(f"    - {piece}: `{line}`")
-    out += ["", ("`reactivation.training.train` itself reads the loss every step (`torch.isfinite(loss)` and "
-                 "`loss.item()` for the metrics log): one host round trip per step by design, not counted above."),
-            ""]
+    out += [
+        "",
+        (
+            "`reactivation.training.train` itself reads the loss every step (`torch.isfinite(loss)` and "
+            "`loss.item()` for the metrics log): one host round trip per step by design, not counted above."
+        ),
+        "",
+    ]
 
     steps = env["rollout_steps"]
-    out += [f"## Speed and memory on `{env['device']}`", "",
-            f"| measurement | ours | {fused_name} | ratio ours / fused | other |", "|---|---|---|---|---|"]
+    out += [
+        f"## Speed and memory on `{env['device']}`",
+        "",
+        f"| measurement | ours | {fused_name} | ratio ours / fused | other |",
+        "|---|---|---|---|---|",
+    ]
     rate = results["timings"].get("matmul")
     for name in PRESETS:
         r = results["timings"].get(f"train:{name}")
         if not isinstance(r, dict):
             out.append(f"| {name} training step | {r} | | | |")
             continue
-        floor = (f"; {r['gflop']:.3g} GFLOP: floor {_t(r['gflop'] / rate['tflops'] / 1e3)}"
-                 if isinstance(rate, dict) else "")
-        out.append(f"| {name} training step (B {r['sizes']['B']}, T {r['sizes']['T']}, {r['sizes']['n_rec']} units) "
-                   f"| {_t(r['step_s'])} | {_t(r['fused_step_s'])} | {r['ratio']:.2f} | generation "
-                   f"{_t(r['generation_s'])} ({r['generation_share']:.1%}); peak {_mb(r['peak_mb'])} (fused "
-                   f"{_mb(r['fused_peak_mb'])}, generation {_mb(r['generation_peak_mb'])}){floor} |")
+        floor = (
+            f"; {r['gflop']:.3g} GFLOP: floor {_t(r['gflop'] / rate['tflops'] / 1e3)}" if isinstance(rate, dict) else ""
+        )
+        out.append(
+            f"| {name} training step (B {r['sizes']['B']}, T {r['sizes']['T']}, {r['sizes']['n_rec']} units) "
+            f"| {_t(r['step_s'])} | {_t(r['fused_step_s'])} | {r['ratio']:.2f} | generation "
+            f"{_t(r['generation_s'])} ({r['generation_share']:.1%}); peak {_mb(r['peak_mb'])} (fused "
+            f"{_mb(r['fused_peak_mb'])}, generation {_mb(r['generation_peak_mb'])}){floor} |"
+        )
     for name in ("SN vanilla", "HD vanilla"):
         r = results["timings"].get(f"rollout:{name}")
         if not isinstance(r, dict):
             out.append(f"| {name} quiescent rollout | {r} | | | |")
             continue
-        out.append(f"| {name} quiescent rollout, {ROLLOUT_BATCH} × {steps} steps | {_t(r['seconds'])} "
-                   f"| {_t(r['fused_seconds'])} | {r['ratio']:.2f} | {r['memory']} growth over the chunks "
-                   f"{r['rss_growth_mb']:+.0f} MB; peak {_mb(r['peak_mb'])} (ours and fused) |")
+        out.append(
+            f"| {name} quiescent rollout, {ROLLOUT_BATCH} × {steps} steps | {_t(r['seconds'])} "
+            f"| {_t(r['fused_seconds'])} | {r['ratio']:.2f} | {r['memory']} growth over the chunks "
+            f"{r['rss_growth_mb']:+.0f} MB; peak {_mb(r['peak_mb'])} (ours and fused) |"
+        )
     if isinstance(rate, dict):
         out.append(f"| float32 matmul {rate['n']}² | {rate['tflops']:.1f} TFLOP/s | | | |")
     elif rate is not None:
@@ -610,15 +759,22 @@ def markdown(results: dict) -> str:
     if isinstance(graphs, str):
         out.append(graphs)
     else:
-        out += [(f"Each {CHUNK}-step no-grad forward replayed from one captured graph (static zero input, noise "
-                 "and state buffers; noise refilled per chunk from the device generator), against `rollout()`."), "",
-                "| model | rollout() | graphed | speedup | capture | replay vs eager (max abs) | peak |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            (
+                f"Each {CHUNK}-step no-grad forward replayed from one captured graph (static zero input, noise "
+                "and state buffers; noise refilled per chunk from the device generator), against `rollout()`."
+            ),
+            "",
+            "| model | rollout() | graphed | speedup | capture | replay vs eager (max abs) | peak |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, r in graphs.items():
             if isinstance(r, dict):
-                out.append(f"| {name}, {ROLLOUT_BATCH} × {r['steps']} | {_t(r['eager_s'])} | {_t(r['graph_s'])} "
-                           f"| {r['speedup']:.2f} | {_t(r['capture_s'])} | {_num(r['replay_vs_eager']['max_abs'])}"
-                           f"{'' if r['finite'] else ' NOT FINITE'} | {_mb(r['peak_mb'])} |")
+                out.append(
+                    f"| {name}, {ROLLOUT_BATCH} × {r['steps']} | {_t(r['eager_s'])} | {_t(r['graph_s'])} "
+                    f"| {r['speedup']:.2f} | {_t(r['capture_s'])} | {_num(r['replay_vs_eager']['max_abs'])}"
+                    f"{'' if r['finite'] else ' NOT FINITE'} | {_mb(r['peak_mb'])} |"
+                )
             else:
                 out.append(f"| {name} | {r} | | | | | |")
 
@@ -627,16 +783,23 @@ def markdown(results: dict) -> str:
     if isinstance(comp, str):
         out.append(comp)
     else:
-        out += [("`model.compile(mode=...)` inside bench.py's training step (generation and Adam stay eager). "
-                 "Compile = first compiled step less one eager step."), "",
-                "| model | mode | eager step | compiled step | speedup | compile | graph breaks | peak |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            (
+                "`model.compile(mode=...)` inside bench.py's training step (generation and Adam stay eager). "
+                "Compile = first compiled step less one eager step."
+            ),
+            "",
+            "| model | mode | eager step | compiled step | speedup | compile | graph breaks | peak |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for key, r in comp.items():
             name, mode = key.split(":")
             if isinstance(r, dict):
                 finite = "" if r["parameters_finite"] else " (parameters NOT finite)"
-                out.append(f"| {name} | {mode} | {_t(r['eager_step_s'])} | {_t(r['step_s'])} | {r['speedup']:.2f}"
-                           f"{finite} | {_t(r['compile_s'])} | {r['graph_breaks']} | {_mb(r['peak_mb'])} |")
+                out.append(
+                    f"| {name} | {mode} | {_t(r['eager_step_s'])} | {_t(r['step_s'])} | {r['speedup']:.2f}"
+                    f"{finite} | {_t(r['compile_s'])} | {r['graph_breaks']} | {_mb(r['peak_mb'])} |"
+                )
             else:
                 out.append(f"| {name} | {mode} | {r} | | | | | |")
     return "\n".join(out) + "\n"
@@ -646,13 +809,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 2,000-step rollouts, fewer compiles")
     parser.add_argument("--device", default="cuda", help="device to check and time (default cuda; cpu: smoke test)")
-    parser.add_argument("--sizes", choices=("paper", "small"),
-                        help="paper: the presets' sizes (default on CUDA); small: 32 units, B 16, T 20, 32 cells "
-                             "(default on CPU, so that the smoke test takes minutes)")
+    parser.add_argument(
+        "--sizes",
+        choices=("paper", "small"),
+        help="paper: the presets' sizes (default on CUDA); small: 32 units, B 16, T 20, 32 cells "
+        "(default on CPU, so that the smoke test takes minutes)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
-    parser.add_argument("--budget", type=float,
-                        help="seconds for the whole run; experiments that no longer fit are skipped "
-                             "(default: 230 quick, 480 full)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="seconds for the whole run; experiments that no longer fit are skipped (default: 230 quick, 480 full)",
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile experiments")
     parser.add_argument("--item", help=argparse.SUPPRESS)  # internal: one experiment in a child process
     args = parser.parse_args()
@@ -686,32 +854,53 @@ def main() -> None:
 
     deadline = started + args.budget
     clock = Clock(args.device)
-    results: dict[str, Any] = {"environment": environment(args), "correctness": {}, "device_checks": {},
-                               "timings": {}}
-    _attempt(results, "correctness", lambda: run_correctness_tests(
-        args.device, args.sizes, max(deadline - time.perf_counter() - 10, 60)))
+    results: dict[str, Any] = {"environment": environment(args), "correctness": {}, "device_checks": {}, "timings": {}}
+    _attempt(
+        results,
+        "correctness",
+        lambda: run_correctness_tests(args.device, args.sizes, max(deadline - time.perf_counter() - 10, 60)),
+    )
     results["correctness_pass"] = isinstance(results["correctness"], dict) and results["correctness"]["pass"]
     for name, preset in PRESETS.items():
-        _attempt(results["device_checks"], name,
-                 lambda preset=preset: check_device(preset, args.device, size_overrides(preset, args.sizes)))
+        _attempt(
+            results["device_checks"],
+            name,
+            lambda preset=preset: check_device(preset, args.device, size_overrides(preset, args.sizes)),
+        )
 
-    _attempt(results["timings"], "matmul", lambda: {
-        "n": 8192 if cuda else 1024,
-        "tflops": matmul_rate(clock, 8192 if cuda else 1024, args.repeats) / 1e12})
+    _attempt(
+        results["timings"],
+        "matmul",
+        lambda: {
+            "n": 8192 if cuda else 1024,
+            "tflops": matmul_rate(clock, 8192 if cuda else 1024, args.repeats) / 1e12,
+        },
+    )
     for name, preset in PRESETS.items():
-        _attempt(results["timings"], f"train:{name}", lambda name=name, preset=preset: time_training(
-            name, clock, size_overrides(preset, args.sizes), args.repeats, args.warmup))
+        _attempt(
+            results["timings"],
+            f"train:{name}",
+            lambda name=name, preset=preset: time_training(
+                name, clock, size_overrides(preset, args.sizes), args.repeats, args.warmup
+            ),
+        )
     for name in ("SN vanilla", "HD vanilla"):
-        _attempt(results["timings"], f"rollout:{name}", lambda name=name: time_rollout(
-            name, clock, size_overrides(PRESETS[name], args.sizes), args.rollout_steps))
+        _attempt(
+            results["timings"],
+            f"rollout:{name}",
+            lambda name=name: time_rollout(name, clock, size_overrides(PRESETS[name], args.sizes), args.rollout_steps),
+        )
     clock.fresh()
 
     def child(item: str, cap: float) -> dict | str:
         left = deadline - time.perf_counter() - 10  # 10 s for writing the results
         if left < 20:
             return "skipped: the time budget (--budget) is spent"
-        print(f"[{time.strftime('%H:%M:%S')}] {item} (child, limit {min(cap, left):.0f} s) ...", file=sys.stderr,
-              flush=True)
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {item} (child, limit {min(cap, left):.0f} s) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         return _run_child(item, args, min(cap, left))
 
     if cuda:
@@ -720,9 +909,17 @@ def main() -> None:
         results["graphs"] = "skipped: CUDA graphs need a CUDA device"
     # The vanilla RNN first (the main model; its time loop is one autograd Function, so probably the quicker
     # compile), then the GRU, whose unrolled loop of small elementwise ops inductor could fuse but takes longest.
-    compiles = (["SN vanilla:default", "SN GRU:default"] if args.quick else
-                ["SN vanilla:default", "SN GRU:default", "SN vanilla:reduce-overhead", "SN GRU:reduce-overhead",
-                 "HD vanilla:default"])
+    compiles = (
+        ["SN vanilla:default", "SN GRU:default"]
+        if args.quick
+        else [
+            "SN vanilla:default",
+            "SN GRU:default",
+            "SN vanilla:reduce-overhead",
+            "SN GRU:reduce-overhead",
+            "HD vanilla:default",
+        ]
+    )
     if not cuda:  # the plumbing only: inductor's C++ build of even the smallest model takes a minute on one core
         compiles = ["HD vanilla:default"]
     if args.no_compile:

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench import PRESETS, _interleaved_medians  # noqa: E402
 from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
-from reactivation.seeding import generator  # noqa: E402
 from reactivation.loading import build  # noqa: E402
+from reactivation.seeding import generator  # noqa: E402
 from reactivation.training import _healthy, _mse, _Run  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def measure(preset: str, repeats: int) -> dict[str, float]:
     cfg = compose_train([f"config={preset}", "seed=0", "device=cpu", "trainer.progress=false"])
     run = _Run(build(cfg), Path(tempfile.mkdtemp()), preset)
     run.test_batch = run.task.sample(cfg.task.batch_size, generator(0, "test_batch"))
-    run.zero_loss = torch.mean(run.test_batch.targets ** 2).item()
+    run.zero_loss = torch.mean(run.test_batch.targets**2).item()
     loss = torch.tensor(1e-4)
 
     def check() -> None:
@@ -45,14 +45,20 @@ def measure(preset: str, repeats: int) -> dict[str, float]:
 
     def noise_free_forward() -> None:
         with torch.no_grad():
-            _, outputs = run.model(run.test_batch.inputs, run.test_batch.init_code, sigma_in=0.0, sigma_rec=0.0,
-                                   sigma_out=0.0)
+            _, outputs = run.model(
+                run.test_batch.inputs, run.test_batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0
+            )
             _healthy(_mse(outputs, run.test_batch.targets), run.zero_loss, run.params).item()
 
     step, per_step, per_save = _interleaved_medians([lambda: run.step(1), check, noise_free_forward], repeats)
     every = cfg.trainer.save_freq
-    return {"step_s": step, "check_s": per_step, "save_check_s": per_save, "save_freq": every,
-            "overhead": (per_step + per_save / every) / step}
+    return {
+        "step_s": step,
+        "check_s": per_step,
+        "save_check_s": per_save,
+        "save_freq": every,
+        "overhead": (per_step + per_save / every) / step,
+    }
 
 
 def main() -> None:
@@ -65,15 +71,21 @@ def main() -> None:
     rows = {name: measure(preset, args.repeats) for name, preset in PRESETS.items()}
     machine = f"{platform.node() or 'machine'}-{torch.get_num_threads()}cpu"
     cpu = platform.processor() or platform.machine()
-    lines = [f"# Divergence guard overhead ({date.today()}, {platform.platform()}, {cpu}, torch {torch.__version__}, "
-             f"{args.threads} threads)", "",
-             f"Command: `python benchmarks/guard.py --threads {args.threads} --repeats {args.repeats}`; medians of "
-             "interleaved repeats in one process.", "",
-             "| network | training step | per-step check | checkpoint check (every save_freq steps) | guard / step |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# Divergence guard overhead ({date.today()}, {platform.platform()}, {cpu}, torch {torch.__version__}, "
+        f"{args.threads} threads)",
+        "",
+        f"Command: `python benchmarks/guard.py --threads {args.threads} --repeats {args.repeats}`; medians of "
+        "interleaved repeats in one process.",
+        "",
+        "| network | training step | per-step check | checkpoint check (every save_freq steps) | guard / step |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['step_s'] * 1e3:.0f} ms | {r['check_s'] * 1e3:.2f} ms | "
-                     f"{r['save_check_s'] * 1e3:.0f} ms (every {r['save_freq']}) | {100 * r['overhead']:.2f} % |")
+        lines.append(
+            f"| {name} | {r['step_s'] * 1e3:.0f} ms | {r['check_s'] * 1e3:.2f} ms | "
+            f"{r['save_check_s'] * 1e3:.0f} ms (every {r['save_freq']}) | {100 * r['overhead']:.2f} % |"
+        )
     text = "\n".join(lines) + "\n"
     out = ROOT / "benchmarks" / "results" / f"{machine}-guard.md"
     out.write_text(text)

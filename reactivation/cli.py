@@ -6,7 +6,8 @@ import ctypes
 import functools
 import logging
 import sys
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -64,9 +65,11 @@ def exit_on_error(func: F) -> F:
             print(f"error: {_message(err)}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt as err:
-            print("\ninterrupted: nothing was left half-written; run the same command again to continue "
-                  "(training resumes from its last checkpoint, finished runs and results are kept).",
-                  file=sys.stderr)
+            print(
+                "\ninterrupted: nothing was left half-written; run the same command again to continue "
+                "(training resumes from its last checkpoint, finished runs and results are kept).",
+                file=sys.stderr,
+            )
             sys.exit(143 if isinstance(err, processes.Terminated) else 130)
 
     return wrapper  # type: ignore[return-value]

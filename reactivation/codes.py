@@ -65,7 +65,7 @@ class PlaceCells(nn.Module):
         generator: torch.Generator,
         dog: bool = False,
         surround_scale: float = 2.0,
-    ) -> "PlaceCells":
+    ) -> PlaceCells:
         """Draw ``n`` centres uniformly in the ``box_width`` x ``box_height`` box centred at the origin."""
         return cls._uniform(n, sigma, (box_width, box_height), (0.0, 0.0), generator, dog, surround_scale)
 
@@ -79,15 +79,23 @@ class PlaceCells(nn.Module):
         generator: torch.Generator,
         dog: bool = False,
         surround_scale: float = 2.0,
-    ) -> "PlaceCells":
+    ) -> PlaceCells:
         """Draw ``n`` centres uniformly on the segment ``[low, high]`` (metres, ``high > low``): an (n, 1) code."""
         if not high > low:
             raise ValueError(f"the interval needs high > low, got [{low}, {high}]")
         return cls._uniform(n, sigma, (high - low,), ((low + high) / 2,), generator, dog, surround_scale)
 
     @classmethod
-    def _uniform(cls, n: int, sigma: float, size: tuple[float, ...], centre: tuple[float, ...],
-                 generator: torch.Generator, dog: bool, surround_scale: float) -> "PlaceCells":
+    def _uniform(
+        cls,
+        n: int,
+        sigma: float,
+        size: tuple[float, ...],
+        centre: tuple[float, ...],
+        generator: torch.Generator,
+        dog: bool,
+        surround_scale: float,
+    ) -> PlaceCells:
         # (u - 1/2) * size + centre: with centre 0 these are exactly the box's draws of earlier versions.
         if n < 1:
             raise ValueError(f"number of place cells must be >= 1, got {n}")

@@ -12,8 +12,9 @@ import difflib
 import itertools
 import math
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -28,8 +29,8 @@ ANALYSIS_CONFIG_DIR = TRAIN_CONFIG_DIR.parent / "analysis"
 
 
 def _runtime_keys() -> tuple[str, ...]:
-    # reactivation/configs/train/train.yaml says which keys stay out of a run directory's name (they do not change what is
-    # trained); that list is the one place of this fact, read here rather than written again.
+    # reactivation/configs/train/train.yaml says which keys stay out of a run directory's name (they do not change what
+    # is trained); that list is the one place of this fact, read here rather than written again.
     train_yaml = yaml.safe_load((TRAIN_CONFIG_DIR / "train.yaml").read_text())
     excluded = train_yaml["hydra"]["job"]["config"]["override_dirname"]["exclude_keys"]
     return tuple(k for k in excluded if k not in ("config", "seed"))  # these two name the directory themselves
@@ -73,7 +74,7 @@ def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[
         task, _, name = preset.rpartition("/")
         for condition in CONDITIONS:
             if name == condition or name.startswith(condition + "_"):
-                model = name[len(condition) + 1:] or "vanilla"
+                model = name[len(condition) + 1 :] or "vanilla"
                 found.setdefault((task, model), {})[condition] = preset
     # Tasks in the registry's order (vanilla RNNs first) and conditions in the paper's, whatever the file system's.
     order = {task: i for i, task in enumerate(TASKS)}
@@ -82,8 +83,9 @@ def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[
         task, model = family
         return order.get(task, len(order)), task, model != "vanilla", model
 
-    return {family: {c: found[family][c] for c in CONDITIONS if c in found[family]}
-            for family in sorted(found, key=rank)}
+    return {
+        family: {c: found[family][c] for c in CONDITIONS if c in found[family]} for family in sorted(found, key=rank)
+    }
 
 
 def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:
@@ -96,8 +98,10 @@ def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:
     try:
         value = (yaml.safe_load(path.read_text()) or {}).get("sigma2_rec")
     except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"task {task!r} has no readable noise config {path} ({err}); a task's noisy presets "
-                          "take their noise from it.") from err
+        raise ConfigError(
+            f"task {task!r} has no readable noise config {path} ({err}); a task's noisy presets "
+            "take their noise from it."
+        ) from err
     if not is_number(value) or not math.isfinite(value):
         raise ConfigError(f"{path} must set sigma2_rec to a finite variance; got {value!r}")
     return float(value)
@@ -139,8 +143,10 @@ def _parse(argv: list[str]) -> list | None:
             overrides += parser.parse_overrides([arg])
         except HydraException as err:
             reason = " ".join(str(err).split())
-            raise ConfigError(f"cannot read the argument {arg!r} ({reason[:300]}). Write key=value, e.g. "
-                              "trainer.lr=0.01; quote values with spaces or brackets for the shell.") from None
+            raise ConfigError(
+                f"cannot read the argument {arg!r} ({reason[:300]}). Write key=value, e.g. "
+                "trainer.lr=0.01; quote values with spaces or brackets for the shell."
+            ) from None
     return overrides
 
 
@@ -161,14 +167,17 @@ def _check_keys(overrides: list, base: DictConfig, groups: Iterable[str], listin
             raise ConfigError(f"~{key} removes a key that every run needs; set it instead ({key}=...).")
         if not exists:
             added = "+" if o.is_add() else ""
-            raise ConfigError(f"unknown key '{added}{key}': nothing reads it, so it would be ignored."
-                              f"{_suggest(key, known)} Run `{listing}` to list every key.")
+            raise ConfigError(
+                f"unknown key '{added}{key}': nothing reads it, so it would be ignored."
+                f"{_suggest(key, known)} Run `{listing}` to list every key."
+            )
         if o.is_add() and not o.is_force_add():
             raise ConfigError(f"+{key}: the key exists already; set it without the '+' ({key}=...).")
 
 
-def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
-              check: Callable[[DictConfig], Any] | None = None) -> None:
+def preflight(
+    argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR, check: Callable[[DictConfig], Any] | None = None
+) -> None:
     """Check a training command line before Hydra composes it, or writes anything.
 
     Every run of the command (each combination of a ``-m`` sweep) is composed and checked: values
@@ -193,14 +202,17 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
 
     if "config" not in by_key:
         raise ConfigError(
-            "no preset given: add config=<task>/<preset>, e.g.\n  " + example
-            + "\nAvailable presets:\n  " + "\n  ".join(names))
+            "no preset given: add config=<task>/<preset>, e.g.\n  "
+            + example
+            + "\nAvailable presets:\n  "
+            + "\n  ".join(names)
+        )
     chosen = _override_values(by_key["config"])
     for name in chosen or []:
         if name not in names:
             raise ConfigError(
-                f"unknown preset config={name}.{_suggest(name, names)}\nAvailable presets:\n  "
-                + "\n  ".join(names))
+                f"unknown preset config={name}.{_suggest(name, names)}\nAvailable presets:\n  " + "\n  ".join(names)
+            )
     if "seed" not in by_key:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
     base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)
@@ -211,7 +223,8 @@ def preflight(argv: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
                 f"{o.key_or_group}={o.get_value_element_as_str()} would swap a part of the preset, whose name would "
                 f"then describe another run. Choose the preset that has it (config=...; `python train.py seed=0` "
                 f"lists them), or override single keys (e.g. task.biased=true, "
-                f"rnn.sigma2_rec=0.0001).")
+                f"rnn.sigma2_rec=0.0001)."
+            )
     defaults: dict[str, dict[str, Any]] = {}
     checked: set[str] = set()
     for run in _expand([o for o in overrides if not o.key_or_group.startswith("hydra")]):
@@ -283,8 +296,9 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or "?"
         reason = str(err).splitlines()[0]
-        raise ConfigError(f"{key}: its value cannot be resolved ({reason}). Give a plain value on the command "
-                          f"line ({key}=...).") from None
+        raise ConfigError(
+            f"{key}: its value cannot be resolved ({reason}). Give a plain value on the command line ({key}=...)."
+        ) from None
     return container
 
 
@@ -349,8 +363,13 @@ def results_root(path: Any) -> Path:
     return target
 
 
-def preflight_analysis(argv: list[str], name: str, config_dir: Path = ANALYSIS_CONFIG_DIR,
-                       script: str | None = None, require_seed: bool = True) -> None:
+def preflight_analysis(
+    argv: list[str],
+    name: str,
+    config_dir: Path = ANALYSIS_CONFIG_DIR,
+    script: str | None = None,
+    require_seed: bool = True,
+) -> None:
     """Check an analysis command line (``output_<name>.py``) before Hydra composes it.
 
     Raises:
@@ -388,8 +407,7 @@ def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra
             GlobalHydra.instance().initialize(running)
 
 
-def compose_train(overrides: list[str], config_dir: Path = TRAIN_CONFIG_DIR,
-                  with_hydra: bool = False) -> DictConfig:
+def compose_train(overrides: list[str], config_dir: Path = TRAIN_CONFIG_DIR, with_hydra: bool = False) -> DictConfig:
     """Compose the training config as ``train.py`` would for these command-line overrides.
 
     Args:
@@ -421,19 +439,22 @@ def validate(cfg: DictConfig) -> None:
     Raises:
         ConfigError: naming the key, the bad value and what is allowed.
     """
-    _require(not OmegaConf.is_missing(cfg, "seed"),
-             "seed is required: add seed=<integer> to the command line (seed=0 is a seed).")
+    _require(
+        not OmegaConf.is_missing(cfg, "seed"),
+        "seed is required: add seed=<integer> to the command line (seed=0 is a seed).",
+    )
     seed = cfg.seed
-    _require(is_int(seed) and seed >= 0,
-             f"seed must be a non-negative integer, got {seed!r}.")
+    _require(is_int(seed) and seed >= 0, f"seed must be a non-negative integer, got {seed!r}.")
     # rnn.* values are checked by the model's constructor (also before any work starts).
     trainer, task = cfg.trainer, cfg.task
     for key in ("n_epochs", "test_freq", "save_freq", "decode_freq"):
         _require(is_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
     _require(trainer.lr > 0, f"trainer.lr={trainer.lr!r} must be > 0.")
     _require(trainer.weight_decay >= 0, f"trainer.weight_decay={trainer.weight_decay!r} must be >= 0.")
-    _require(is_positive_int(task.get("batch_size")), f"task.batch_size={task.get('batch_size')!r} must be a positive "
-             "integer.")  # the trainer's, not the task's
+    _require(
+        is_positive_int(task.get("batch_size")),
+        f"task.batch_size={task.get('batch_size')!r} must be a positive integer.",
+    )  # the trainer's, not the task's
     # Every other task value is the task's own, checked by its builder (reactivation.tasks.build_task).
 
 
@@ -446,10 +467,14 @@ def resolve_sizes(cfg: DictConfig, n_in: int, n_code: int) -> None:
         n_code: number of units of the task's population code.
     """
     fix = "leave it unset (null) to follow the task"
-    _require(cfg.rnn.n_in == n_in, f"rnn.n_in={cfg.rnn.n_in} but the {cfg.task.name} task gives {n_in}-D "
-             f"inputs; set rnn.n_in={n_in}.")
+    _require(
+        cfg.rnn.n_in == n_in,
+        f"rnn.n_in={cfg.rnn.n_in} but the {cfg.task.name} task gives {n_in}-D inputs; set rnn.n_in={n_in}.",
+    )
     for key in ("n_out", "n_init"):
         if cfg.rnn[key] is None:
             cfg.rnn[key] = n_code
-        _require(cfg.rnn[key] == n_code, f"rnn.{key}={cfg.rnn[key]} does not match the task's {n_code} "
-                 f"cells; set rnn.{key}={n_code} or {fix}.")
+        _require(
+            cfg.rnn[key] == n_code,
+            f"rnn.{key}={cfg.rnn[key]} does not match the task's {n_code} cells; set rnn.{key}={n_code} or {fix}.",
+        )

@@ -84,13 +84,17 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
     cfg.device = device
     setup = build(cfg)
     path = runs.checkpoint_path(run_dir, step)
-    fix = (f"delete it and run the training command of {run_dir} again (a finished run rewrites its final "
-           "checkpoint from resume.pt), or analyse another epoch=")
+    fix = (
+        f"delete it and run the training command of {run_dir} again (a finished run rewrites its final "
+        "checkpoint from resume.pt), or analyse another epoch="
+    )
     state = runs.load_checkpoint(path, map_location=setup.device, keys=CHECKPOINT_KEYS, fix=fix)
     if comparable(state["config"]) != comparable(config):
-        raise ReactivationError(f"checkpoint {path} was written by another run than the one described by "
-                                f"{run_dir / runs.CONFIG_FILE} (preset {state['config'].get('preset')!r}, seed "
-                                f"{state['config'].get('seed')!r}); it was copied or moved there. To fix it, {fix}.")
+        raise ReactivationError(
+            f"checkpoint {path} was written by another run than the one described by "
+            f"{run_dir / runs.CONFIG_FILE} (preset {state['config'].get('preset')!r}, seed "
+            f"{state['config'].get('seed')!r}); it was copied or moved there. To fix it, {fix}."
+        )
     require_finite_weights(state, path, fix)
     setup.model.load_state_dict(state["model"])
     setup.task.load_state_dict(state["task"])
@@ -101,8 +105,10 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
 def require_finite_weights(state: dict[str, Any], path: Path, fix: str) -> None:
     bad = [name for name, t in state["model"].items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
-        raise ReactivationError(f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): it records a "
-                                f"diverged run. To fix it, {fix}.")
+        raise ReactivationError(
+            f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): it records a "
+            f"diverged run. To fix it, {fix}."
+        )
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:

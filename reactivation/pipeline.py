@@ -16,9 +16,9 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -50,14 +50,18 @@ from reactivation.config import (
 )
 from reactivation.figures import make
 from reactivation.figures.style import check_formats
-from reactivation.processes import run_child
 from reactivation.loading import select_device
+from reactivation.processes import run_child
 
 log = logging.getLogger(__name__)
 
 #: The analyses run for every seed, in order: kind -> (config name, function).
 ANALYSES: dict[str, Callable[[Settings], dict]] = {
-    "kl": kl.run, "variance": variance.run, "distance": distance.run, "manifold": manifold.run}
+    "kl": kl.run,
+    "variance": variance.run,
+    "distance": distance.run,
+    "manifold": manifold.run,
+}
 #: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one).
 LAUNCHERS = {"basic": None, "local": "local", "slurm": "slurm", "slurm_local": "slurm_local"}
 # The checkout's training entry point (beside the package); an installed package without the checkout has none.
@@ -79,17 +83,31 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
     values, typed = resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
     unique = lambda v: len(set(v)) == len(v)  # noqa: E731
     for key, test, allowed in (
-            ("seeds", lambda v: isinstance(v, list) and bool(v) and all(map(CHECKS["seed"][0], v))
-             and unique(v), "a non-empty list of distinct non-negative integers, e.g. seeds=[0,1,2]"),
-            ("families", lambda v: isinstance(v, list) and bool(v) and all(f in claims.FAMILY_KEYS for f in v)
-             and unique(v), f"a non-empty list of distinct families among {', '.join(claims.FAMILY_KEYS)}"),
-            ("stages", lambda v: isinstance(v, list) and bool(v) and all(st in STAGES for st in v),
-             f"a non-empty list of stages among {', '.join(STAGES)}, e.g. stages=[report]"),
-            ("launcher", lambda v: v in LAUNCHERS, f"one of {', '.join(LAUNCHERS)}"),
-            ("train_args", lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
-             "a list of train.py arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'"),
-            ("force", lambda v: isinstance(v, bool), "true or false"),
-            ("path", *CHECKS["path"]), ("progress", *CHECKS["progress"])):
+        (
+            "seeds",
+            lambda v: isinstance(v, list) and bool(v) and all(map(CHECKS["seed"][0], v)) and unique(v),
+            "a non-empty list of distinct non-negative integers, e.g. seeds=[0,1,2]",
+        ),
+        (
+            "families",
+            lambda v: isinstance(v, list) and bool(v) and all(f in claims.FAMILY_KEYS for f in v) and unique(v),
+            f"a non-empty list of distinct families among {', '.join(claims.FAMILY_KEYS)}",
+        ),
+        (
+            "stages",
+            lambda v: isinstance(v, list) and bool(v) and all(st in STAGES for st in v),
+            f"a non-empty list of stages among {', '.join(STAGES)}, e.g. stages=[report]",
+        ),
+        ("launcher", lambda v: v in LAUNCHERS, f"one of {', '.join(LAUNCHERS)}"),
+        (
+            "train_args",
+            lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+            "a list of train.py arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'",
+        ),
+        ("force", lambda v: isinstance(v, bool), "true or false"),
+        ("path", *CHECKS["path"]),
+        ("progress", *CHECKS["progress"]),
+    ):
         check(key, values[key], test, allowed, typed[key])
     check_formats(values["formats"])
     select_device(values["device"])
@@ -101,8 +119,9 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
 
 def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) -> DictConfig:
     task, model = claims.FAMILY_KEYS[family]
-    return compose_analysis(name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device,
-                            progress=bool(cfg.progress))
+    return compose_analysis(
+        name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device, progress=bool(cfg.progress)
+    )
 
 
 def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[str, list[int]]:
@@ -124,15 +143,24 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
         groups.setdefault(tuple(seeds), []).append(preset)
     launcher = LAUNCHERS[cfg.launcher]
     if groups and not TRAIN_SCRIPT.is_file():
-        raise ReactivationError(f"the training stage runs {TRAIN_SCRIPT}, which is not there (reactivation is "
-                                "installed without its checkout); run reproduce.py from a checkout of the "
-                                "repository, or train the missing runs first and use stages=[analyse,figures,report].")
+        raise ReactivationError(
+            f"the training stage runs {TRAIN_SCRIPT}, which is not there (reactivation is "
+            "installed without its checkout); run reproduce.py from a checkout of the "
+            "repository, or train the missing runs first and use stages=[analyse,figures,report]."
+        )
     commands = []
     for seeds, presets in groups.items():
-        command = [sys.executable, str(TRAIN_SCRIPT), "-m", f"config={','.join(presets)}",
-                   f"seed={','.join(map(str, seeds))}", f"scale={cfg.scale}",
-                   f"path={_quoted(str(absolute(cfg.path)))}", f"device={cfg.device}",
-                   "trainer.progress=false"]
+        command = [
+            sys.executable,
+            str(TRAIN_SCRIPT),
+            "-m",
+            f"config={','.join(presets)}",
+            f"seed={','.join(map(str, seeds))}",
+            f"scale={cfg.scale}",
+            f"path={_quoted(str(absolute(cfg.path)))}",
+            f"device={cfg.device}",
+            "trainer.progress=false",
+        ]
         command += [f"hydra/launcher={launcher}"] if launcher else []
         commands.append(command + [str(a) for a in cfg.train_args])
     return commands
@@ -158,9 +186,11 @@ def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
         # its own process group, stopped with us on Ctrl-C or SIGTERM.
         code = run_child(command)
         if code != 0:
-            raise ReactivationError(f"training failed (exit {code}): {shlex.join(command)}\n"
-                                    "Fix the cause shown above and run the same reproduce command again: "
-                                    "finished runs are kept and unfinished ones resume.")
+            raise ReactivationError(
+                f"training failed (exit {code}): {shlex.join(command)}\n"
+                "Fix the cause shown above and run the same reproduce command again: "
+                "finished runs are kept and unfinished ones resume."
+            )
     still = missing_runs(cfg, seeds, families)
     if still:
         raise ReactivationError(f"runs still missing after training: {still}")
@@ -194,8 +224,9 @@ def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int,
     return results
 
 
-def load_results(cfg: DictConfig, seeds: list[int], families: list[str]
-                 ) -> tuple[dict[int, dict[str, dict[str, dict]]], list[str]]:
+def load_results(
+    cfg: DictConfig, seeds: list[int], families: list[str]
+) -> tuple[dict[int, dict[str, dict[str, dict]]], list[str]]:
     """The analysis results on disk made with the settings ``cfg`` asks for.
 
     Returns:
@@ -228,8 +259,7 @@ def draw(cfg: DictConfig, seeds: list[int], families: list[str]) -> tuple[list[P
     return written, missing
 
 
-def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str],
-               missing: list[str]) -> list[report.RunInfo]:
+def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str], missing: list[str]) -> list[report.RunInfo]:
     infos = []
     for family in families:
         s = settings(_analysis_config(cfg, "kl", family, seeds[0]))
@@ -237,8 +267,10 @@ def _run_infos(cfg: DictConfig, seeds: list[int], families: list[str],
             preset = s.conditions[condition]
             for seed, run_dir in by_seed.items():
                 if isinstance(run_dir, ReactivationError):
-                    missing.append(f"run {preset} seed {seed}: " + lookup.train_command(
-                        preset, seed, lookup.run_overrides(s, condition), Path(cfg.path)))
+                    missing.append(
+                        f"run {preset} seed {seed}: "
+                        + lookup.train_command(preset, seed, lookup.run_overrides(s, condition), Path(cfg.path))
+                    )
                     continue
                 try:
                     test = read_test_metrics(run_dir)
@@ -256,13 +288,16 @@ def _configuration(cfg: DictConfig, infos: list[report.RunInfo]) -> list[tuple[s
     for info in infos:
         if info.preset not in shown:  # seeds of a preset differ only in `seed`
             shown.add(info.preset)
-            blocks.append((f"training config of {info.preset} (seed {info.seed}; other seeds differ only in seed)",
-                           Path(info.run_dir, runs.CONFIG_FILE).read_text()))
+            blocks.append(
+                (
+                    f"training config of {info.preset} (seed {info.seed}; other seeds differ only in seed)",
+                    Path(info.run_dir, runs.CONFIG_FILE).read_text(),
+                )
+            )
     return blocks
 
 
-def run(cfg: DictConfig, argv: list[str] | None = None
-        ) -> tuple[Path | None, dict[int, dict[str, dict[str, dict]]]]:
+def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, dict[int, dict[str, dict[str, dict]]]]:
     """Run the stages of ``cfg`` (reactivation/configs/analysis/reproduce.yaml) and write the report.
 
     Without the ``analyse`` stage the results found on disk are used; without ``report`` nothing is written.
@@ -277,8 +312,9 @@ def run(cfg: DictConfig, argv: list[str] | None = None
     trained = train(cfg, seeds, families) if "train" in stages else 0
     timings["training"] = time.perf_counter() - start
     start = time.perf_counter()
-    results, missing = (analyse(cfg, seeds, families), []) if "analyse" in stages else load_results(cfg, seeds,
-                                                                                                     families)
+    results, missing = (
+        (analyse(cfg, seeds, families), []) if "analyse" in stages else load_results(cfg, seeds, families)
+    )
     timings["analyses"] = time.perf_counter() - start
     start = time.perf_counter()
     figures, lacking = draw(cfg, seeds, families) if "figures" in stages else ([], [])
@@ -291,18 +327,27 @@ def run(cfg: DictConfig, argv: list[str] | None = None
     command = "python reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = [
         ("command", f"`{command.strip()}`"),
-        ("scale", str(cfg.scale)), ("seeds", ", ".join(map(str, seeds))),
+        ("scale", str(cfg.scale)),
+        ("seeds", ", ".join(map(str, seeds))),
         ("families", ", ".join(families)),
         ("runs", f"{len(infos)} ({trained} trained by this call, the rest reused)"),
         ("time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())),
-        ("machine", f"{platform.node()}, {platform.processor() or platform.machine()}, "
-                    f"{torch.get_num_threads()} torch threads, device {cfg.device}"),
+        (
+            "machine",
+            f"{platform.node()}, {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch threads, device {cfg.device}",
+        ),
         ("software", f"Python {platform.python_version()}, torch {torch.__version__}"),
         ("written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
     ]
-    gathered = report.Gathered(results=results, runs=infos, header=header, missing=missing,
-                               figures=[str(f.relative_to(root)) for f in figures if f.suffix == ".png"],
-                               configuration=_configuration(cfg, infos))
+    gathered = report.Gathered(
+        results=results,
+        runs=infos,
+        header=header,
+        missing=missing,
+        figures=[str(f.relative_to(root)) for f in figures if f.suffix == ".png"],
+        configuration=_configuration(cfg, infos),
+    )
     out = root / "report.md"
     runs.write_text_atomic(out, report.render(gathered, f"Reproduction report ({cfg.scale} scale)"))
     return out, results
@@ -311,7 +356,6 @@ def run(cfg: DictConfig, argv: list[str] | None = None
 def main_config(overrides: list[str]) -> DictConfig:
     """The pipeline config for these command-line overrides (for tests and notebooks)."""
     return compose_config(ANALYSIS_CONFIG_DIR, "reproduce", overrides)
-
 
 
 def verdicts(results: dict[int, dict[str, dict[str, dict]]]) -> list[str]:

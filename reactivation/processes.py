@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 #: Seconds a child group gets to stop after SIGTERM (it finishes its current write and exits) before SIGKILL.
 CHILD_GRACE_S = 30.0

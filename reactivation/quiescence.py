@@ -64,9 +64,18 @@ class Rollout:
 
 
 @torch.no_grad()
-def rollout(model: nn.Module, task: nn.Module, h0: Tensor, steps: int, *, generator: torch.Generator,
-            sigma_rec: float | None = None, inputs: Tensor | None = None, chunk: int = 500,
-            keep_hidden: bool = False) -> Rollout:
+def rollout(
+    model: nn.Module,
+    task: nn.Module,
+    h0: Tensor,
+    steps: int,
+    *,
+    generator: torch.Generator,
+    sigma_rec: float | None = None,
+    inputs: Tensor | None = None,
+    chunk: int = 500,
+    keep_hidden: bool = False,
+) -> Rollout:
     """Run ``model`` from ``h0`` for ``steps`` steps and decode its outputs.
 
     Args:
@@ -90,12 +99,13 @@ def rollout(model: nn.Module, task: nn.Module, h0: Tensor, steps: int, *, genera
     decoded, hidden = [], []
     for start in range(0, steps, chunk):
         length = min(chunk, steps - start)
-        x = zeros[:, :length] if inputs is None else inputs[:, start:start + length]
+        x = zeros[:, :length] if inputs is None else inputs[:, start : start + length]
         states, outputs = model(x, h0=h, generator=generator, sigma_rec=sigma_rec)
         h = states[:, -1].clone()  # a view would keep the whole chunk's states alive during the next chunk
         decoded.append(task.decode(outputs).cpu())
         if keep_hidden:
             hidden.append(states.cpu())
         del states, outputs  # free this chunk's buffers before the next one is allocated (bounded memory)
-    return Rollout(decoded=torch.cat(decoded, dim=1), hidden=torch.cat(hidden, dim=1) if keep_hidden else None,
-                   final_state=h)
+    return Rollout(
+        decoded=torch.cat(decoded, dim=1), hidden=torch.cat(hidden, dim=1) if keep_hidden else None, final_state=h
+    )

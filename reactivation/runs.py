@@ -25,8 +25,9 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import yaml
@@ -47,7 +48,7 @@ def _host() -> str:
     return socket.gethostname().replace(".", "_").replace("-", "_") or "localhost"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_mode() -> int:
     # mkstemp creates 0600 files; a finished file should be as readable as any the user creates (umask),
     # so that a lab's shared results directory stays readable to colleagues.
@@ -86,7 +87,7 @@ def clean_temporaries(directory: Path, every: bool = False, target: str | None =
     removed = []
     pattern = f".{target}.*.tmp" if target else ".*.tmp"
     for tmp in Path(directory).glob(pattern):
-        owner = tmp.name[:-len(".tmp")].rsplit(".", 2)
+        owner = tmp.name[: -len(".tmp")].rsplit(".", 2)
         host, _, pid = owner[1].rpartition("-") if len(owner) == 3 else ("", "", "")
         stale = every or (host == _host() and pid.isdigit() and not _pid_alive(int(pid)))
         if stale and tmp.is_file():
@@ -127,13 +128,15 @@ def _atomic(path: Path, write) -> None:
 def os_error_text(err: OSError) -> str:
     """What went wrong and what to do, for an OS error while reading or writing results."""
     reason = err.strerror or str(err)
-    hint = {errno.ENOSPC: "free some space or choose another path=",
-            errno.EDQUOT: "free some space or choose another path=",
-            errno.EROFS: "the file system is read-only; choose another path=",
-            errno.EACCES: "you may not write there; choose another path= or fix its permissions",
-            errno.EPERM: "you may not write there; choose another path= or fix its permissions",
-            errno.ENOTDIR: "a file stands where a folder is needed; choose another path=",
-            errno.EEXIST: "a file stands where a folder is needed; choose another path="}.get(err.errno)
+    hint = {
+        errno.ENOSPC: "free some space or choose another path=",
+        errno.EDQUOT: "free some space or choose another path=",
+        errno.EROFS: "the file system is read-only; choose another path=",
+        errno.EACCES: "you may not write there; choose another path= or fix its permissions",
+        errno.EPERM: "you may not write there; choose another path= or fix its permissions",
+        errno.ENOTDIR: "a file stands where a folder is needed; choose another path=",
+        errno.EEXIST: "a file stands where a folder is needed; choose another path=",
+    }.get(err.errno)
     where = f" ({err.filename})" if err.filename else ""
     return f"{reason}{where}" + (f"; {hint}. Files already written are complete and kept." if hint else ".")
 
@@ -157,8 +160,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 RETRAIN = "rerun the training command with resume=false to start over"
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", keys: tuple[str, ...] = (),
-                    fix: str = RETRAIN) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu", keys: tuple[str, ...] = (), fix: str = RETRAIN
+) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickled code).
 
     Args:
@@ -222,8 +226,10 @@ def load_config(run_dir: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError) as err:
         raise ReactivationError(f"{path} is missing or unreadable: {run_dir} is not a training run.") from err
     if not isinstance(config, dict) or not isinstance(config.get("seed"), int):
-        raise ReactivationError(f"{path} holds no training config (empty or not written by train.py): {run_dir} "
-                                "is not a training run. Delete it, or retrain the run into it.")
+        raise ReactivationError(
+            f"{path} holds no training config (empty or not written by train.py): {run_dir} "
+            "is not a training run. Delete it, or retrain the run into it."
+        )
     return config
 
 
@@ -248,8 +254,10 @@ LOCK_FILE = ".lock"
 
 def busy(run_dir: Path, holder: str) -> ReactivationError:
     """The error that refuses a second writer of ``run_dir``."""
-    return ReactivationError(f"{run_dir} is being written by another process ({holder}). Wait for it to finish, "
-                             "stop it (Ctrl-C, or kill <pid>: it stops resumably), or choose another path=.")
+    return ReactivationError(
+        f"{run_dir} is being written by another process ({holder}). Wait for it to finish, "
+        "stop it (Ctrl-C, or kill <pid>: it stops resumably), or choose another path=."
+    )
 
 
 class RunLock:
@@ -269,7 +277,7 @@ class RunLock:
         self.path = self.run_dir / LOCK_FILE
         self._fd: int | None = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             import fcntl
@@ -299,8 +307,9 @@ class RunLock:
             log.info("taking over the stale lock of %s (that process is gone)", previous)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-                 .encode())
+        os.write(
+            fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode()
+        )
         self._fd = fd
         return self
 
@@ -365,8 +374,9 @@ class MetricsLog:
 
     @staticmethod
     def _is_entry(entry: Any) -> bool:
-        return (isinstance(entry, dict) and entry.get("split") in ("train", "test")
-                and isinstance(entry.get("step"), int))
+        return (
+            isinstance(entry, dict) and entry.get("split") in ("train", "test") and isinstance(entry.get("step"), int)
+        )
 
     def _record(self, entry: dict[str, Any]) -> None:
         values = {k: v for k, v in entry.items() if k not in ("split", "step")}
@@ -387,7 +397,7 @@ class MetricsLog:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "MetricsLog":
+    def __enter__(self) -> MetricsLog:
         return self
 
     def __exit__(self, *exc) -> None:

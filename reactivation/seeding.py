@@ -13,8 +13,7 @@ import torch
 #: Streams of a training run: place-cell centres, training batches, the fixed test batch,
 #: weight initialisation, training noise and evaluation noise. ``analysis`` seeds the offline analyses
 #: and ``random_network`` their untrained baseline network.
-STREAMS = ("centres", "train_batches", "test_batch", "init", "train_noise", "eval_noise", "analysis",
-           "random_network")
+STREAMS = ("centres", "train_batches", "test_batch", "init", "train_noise", "eval_noise", "analysis", "random_network")
 
 
 def stream_seed(seed: int, stream: str) -> int:

@@ -51,7 +51,8 @@ def _diverged(run_dir: Path, step: int, what: str) -> ReactivationError:
     return ReactivationError(
         f"training diverged at step {step} ({what}; non-finite or over {DIVERGED_FACTOR:g} times the loss of zero "
         f"outputs); it stopped without saving that step and {last}. Lower trainer.lr or the noise variances "
-        "(rnn.sigma2_*), then rerun with resume=false.")
+        "(rnn.sigma2_*), then rerun with resume=false."
+    )
 
 
 def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
@@ -114,8 +115,9 @@ class _Run:
         self.params = list(self.model.parameters())
         tr = self.cfg.trainer
         self.optimizer = torch.optim.Adam(self.params, lr=tr.lr, weight_decay=tr.weight_decay)
-        self.streams = {name: generator(self.cfg.seed, name, self.device)
-                        for name in ("train_batches", "train_noise", "eval_noise")}
+        self.streams = {
+            name: generator(self.cfg.seed, name, self.device) for name in ("train_batches", "train_noise", "eval_noise")
+        }
         self.test_batch = None
         self.zero_loss = 0.0  # the test batch's loss of an all-zero output: the scale divergence is judged on
         self.metrics: runs.MetricsLog | None = None
@@ -140,7 +142,8 @@ class _Run:
         if comparable(state["config"]) != comparable(self.config):
             raise ReactivationError(
                 f"{self.run_dir} holds a run with a different configuration; choose another path= "
-                "or rerun with resume=false to replace it.")
+                "or rerun with resume=false to replace it."
+            )
         self.model.load_state_dict(state["model"])
         self.task.load_state_dict(state["task"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -173,8 +176,10 @@ class _Run:
         batch = self.test_batch
         with torch.no_grad():
             _, outputs = self.model(batch.inputs, batch.init_code, generator=self.streams["eval_noise"])
-            values = {"loss": _mse(outputs, batch.targets).item(),
-                      self.error_name: self.task.decoding_error(outputs, batch.latent).item()}
+            values = {
+                "loss": _mse(outputs, batch.targets).item(),
+                self.error_name: self.task.decoding_error(outputs, batch.latent).item(),
+            }
         if not all(math.isfinite(v) for v in values.values()):
             raise _diverged(self.run_dir, step, f"test loss {values['loss']:.3g}")
         self.metrics.log("test", step, **values)
@@ -192,13 +197,13 @@ class _Run:
             loss = _mse(outputs, batch.targets)
         if not _healthy(loss, self.zero_loss, self.params).item():
             raise _diverged(self.run_dir, step, f"noise-free test loss {loss.item():.3g} of the weights to be saved")
-        light = {"step": step, "model": self.model.state_dict(), "task": self.task.state_dict(),
-                 "config": self.config}
+        light = {"step": step, "model": self.model.state_dict(), "task": self.task.state_dict(), "config": self.config}
         runs.save_checkpoint(runs.checkpoint_path(self.run_dir, step), light)
         self.metrics.write_summaries()
         rng = {name: gen.get_state() for name, gen in self.streams.items()}
-        runs.save_checkpoint(self.resume_file, {**light, "optimizer": self.optimizer.state_dict(), "rng": rng,
-                                                "test": test})
+        runs.save_checkpoint(
+            self.resume_file, {**light, "optimizer": self.optimizer.state_dict(), "rng": rng, "test": test}
+        )
 
     def train(self) -> dict[str, Any]:
         """Restore or start, train to ``trainer.n_epochs`` steps, evaluating and checkpointing on schedule."""
@@ -216,9 +221,15 @@ class _Run:
         self.test_batch = self.task.sample(cfg.task.batch_size, generator(cfg.seed, "test_batch", self.device))
         # Once, not per step: over a (B, T, cells) batch it costs as much as the rest of the check, and every
         # training batch of the task gives nearly the same value.
-        self.zero_loss = torch.mean(self.test_batch.targets ** 2).item()
-        bar = tqdm(total=n_steps, initial=start, desc=self.preset or self.run_dir.name, disable=not tr.progress,
-                   dynamic_ncols=True, mininterval=1.0)
+        self.zero_loss = torch.mean(self.test_batch.targets**2).item()
+        bar = tqdm(
+            total=n_steps,
+            initial=start,
+            desc=self.preset or self.run_dir.name,
+            disable=not tr.progress,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
         postfix: dict[str, float] = {}
         test: dict[str, float] = {}
         with self.metrics, logging_redirect_tqdm(), bar:
@@ -238,6 +249,7 @@ class _Run:
                     self.checkpoint(step, test)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
                 bar.update()
-        log.info("finished %s: test loss %.3g, %s %.3g", self.run_dir, test["loss"], self.error_name,
-                 test[self.error_name])
+        log.info(
+            "finished %s: test loss %.3g, %s %.3g", self.run_dir, test["loss"], self.error_name, test[self.error_name]
+        )
         return {"step": n_steps, "test": test, "run_dir": str(self.run_dir)}

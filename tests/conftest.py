@@ -7,11 +7,20 @@ import pytest
 from reactivation.config import compose_train
 
 # Shrinks every preset to a few milliseconds per step while keeping its structure: scale=tiny gives each task its
-# own tiny sizes (cell counts: reactivation/configs/train/sizes/<task>/<model>/tiny.yaml), and the keys below, which every task
-# has, shrink the steps and batches further.
-TINY = ["rnn.n_rec=16", "task.batch_size=4", "task.sequence_length=6", "trainer.n_epochs=5",
-        "trainer.test_freq=2", "trainer.save_freq=2", "trainer.decode_freq=2", "trainer.progress=false",
-        "device=cpu", "scale=tiny"]
+# own tiny sizes (cell counts: reactivation/configs/train/sizes/<task>/<model>/tiny.yaml), and the keys below, which
+# every task has, shrink the steps and batches further.
+TINY = [
+    "rnn.n_rec=16",
+    "task.batch_size=4",
+    "task.sequence_length=6",
+    "trainer.n_epochs=5",
+    "trainer.test_freq=2",
+    "trainer.save_freq=2",
+    "trainer.decode_freq=2",
+    "trainer.progress=false",
+    "device=cpu",
+    "scale=tiny",
+]
 
 
 @pytest.fixture

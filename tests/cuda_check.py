@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 
 from reactivation.config import compose_train
+from reactivation.loading import build
 from reactivation.models.noise import NoiseSample
 from reactivation.quiescence import rollout
 from reactivation.seeding import generator
-from reactivation.loading import build
 
 #: Tolerance of the CPU-vs-device check, on the norm-relative difference ||device - cpu|| / ||cpu|| of every compared
 #: tensor (float32, TF32 off). Measured on CPU at the paper sizes (untrained models, one training batch), float32
@@ -35,7 +35,8 @@ TOL = 1e-4
 
 def tiny_overrides(n_rec: int = 16, batch_size: int = 4, steps: int = 6) -> tuple:
     """Config overrides that shrink a preset but keep its structure: ``scale=tiny`` (each task's own tiny sizes,
-    cell counts included: reactivation/configs/train/sizes/<task>/<model>/tiny.yaml), then fewer units, trajectories and steps."""
+    cell counts included: reactivation/configs/train/sizes/<task>/<model>/tiny.yaml), then fewer units, trajectories
+    and steps."""
     return ("scale=tiny", f"rnn.n_rec={n_rec}", f"task.batch_size={batch_size}", f"task.sequence_length={steps}")
 
 
@@ -48,8 +49,13 @@ def compare(reference: Tensor, other: Tensor) -> dict:
     """
     a, b = reference.detach().cpu().double(), other.detach().cpu().double()
     if a.shape != b.shape:
-        return {"max_abs": math.inf, "max_rel": math.inf, "norm_rel": math.inf, "finite": False,
-                "error": f"shape {tuple(b.shape)} != {tuple(a.shape)}"}
+        return {
+            "max_abs": math.inf,
+            "max_rel": math.inf,
+            "norm_rel": math.inf,
+            "finite": False,
+            "error": f"shape {tuple(b.shape)} != {tuple(a.shape)}",
+        }
     finite = bool(torch.isfinite(b).all())
     if a.numel() == 0:
         return {"max_abs": 0.0, "max_rel": 0.0, "norm_rel": 0.0, "finite": finite}
@@ -59,8 +65,12 @@ def compare(reference: Tensor, other: Tensor) -> dict:
     def ratio(x: float, y: float) -> float:
         return x / y if y > 0 else (0.0 if x == 0 else math.inf)
 
-    return {"max_abs": max_abs, "max_rel": ratio(max_abs, scale), "norm_rel": ratio(diff.norm().item(), norm),
-            "finite": finite}
+    return {
+        "max_abs": max_abs,
+        "max_rel": ratio(max_abs, scale),
+        "norm_rel": ratio(diff.norm().item(), norm),
+        "finite": finite,
+    }
 
 
 def verdict(result: dict, tol: float) -> dict:
@@ -72,8 +82,12 @@ def verdict(result: dict, tol: float) -> dict:
 
 def _move_noise(noise: NoiseSample, device: torch.device) -> NoiseSample:
     # .to keeps the strides (time-major storage under the batch-major view), as sample_noise lays them out.
-    return NoiseSample(**{f.name: None if getattr(noise, f.name) is None else getattr(noise, f.name).to(device)
-                          for f in fields(NoiseSample)})
+    return NoiseSample(
+        **{
+            f.name: None if getattr(noise, f.name) is None else getattr(noise, f.name).to(device)
+            for f in fields(NoiseSample)
+        }
+    )
 
 
 def _forward_backward(setup, inputs: Tensor, init_code: Tensor, targets: Tensor, noise: NoiseSample):
@@ -85,8 +99,14 @@ def _forward_backward(setup, inputs: Tensor, init_code: Tensor, targets: Tensor,
     return hidden, outputs, loss, {name: p.grad for name, p in setup.model.named_parameters()}
 
 
-def check_correctness(preset: str, device: str = "cuda", overrides: tuple = (), seed: int = 0,
-                      quiescent_steps: int = 300, chunk: int = 128) -> dict:
+def check_correctness(
+    preset: str,
+    device: str = "cuda",
+    overrides: tuple = (),
+    seed: int = 0,
+    quiescent_steps: int = 300,
+    chunk: int = 128,
+) -> dict:
     """Run one model on CPU and on ``device`` from the same weights, batch and noise; compare everything.
 
     Args:
@@ -118,18 +138,24 @@ def check_correctness(preset: str, device: str = "cuda", overrides: tuple = (), 
 
     r_hidden, r_out, r_loss, r_grads = _forward_backward(ref, batch.inputs, batch.init_code, batch.targets, noise)
     d_hidden, d_out, d_loss, d_grads = _forward_backward(
-        dev, batch.inputs.to(device), batch.init_code.to(device), batch.targets.to(device), _move_noise(noise, device))
+        dev, batch.inputs.to(device), batch.init_code.to(device), batch.targets.to(device), _move_noise(noise, device)
+    )
     checks["hidden states"] = verdict(compare(r_hidden, d_hidden), TOL)
     checks["outputs"] = verdict(compare(r_out, d_out), TOL)
     checks["loss"] = verdict(compare(r_loss, d_loss), TOL)
     for name, grad in r_grads.items():
         other = d_grads[name]
-        checks[f"grad {name}"] = (verdict(compare(grad, other), TOL) if other is not None else
-                                  {"finite": False, "pass": False, "tol": TOL, "error": "no gradient"})
+        checks[f"grad {name}"] = (
+            verdict(compare(grad, other), TOL)
+            if other is not None
+            else {"finite": False, "pass": False, "tol": TOL, "error": "no gradient"}
+        )
     placed = [d_hidden, d_out, d_loss, *(g for g in d_grads.values() if g is not None)]
     checks["forward/backward results on the device"] = {
-        "pass": all(t.device.type == device.type for t in placed), "tol": None,
-        "devices": sorted({str(t.device) for t in placed})}
+        "pass": all(t.device.type == device.type for t in placed),
+        "tol": None,
+        "devices": sorted({str(t.device) for t in placed}),
+    }
 
     # Quiescence. (a) The public forward with zero input and the same CPU-drawn noise at the quiescent level.
     sigma_q = ref.model.sigma_rec * math.sqrt(2.0)
@@ -145,31 +171,66 @@ def check_correctness(preset: str, device: str = "cuda", overrides: tuple = (), 
     # (b) rollout() itself draws its noise from a generator on its own device, so the two devices can only be
     # compared without noise: sigma_rec 0, and the presets have no input or output noise.
     if ref.model.sigma_in == 0 and ref.model.sigma_out == 0:
-        roll_ref = rollout(ref.model, ref.task, h0_ref, quiescent_steps, generator=generator(seed, "analysis"),
-                           sigma_rec=0.0, chunk=chunk, keep_hidden=True)
-        roll_dev = rollout(dev.model, dev.task, h0_dev, quiescent_steps,
-                           generator=generator(seed, "analysis", device), sigma_rec=0.0, chunk=chunk,
-                           keep_hidden=True)
+        roll_ref = rollout(
+            ref.model,
+            ref.task,
+            h0_ref,
+            quiescent_steps,
+            generator=generator(seed, "analysis"),
+            sigma_rec=0.0,
+            chunk=chunk,
+            keep_hidden=True,
+        )
+        roll_dev = rollout(
+            dev.model,
+            dev.task,
+            h0_dev,
+            quiescent_steps,
+            generator=generator(seed, "analysis", device),
+            sigma_rec=0.0,
+            chunk=chunk,
+            keep_hidden=True,
+        )
         checks["rollout() without noise: hidden"] = verdict(compare(roll_ref.hidden, roll_dev.hidden), TOL)
         checks["rollout() without noise: final state"] = verdict(
-            compare(roll_ref.final_state, roll_dev.final_state), TOL)
+            compare(roll_ref.final_state, roll_dev.final_state), TOL
+        )
         # The decoder averages the centres of the top-3 outputs: a near tie may pick another cell on the other
         # device, which moves that point by a centre spacing. Informational only.
         moved = (roll_ref.decoded - roll_dev.decoded).abs().amax(dim=-1) > 1e-4
         checks["rollout() without noise: decoded"] = {
-            **compare(roll_ref.decoded, roll_dev.decoded), "tol": None, "pass": True,
-            "points_moved": int(moved.sum()), "points": int(moved.numel())}
+            **compare(roll_ref.decoded, roll_dev.decoded),
+            "tol": None,
+            "pass": True,
+            "points_moved": int(moved.sum()),
+            "points": int(moved.numel()),
+        }
     # (c) A noisy rollout on the device from a device generator: finite, and its state stays on the device.
-    roll = rollout(dev.model, dev.task, h0_dev, quiescent_steps, generator=generator(seed, "analysis", device),
-                   sigma_rec=sigma_q, chunk=chunk)
+    roll = rollout(
+        dev.model,
+        dev.task,
+        h0_dev,
+        quiescent_steps,
+        generator=generator(seed, "analysis", device),
+        sigma_rec=sigma_q,
+        chunk=chunk,
+    )
     finite = bool(torch.isfinite(roll.decoded).all() and torch.isfinite(roll.final_state).all())
     checks["noisy device rollout(): finite, state on the device"] = {
-        "pass": finite and roll.final_state.device.type == device.type, "tol": None, "finite": finite,
-        "final_state_device": str(roll.final_state.device), "decoded_device": str(roll.decoded.device)}
+        "pass": finite and roll.final_state.device.type == device.type,
+        "tol": None,
+        "finite": finite,
+        "final_state_device": str(roll.final_state.device),
+        "decoded_device": str(roll.decoded.device),
+    }
 
-    return {"preset": preset, "device": str(device),
-            "sizes": {"B": batch_size, "T": steps, "n_rec": cfg.rnn.n_rec, "n_out": cfg.rnn.n_out},
-            "checks": checks, "pass": all(c["pass"] for c in checks.values())}
+    return {
+        "preset": preset,
+        "device": str(device),
+        "sizes": {"B": batch_size, "T": steps, "n_rec": cfg.rnn.n_rec, "n_out": cfg.rnn.n_out},
+        "checks": checks,
+        "pass": all(c["pass"] for c in checks.values()),
+    }
 
 
 def largest_difference(result: dict) -> str:

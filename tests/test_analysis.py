@@ -26,8 +26,8 @@ from reactivation.analysis import (
 )
 from reactivation.analysis import results as result_files
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
-from reactivation.seeding import generator
 from reactivation.loading import load_run
+from reactivation.seeding import generator
 from reactivation.training import train
 from tests.conftest import TINY
 
@@ -52,9 +52,20 @@ def results(tmp_path_factory) -> Path:
 
 def _settings(name: str, root: Path, *extra: str, task: str = "spatial_navigation") -> settings.Settings:
     train_overrides = "[" + ",".join(f'"{o}"' for o in _overrides(task)) + "]"
-    cfg = compose_config(ANALYSIS_CONFIG_DIR, name, ["seed=0", f"path={root}", f"task={task}", "progress=false",
-                                                     f"train_overrides={train_overrides}", "device=cpu",
-                                                     *SIZES, *extra])
+    cfg = compose_config(
+        ANALYSIS_CONFIG_DIR,
+        name,
+        [
+            "seed=0",
+            f"path={root}",
+            f"task={task}",
+            "progress=false",
+            f"train_overrides={train_overrides}",
+            "device=cpu",
+            *SIZES,
+            *extra,
+        ],
+    )
     return settings.settings(cfg)
 
 
@@ -124,8 +135,15 @@ def test_manifold_statistics_match_the_metrics_on_the_same_states(results):
     saved = json.loads(Path(out["path"]).read_text())
     assert set(saved) == {"noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"}
     # Recompute one condition from the same rollouts: the analysis is exactly these metrics.
-    st = protocol.states(load_run(Path(json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())
-                                       ["runs"]["noisy_biased"]), device="cpu"), s, 6, 12)
+    st = protocol.states(
+        load_run(
+            Path(json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())["runs"]["noisy_biased"]),
+            device="cpu",
+        ),
+        s,
+        6,
+        12,
+    )
     act_h, quiet_h = st.active_hidden.reshape(-1, 16), st.quiescent_hidden.reshape(-1, 16)
     entry = saved["noisy_biased"]
     assert entry["pca_share"] == pytest.approx(metrics.subspace_variance_share(act_h, quiet_h, 10))
@@ -185,11 +203,25 @@ def test_every_model_of_a_seed_gets_the_same_draws(results):
 
 
 def test_a_missing_run_names_the_command_that_trains_it(results):
-    with pytest.raises(ReactivationError, match=r"no trained run of spatial_navigation/noisy_unbiased with seed 1"
-                                                r"(.|\n)*python train\.py config=spatial_navigation/noisy_unbiased "
-                                                r"seed=1 rnn\.n_rec=16"):
-        kl.run(settings.settings(compose_config(ANALYSIS_CONFIG_DIR, "kl", [
-            "seed=1", f"path={results}", "train_overrides=[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]"])))
+    with pytest.raises(
+        ReactivationError,
+        match=r"no trained run of spatial_navigation/noisy_unbiased with seed 1"
+        r"(.|\n)*python train\.py config=spatial_navigation/noisy_unbiased "
+        r"seed=1 rnn\.n_rec=16",
+    ):
+        kl.run(
+            settings.settings(
+                compose_config(
+                    ANALYSIS_CONFIG_DIR,
+                    "kl",
+                    [
+                        "seed=1",
+                        f"path={results}",
+                        "train_overrides=[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]",
+                    ],
+                )
+            )
+        )
 
 
 def test_a_run_with_other_settings_is_named_in_the_error(results):
@@ -209,8 +241,18 @@ def test_an_incomplete_run_is_an_error_not_skipped(results, tmp_path):
 
 def test_output_kl_command_line(results):
     overrides = "[" + ",".join(f'"{o}"' for o in _overrides("spatial_navigation")) + "]"
-    cmd = [sys.executable, str(ROOT / "output_variance.py"), "seed=0", f"path={results}", "progress=false",
-           f"train_overrides={overrides}", "batch_size=4", "t_quiescent=10", "t_shift=2", "device=cpu"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "output_variance.py"),
+        "seed=0",
+        f"path={results}",
+        "progress=false",
+        f"train_overrides={overrides}",
+        "batch_size=4",
+        "t_quiescent=10",
+        "t_shift=2",
+        "device=cpu",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=results)
     assert done.returncode == 0, done.stderr
     s = _settings("variance", results, "batch_size=4", "t_quiescent=10", "t_shift=2")
@@ -246,7 +288,10 @@ def test_a_result_file_whose_meta_records_other_settings_is_refused_not_used(res
     meta = json.loads(meta_file.read_text())
     meta["settings"]["t_quiescent"] = 30  # as if another command had written this file
     meta_file.write_text(json.dumps(meta))
-    with pytest.raises(result_files.UnusableResult, match=r"was made with other settings \(t_quiescent=30 where 9 was "
-                                                      r"asked for\); delete it and compute it again with: python "
-                                                      r"output_distance\.py seed=0 .*t_quiescent=9"):
+    with pytest.raises(
+        result_files.UnusableResult,
+        match=r"was made with other settings \(t_quiescent=30 where 9 was "
+        r"asked for\); delete it and compute it again with: python "
+        r"output_distance\.py seed=0 .*t_quiescent=9",
+    ):
         result_files.read_result(s, "distance")

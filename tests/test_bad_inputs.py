@@ -39,8 +39,12 @@ from reactivation.training import train
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
-SN_VANILLA = ("spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_biased",
-              "spatial_navigation/no-noise_unbiased", "spatial_navigation/no-noise_biased")
+SN_VANILLA = (
+    "spatial_navigation/noisy_unbiased",
+    "spatial_navigation/noisy_biased",
+    "spatial_navigation/no-noise_unbiased",
+    "spatial_navigation/no-noise_biased",
+)
 TRAIN_OVERRIDES = [*TINY]
 # The list value of `train_overrides=`, quoted as the analysis tests pass it (the elements contain `=`).
 QUOTED_OVERRIDES = "[" + ",".join(f'"{o}"' for o in TRAIN_OVERRIDES) + "]"
@@ -48,6 +52,7 @@ FILE = "a_regular_file"  # a file placed in the results root of the rows that gi
 
 
 # --- the table ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Row:
@@ -120,10 +125,10 @@ TRAIN_ROWS = [
     _train(ok=True),
 ]
 
-# Bad values of the keys every analysis script shares (reactivation/configs/analysis/common.yaml and the size keys). They all
-# go through the same checks (reactivation.analysis.entry.analysis_main and analysis.settings), so output_kl.py gets the
-# whole list and the other scripts the part whose check could live in the script's own run (sizes, noise) or
-# whose key they name differently, plus their own keys: each row costs ~4 s of imports.
+# Bad values of the keys every analysis script shares (reactivation/configs/analysis/common.yaml and the size
+# keys). They all go through the same checks (reactivation.analysis.entry.analysis_main and analysis.settings), so
+# output_kl.py gets the whole list and the other scripts the part whose check could live in the script's own run
+# (sizes, noise) or whose key they name differently, plus their own keys: each row costs ~4 s of imports.
 COMMON_BAD = [
     (("seed=0.5",), ["seed", "0.5"]),  # item 8: ran seed 0
     (("batch_size=0",), ["batch_size"]),
@@ -149,9 +154,11 @@ EXTRA_BAD = {
     "distance": [(("mode=foo",), ["mode", "foo"])],
     "manifold": [(("n_components=0",), ["n_components"]), (("ring=foo",), ["ring", "foo"])],
 }
-ANALYSIS_ROWS = [Row("analysis", args, tuple(names), script=script, root="trained")
-                 for script in ("kl", "variance", "distance", "manifold")
-                 for args, names in COMMON_BAD + EXTRA_BAD[script]]
+ANALYSIS_ROWS = [
+    Row("analysis", args, tuple(names), script=script, root="trained")
+    for script in ("kl", "variance", "distance", "manifold")
+    for args, names in COMMON_BAD + EXTRA_BAD[script]
+]
 # A results root that is a regular file.
 ANALYSIS_ROWS.append(Row("analysis", (f"path={{root}}/{FILE}",), (FILE,), script="kl", root="file"))
 # Positive control: a valid tiny KL analysis of the trained runs succeeds (and writes its result).
@@ -193,18 +200,30 @@ def _base(row: Row) -> list[str]:
     """A valid command line of the row's family: tiny, on CPU, writing under ``{root}`` only."""
     if row.family == "train":
         # scale=tiny: were a bad value accepted, the run takes seconds (and the snapshot catches its files).
-        return ["config=spatial_navigation/noisy_unbiased", "seed=0", "scale=tiny", "path={root}",
-                "device=cpu", "trainer.progress=false"]
+        return [
+            "config=spatial_navigation/noisy_unbiased",
+            "seed=0",
+            "scale=tiny",
+            "path={root}",
+            "device=cpu",
+            "trainer.progress=false",
+        ]
     if row.family == "analysis":
         sizes = {"kl": ["n_samples=100"], "variance": ["t_shift=2"]}.get(row.script, [])
-        return ["seed=0", "path={root}", "progress=false", "device=cpu", f"train_overrides={QUOTED_OVERRIDES}",
-                "batch_size=4", "t_quiescent=10", *sizes]
+        return [
+            "seed=0",
+            "path={root}",
+            "progress=false",
+            "device=cpu",
+            f"train_overrides={QUOTED_OVERRIDES}",
+            "batch_size=4",
+            "t_quiescent=10",
+            *sizes,
+        ]
     if row.family == "figures":
-        return ["path={root}", "batch_size=8", "t_quiescent=10", "device=cpu",
-                f"train_overrides={QUOTED_OVERRIDES}"]
+        return ["path={root}", "batch_size=8", "t_quiescent=10", "device=cpu", f"train_overrides={QUOTED_OVERRIDES}"]
     # reproduce.py: one family, one seed, one process at a time, tiny.
-    return ["scale=tiny", "path={root}", "seeds=[0]", "families=[sn]", "device=cpu", "progress=false",
-            "launcher=basic"]
+    return ["scale=tiny", "path={root}", "seeds=[0]", "families=[sn]", "device=cpu", "progress=false", "launcher=basic"]
 
 
 def _key(arg: str) -> str:
@@ -218,6 +237,7 @@ def argv(row: Row, root: Path) -> list[str]:
 
 
 # --- the harness ----------------------------------------------------------------------------------------------
+
 
 def snapshot(root: Path) -> dict[str, tuple]:
     """Every entry under ``root``: directories by path, files by size, mtime_ns and content hash."""
@@ -270,21 +290,28 @@ class Outcome:
             problems.append("exit status 0: the bad input was accepted")
         elif self.rc < 0:
             problems.append(f"killed by signal {-self.rc}")
-        missing = [n.pattern if isinstance(n, re.Pattern) else n for n in row.names
-                   if not (n.search(out) if isinstance(n, re.Pattern) else n in out)]
+        missing = [
+            n.pattern if isinstance(n, re.Pattern) else n
+            for n in row.names
+            if not (n.search(out) if isinstance(n, re.Pattern) else n in out)
+        ]
         if missing:
             problems.append(f"the output does not name {missing}")
         if self.changed:
-            problems.append(f"changed the results root: {self.changed[:8]}"
-                            + (f" (+{len(self.changed) - 8} more)" if len(self.changed) > 8 else ""))
+            problems.append(
+                f"changed the results root: {self.changed[:8]}"
+                + (f" (+{len(self.changed) - 8} more)" if len(self.changed) > 8 else "")
+            )
         return problems
 
     def report(self) -> str:
         tail = self.output.strip()
         tail = tail if len(tail) <= 2500 else "...\n" + tail[-2500:]
-        return (f"[{self.row.label}]\n  problems: {'; '.join(self.problems())}\n  exit status: {self.rc}"
-                f" after {self.seconds:.1f} s\n"
-                f"  command: {' '.join(self.argv)}\n  output:\n    " + tail.replace("\n", "\n    "))
+        return (
+            f"[{self.row.label}]\n  problems: {'; '.join(self.problems())}\n  exit status: {self.rc}"
+            f" after {self.seconds:.1f} s\n"
+            f"  command: {' '.join(self.argv)}\n  output:\n    " + tail.replace("\n", "\n    ")
+        )
 
 
 def _env() -> dict[str, str]:
@@ -310,15 +337,25 @@ def run_row(row: Row, index: int, work: Path, trained: Path) -> Outcome:
     cmd = argv(row, root)
     start = time.monotonic()
     try:
-        done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=row.timeout,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=row.timeout, stdin=subprocess.DEVNULL
+        )
         rc, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as err:
+
         def text(b):
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
         rc, output = None, text(err.stdout) + text(err.stderr)
-    outcome = Outcome(row, cmd, rc, output, _diff(before, snapshot(root)),
-                      sorted(p.relative_to(cwd).as_posix() for p in cwd.rglob("*")), time.monotonic() - start)
+    outcome = Outcome(
+        row,
+        cmd,
+        rc,
+        output,
+        _diff(before, snapshot(root)),
+        sorted(p.relative_to(cwd).as_posix() for p in cwd.rglob("*")),
+        time.monotonic() - start,
+    )
     # Free the disk of a passing row's copy; a failing row's root stays for inspection.
     if not outcome.problems():
         shutil.rmtree(root)
@@ -351,23 +388,29 @@ def _outcomes(family: str, work: Path, request) -> list[Outcome]:
     trained = request.getfixturevalue("trained") if family in ("analysis", "figures") else work
     rows = [(i, r) for i, r in enumerate(ROWS) if r.family == family]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {i: pool.submit(run_row, r, i, work, trained)
-                   for i, r in sorted(rows, key=lambda ir: not ir[1].ok)}
+        futures = {i: pool.submit(run_row, r, i, work, trained) for i, r in sorted(rows, key=lambda ir: not ir[1].ok)}
         return [futures[i].result() for i, _ in rows]
 
 
 def _check(outcomes: list[Outcome]) -> None:
     failures = [o.report() for o in outcomes if o.problems()]
-    assert not failures, (f"{len(failures)} of {len(outcomes)} rows failed:\n\n" + "\n\n".join(failures))
+    assert not failures, f"{len(failures)} of {len(outcomes)} rows failed:\n\n" + "\n\n".join(failures)
 
 
 # --- the tests ------------------------------------------------------------------------------------------------
 
+
 def test_table_is_complete():
     # The inputs items 7 and 8 of the issue name are in the table, and every bad row checks a name.
     labels = {r.label for r in ROWS}
-    for needed in ("train.py +trainer.n_epoch=5", "train.py task=head_direction", "output_kl.py seed=0.5",
-                   "output_kl.py noise=nan", "-m reactivation.figures seed=17", "reproduce.py formats=[bmpx]"):
+    for needed in (
+        "train.py +trainer.n_epoch=5",
+        "train.py task=head_direction",
+        "output_kl.py seed=0.5",
+        "output_kl.py noise=nan",
+        "-m reactivation.figures seed=17",
+        "reproduce.py formats=[bmpx]",
+    ):
         assert needed in labels
     assert all(r.names for r in ROWS if not r.ok)  # a bad row that names nothing would check nothing
     assert {r.family for r in ROWS if r.ok} == {"train", "analysis"}

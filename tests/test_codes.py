@@ -18,9 +18,24 @@ def in_half_open_circle(x: torch.Tensor) -> bool:
 
 # --- wrap_angle -----------------------------------------------------------------------------------------
 
+
 def test_wrap_angle_values_and_range():
-    x = torch.tensor([0.0, math.pi, -math.pi, 3 * math.pi, -3 * math.pi, 2 * math.pi, 0.5, 2 * math.pi + 0.5,
-                      -2 * math.pi - 0.5, 100.0, -1e-9, -2 * math.pi - 1e-9])
+    x = torch.tensor(
+        [
+            0.0,
+            math.pi,
+            -math.pi,
+            3 * math.pi,
+            -3 * math.pi,
+            2 * math.pi,
+            0.5,
+            2 * math.pi + 0.5,
+            -2 * math.pi - 0.5,
+            100.0,
+            -1e-9,
+            -2 * math.pi - 1e-9,
+        ]
+    )
     y = wrap_angle(x)
     assert in_half_open_circle(y)
     assert y[1].item() == pytest.approx(-math.pi)  # +pi maps to -pi (half-open interval)
@@ -37,6 +52,7 @@ def test_wrap_angle_random_large():
 
 
 # --- place cells ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def place_cells() -> PlaceCells:
@@ -107,6 +123,7 @@ def test_place_cells_invalid_arguments():
 
 # --- head-direction cells -------------------------------------------------------------------------------
 
+
 def test_preferred_angles_evenly_spaced_without_duplicate():
     hd = HeadDirectionCells(512, math.pi / 6)
     p = hd.preferred
@@ -129,14 +146,20 @@ def test_hd_code_peaks_at_one():
     floor = math.exp(hd.kappa * (math.cos(math.pi / 512) - 1))
     assert (y.amax(-1) >= floor - 1e-6).all() and floor > 0.999
     # Tuning width: kappa = 1 / sigma^2; at 30 degrees off the preferred angle f = exp(-(1 - cos 30°) / sigma^2).
-    torch.testing.assert_close(hd.encode(torch.tensor([[math.pi / 6]]))[0, 256],
-                               torch.tensor(math.exp(-(1 - math.cos(math.pi / 6)) * 36 / math.pi**2)))
+    torch.testing.assert_close(
+        hd.encode(torch.tensor([[math.pi / 6]]))[0, 256],
+        torch.tensor(math.exp(-(1 - math.cos(math.pi / 6)) * 36 / math.pi**2)),
+    )
 
 
 def test_hd_decode_recovers_angles_including_near_pi():
     hd = HeadDirectionCells(512, math.pi / 6)
-    angles = torch.cat([(torch.rand(1000, generator=gen(6)) - 0.5) * 2 * math.pi,
-                        torch.tensor([math.pi - 1e-4, -math.pi, -math.pi + 1e-4, 0.0, math.pi - 0.006])])
+    angles = torch.cat(
+        [
+            (torch.rand(1000, generator=gen(6)) - 0.5) * 2 * math.pi,
+            torch.tensor([math.pi - 1e-4, -math.pi, -math.pi + 1e-4, 0.0, math.pi - 0.006]),
+        ]
+    )
     decoded = hd.decode(hd.encode(angles.unsqueeze(-1)))
     assert decoded.shape == (1005, 1) and in_half_open_circle(decoded)
     err = wrap_angle(decoded.squeeze(-1) - angles).abs()

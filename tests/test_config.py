@@ -69,8 +69,15 @@ def test_preset_composes_to_the_spec_values(preset):
 
 
 def test_spec_command_line_overrides_apply():
-    cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=2", "rnn.sigma2_rec=0.0003",
-                         "trainer.n_epochs=1000", "task.place_cells_num=256"])
+    cfg = compose_train(
+        [
+            "config=spatial_navigation/noisy_unbiased",
+            "seed=2",
+            "rnn.sigma2_rec=0.0003",
+            "trainer.n_epochs=1000",
+            "task.place_cells_num=256",
+        ]
+    )
     assert (cfg.seed, cfg.rnn.sigma2_rec, cfg.trainer.n_epochs, cfg.task.place_cells_num) == (2, 3e-4, 1000, 256)
 
 
@@ -81,64 +88,103 @@ def test_run_directories_are_deterministic_and_distinct(tmp_path):
     base = run_dir("config=spatial_navigation/noisy_unbiased", "seed=0")
     assert base == f"{tmp_path}/spatial_navigation/noisy_unbiased/seed_0"
     assert run_dir("config=spatial_navigation/noisy_unbiased", "seed=0") == base
-    others = {run_dir("config=spatial_navigation/noisy_unbiased", "seed=1"),
-              run_dir("config=spatial_navigation/noisy_biased", "seed=0"),
-              run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_rec=0.0003"),
-              run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "task.place_cells_num=256"),
-              run_dir("config=head_direction/noisy_unbiased", "seed=0")}
+    others = {
+        run_dir("config=spatial_navigation/noisy_unbiased", "seed=1"),
+        run_dir("config=spatial_navigation/noisy_biased", "seed=0"),
+        run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_rec=0.0003"),
+        run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "task.place_cells_num=256"),
+        run_dir("config=head_direction/noisy_unbiased", "seed=0"),
+    }
     assert len(others) == 5 and base not in others
     # Keys that do not change what is trained (device, resume, progress) do not change the directory.
     assert run_dir("config=spatial_navigation/noisy_unbiased", "seed=0", "device=cpu", "resume=false") == base
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["seed=0"], "no preset given"),
-    (["config=spatial_navigation/noisy_unbiassed", "seed=0"], "Did you mean 'spatial_navigation/noisy_unbiased'"),
-    (["config=spatial_navigation/noisy_unbiased,spatial_navigation/nope", "seed=0"], "unknown preset"),
-    (["config=spatial_navigation/noisy_unbiased"], "no seed given"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_recc=1e-4"], "Did you mean 'rnn.sigma2_rec'"),
-    (["config=head_direction/noisy_unbiased", "seed=0", "trainer.n_epoch=3"], "unknown key 'trainer.n_epoch'"),
-    # Issue 10: accepted silently or with a traceback before.
-    (["config=head_direction/noisy_unbiased", "seed=0", "+trainer.n_epoch=3"],
-     r"unknown key '\+trainer.n_epoch': nothing reads it.*'trainer.n_epochs'"),
-    (["config=head_direction/noisy_unbiased", "seed=0", "+trainer.n_epochs=3"], r"exists already.*without the '\+'"),
-    (["config=head_direction/noisy_unbiased", "seed=0", "~trainer.lr"], "removes a key that every run needs"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "task=head_direction"], "task=head_direction would swap"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "model=gru"], "model=gru would swap"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=fast"], "trainer.lr='fast' .* a number"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=${evil:1}"], "trainer.lr: .*cannot be resolved"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=${trainer.lr}"], "trainer.lr: .*Recursive"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=[1,"], r"cannot read the argument 'trainer.lr=\[1,'"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "=5"], "'=5' has no key"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0.5"], "seed=0.5 .* an integer"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_rec=nan"], "rnn.sigma2_rec=nan .* finite"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.n_epochs=2.5"], "trainer.n_epochs=2.5 .* integer"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=1"], "must be true or false"),
-    (["-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", "trainer.lr=0.1,-1"], "trainer.lr=-1 must be > 0"),
-    (["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={__file__}"], "is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["seed=0"], "no preset given"),
+        (["config=spatial_navigation/noisy_unbiassed", "seed=0"], "Did you mean 'spatial_navigation/noisy_unbiased'"),
+        (["config=spatial_navigation/noisy_unbiased,spatial_navigation/nope", "seed=0"], "unknown preset"),
+        (["config=spatial_navigation/noisy_unbiased"], "no seed given"),
+        (
+            ["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_recc=1e-4"],
+            "Did you mean 'rnn.sigma2_rec'",
+        ),
+        (["config=head_direction/noisy_unbiased", "seed=0", "trainer.n_epoch=3"], "unknown key 'trainer.n_epoch'"),
+        # Issue 10: accepted silently or with a traceback before.
+        (
+            ["config=head_direction/noisy_unbiased", "seed=0", "+trainer.n_epoch=3"],
+            r"unknown key '\+trainer.n_epoch': nothing reads it.*'trainer.n_epochs'",
+        ),
+        (
+            ["config=head_direction/noisy_unbiased", "seed=0", "+trainer.n_epochs=3"],
+            r"exists already.*without the '\+'",
+        ),
+        (["config=head_direction/noisy_unbiased", "seed=0", "~trainer.lr"], "removes a key that every run needs"),
+        (
+            ["config=spatial_navigation/noisy_unbiased", "seed=0", "task=head_direction"],
+            "task=head_direction would swap",
+        ),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "model=gru"], "model=gru would swap"),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=fast"], "trainer.lr='fast' .* a number"),
+        (
+            ["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=${evil:1}"],
+            "trainer.lr: .*cannot be resolved",
+        ),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=${trainer.lr}"], "trainer.lr: .*Recursive"),
+        (
+            ["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.lr=[1,"],
+            r"cannot read the argument 'trainer.lr=\[1,'",
+        ),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "=5"], "'=5' has no key"),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0.5"], "seed=0.5 .* an integer"),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "rnn.sigma2_rec=nan"], "rnn.sigma2_rec=nan .* finite"),
+        (
+            ["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.n_epochs=2.5"],
+            "trainer.n_epochs=2.5 .* integer",
+        ),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=1"], "must be true or false"),
+        (
+            ["-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", "trainer.lr=0.1,-1"],
+            "trainer.lr=-1 must be > 0",
+        ),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={__file__}"], "is a file, not a folder"),
+    ],
+)
 def test_preflight_rejects_bad_command_lines(argv, message):
     with pytest.raises(ConfigError, match=message):
         preflight(argv)
 
 
 def test_preflight_accepts_good_command_lines():
-    preflight(["-m", "config=spatial_navigation/noisy_unbiased,head_direction/noisy_biased", "seed=0,1",
-               "rnn.sigma2_rec=0.0003", "task.biased=true", "hydra.job.chdir=false"])
+    preflight(
+        [
+            "-m",
+            "config=spatial_navigation/noisy_unbiased,head_direction/noisy_biased",
+            "seed=0,1",
+            "rnn.sigma2_rec=0.0003",
+            "task.biased=true",
+            "hydra.job.chdir=false",
+        ]
+    )
     assert "spatial_navigation/noisy_unbiased" in presets()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("rnn.sigma2_rec=-1e-4", "rnn.sigma2_rec = -0.0001 is not allowed; a variance must be a finite number >= 0"),
-    ("rnn.sigma2_in=-1", "rnn.sigma2_in = -1"),
-    ("rnn.activation_fn=gelu", "rnn.activation_fn = 'gelu' is not allowed; choose one of relu, tanh, sigmoid"),
-    ("rnn.model=lstm", "rnn.model = 'lstm' is not allowed; choose one of vanilla, gru"),
-    ("rnn.noise_dist=laplace", "rnn.noise_dist = 'laplace' is not allowed"),
-    ("rnn.dt=2.0", "alpha = dt / tau must be in"),
-    ("trainer.n_epochs=0", "trainer.n_epochs=0 must be a positive integer"),
-    ("trainer.lr=-1", "trainer.lr=-1"),
-    ("task.place_cells_num=2", "task.place_cells_num must be >= 3 (decoding averages the top 3 cells)"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("rnn.sigma2_rec=-1e-4", "rnn.sigma2_rec = -0.0001 is not allowed; a variance must be a finite number >= 0"),
+        ("rnn.sigma2_in=-1", "rnn.sigma2_in = -1"),
+        ("rnn.activation_fn=gelu", "rnn.activation_fn = 'gelu' is not allowed; choose one of relu, tanh, sigmoid"),
+        ("rnn.model=lstm", "rnn.model = 'lstm' is not allowed; choose one of vanilla, gru"),
+        ("rnn.noise_dist=laplace", "rnn.noise_dist = 'laplace' is not allowed"),
+        ("rnn.dt=2.0", "alpha = dt / tau must be in"),
+        ("trainer.n_epochs=0", "trainer.n_epochs=0 must be a positive integer"),
+        ("trainer.lr=-1", "trainer.lr=-1"),
+        ("task.place_cells_num=2", "task.place_cells_num must be >= 3 (decoding averages the top 3 cells)"),
+    ],
+)
 def test_bad_values_are_refused_before_any_work(override, message, tmp_path):
     cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={tmp_path}", override])
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -157,8 +203,13 @@ def test_validate_requires_a_seed():
 
 
 def test_cli_prints_one_clear_error_and_exits_2(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "config=spatial_navigation/typo", "seed=0",
-                             f"path={tmp_path}"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "config=spatial_navigation/typo", "seed=0", f"path={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown preset config=spatial_navigation/typo")
     assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())

@@ -12,8 +12,11 @@ import torch
 
 from tests.cuda_check import TOL, check_correctness, compare, largest_difference, tiny_overrides, verdict
 
-PRESETS = ["spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_unbiased_gru",
-           "head_direction/noisy_unbiased"]
+PRESETS = [
+    "spatial_navigation/noisy_unbiased",
+    "spatial_navigation/noisy_unbiased_gru",
+    "head_direction/noisy_unbiased",
+]
 NO_CUDA = "CUDA is not available on this machine: the CPU-against-CUDA check needs a GPU"
 
 

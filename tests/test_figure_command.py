@@ -34,8 +34,12 @@ def _quoted(task: str) -> str:
 
 #: Sizes the fixture's analyses ran with, which the figures must be told (results of other sizes are not theirs).
 SIZES = {"batch_size": 6, "t_quiescent": 10}
-ANALYSES = {"kl": {**SIZES, "n_samples": 100}, "variance": {**SIZES, "t_shift": 2}, "distance": SIZES,
-            "manifold": SIZES}
+ANALYSES = {
+    "kl": {**SIZES, "n_samples": 100},
+    "variance": {**SIZES, "t_shift": 2},
+    "distance": SIZES,
+    "manifold": SIZES,
+}
 ANALYSES_ARGS = [f"analyses.{kind}.{k}={v}" for kind, keys in ANALYSES.items() for k, v in keys.items()]
 
 
@@ -50,23 +54,41 @@ def results(tmp_path_factory) -> Path:
                 train(cfg, root / preset / f"seed_{seed}", preset=preset)
         for analysis in (kl, variance, distance, manifold):
             name = analysis.__name__.rsplit(".", 1)[1]
-            cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [
-                "seed=0", f"path={root}", f"task={task}", "progress=false", f"train_overrides={_quoted(task)}",
-                *(f"{k}={v}" for k, v in ANALYSES[name].items())])
+            cfg = compose_config(
+                ANALYSIS_CONFIG_DIR,
+                name,
+                [
+                    "seed=0",
+                    f"path={root}",
+                    f"task={task}",
+                    "progress=false",
+                    f"train_overrides={_quoted(task)}",
+                    *(f"{k}={v}" for k, v in ANALYSES[name].items()),
+                ],
+            )
             analysis.run(settings.settings(cfg))
     return root
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_from_results_draws_every_figure_and_reports_what_is_missing(results, task):
-    settings, inv, figures = from_results(results, task, batch_size=8, t_quiescent=10, analyses=ANALYSES,
-                                          train_overrides=_train_overrides(task), device="cpu")
+    settings, inv, figures = from_results(
+        results,
+        task,
+        batch_size=8,
+        t_quiescent=10,
+        analyses=ANALYSES,
+        train_overrides=_train_overrides(task),
+        device="cpu",
+    )
     assert inv.seeds == [0, 1] and settings.seed == 0
     common = {"learning_curves", "kl_heatmap", "variance_box", "distance_box"}
     # The task's geometry chooses the state panels: the circle's, or those of a box or a track (same names).
-    per_model = ({"explained_variance", "pc_ring", "heading_rose", "polar_trajectories", "angular_velocity"}
-                 if task == "head_direction" else
-                 {"explained_variance", "pc_scatter", "trajectories", "output_density", "pc_density"})
+    per_model = (
+        {"explained_variance", "pc_ring", "heading_rose", "polar_trajectories", "angular_velocity"}
+        if task == "head_direction"
+        else {"explained_variance", "pc_scatter", "trajectories", "output_density", "pc_density"}
+    )
     expected = common | {f"{name}_{c}" for name in per_model for c in ("noisy_unbiased", "noisy_biased")}
     assert set(figures) == expected
     # Seed 1 was trained but not analysed: each of its missing results is named with its command.
@@ -76,8 +98,17 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
 
 
 def test_figure_command_writes_png_and_pdf(results):
-    cmd = [sys.executable, "-m", "reactivation.figures", f"path={results}", "batch_size=8", "t_quiescent=10",
-           f"train_overrides={_quoted('spatial_navigation')}", "device=cpu", *ANALYSES_ARGS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reactivation.figures",
+        f"path={results}",
+        "batch_size=8",
+        "t_quiescent=10",
+        f"train_overrides={_quoted('spatial_navigation')}",
+        "device=cpu",
+        *ANALYSES_ARGS,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=results)
     assert done.returncode == 0, done.stderr
     out = results / "spatial_navigation" / "figures"
@@ -89,30 +120,60 @@ def test_figure_command_writes_png_and_pdf(results):
 
 def test_a_reference_seed_without_runs_is_an_error_naming_the_seeds_with_runs(results):
     # It used to draw the 4 aggregate figures only, without a word about the 10 state panels.
-    with pytest.raises(ConfigError, match=r"seed=7 \(the reference seed of the state panels\) has no finished "
-                                          r"spatial_navigation runs .*seeds with runs: 0, 1\."):
-        from_results(results, "spatial_navigation", seed=7, train_overrides=_train_overrides("spatial_navigation"),
-                     device="cpu")
-    with pytest.raises(ConfigError, match=r"seeds=\[7,8\]: none of these seeds has finished spatial_navigation runs "
-                                          r".*seeds with runs there: 0, 1\."):
-        from_results(results, "spatial_navigation", seeds=[7, 8],
-                     train_overrides=_train_overrides("spatial_navigation"), device="cpu")
+    with pytest.raises(
+        ConfigError,
+        match=r"seed=7 \(the reference seed of the state panels\) has no finished "
+        r"spatial_navigation runs .*seeds with runs: 0, 1\.",
+    ):
+        from_results(
+            results, "spatial_navigation", seed=7, train_overrides=_train_overrides("spatial_navigation"), device="cpu"
+        )
+    with pytest.raises(
+        ConfigError,
+        match=r"seeds=\[7,8\]: none of these seeds has finished spatial_navigation runs "
+        r".*seeds with runs there: 0, 1\.",
+    ):
+        from_results(
+            results,
+            "spatial_navigation",
+            seeds=[7, 8],
+            train_overrides=_train_overrides("spatial_navigation"),
+            device="cpu",
+        )
 
 
 def test_results_of_other_settings_are_listed_as_missing_never_drawn(results):
     # The fixture analysed the final checkpoints with ANALYSES' sizes; figures of epoch 4, or of other KL sizes,
     # must not use those results.
     other = {**ANALYSES, "kl": {**ANALYSES["kl"], "n_samples": 99}}
-    _, inv, figures = from_results(results, "spatial_navigation", seeds=[0], batch_size=4, t_quiescent=4,
-                                   analyses=other, train_overrides=_train_overrides("spatial_navigation"),
-                                   device="cpu")
+    _, inv, figures = from_results(
+        results,
+        "spatial_navigation",
+        seeds=[0],
+        batch_size=4,
+        t_quiescent=4,
+        analyses=other,
+        train_overrides=_train_overrides("spatial_navigation"),
+        device="cpu",
+    )
     assert "kl_heatmap" not in figures and {"variance_box", "distance_box"} <= set(figures)
     kl_lines = [m for m in inv.missing if "/kl_" in m]
-    assert len(kl_lines) == 1 and re.search(r"n_samples=99,.*is missing; compute it with: python output_kl\.py "
-                                            r"seed=0 .*n_samples=99", kl_lines[0])
-    _, inv, figures = from_results(results, "spatial_navigation", seeds=[0], epoch=4, batch_size=4, t_quiescent=4,
-                                   analyses=ANALYSES, train_overrides=_train_overrides("spatial_navigation"),
-                                   device="cpu")
+    assert len(kl_lines) == 1 and re.search(
+        r"n_samples=99,.*is missing; compute it with: python output_kl\.py "
+        r"seed=0 .*n_samples=99",
+        kl_lines[0],
+    )
+    _, inv, figures = from_results(
+        results,
+        "spatial_navigation",
+        seeds=[0],
+        epoch=4,
+        batch_size=4,
+        t_quiescent=4,
+        analyses=ANALYSES,
+        train_overrides=_train_overrides("spatial_navigation"),
+        device="cpu",
+    )
     assert not {"kl_heatmap", "variance_box", "distance_box"} & set(figures)
     assert len(inv.missing) == 4 and all("epoch=4" in m for m in inv.missing)
 
@@ -127,8 +188,15 @@ def test_corrupt_results_and_test_logs_are_listed_with_the_fix_not_a_traceback(r
     variance_file.write_text(json.dumps({"noisy_unbiased": "high"}))  # valid JSON, wrong shape
     log = root / "spatial_navigation/noisy_biased/seed_1/test_metrics.json"
     log.write_text("not json")
-    _, inv, figures = from_results(root, "spatial_navigation", batch_size=4, t_quiescent=4, analyses=ANALYSES,
-                                   train_overrides=_train_overrides("spatial_navigation"), device="cpu")
+    _, inv, figures = from_results(
+        root,
+        "spatial_navigation",
+        batch_size=4,
+        t_quiescent=4,
+        analyses=ANALYSES,
+        train_overrides=_train_overrides("spatial_navigation"),
+        device="cpu",
+    )
     missing = "\n".join(inv.missing)
     assert f"{kl_file} is unreadable (JSONDecodeError" in missing
     assert f"{variance_file} is not a variance result (noisy_unbiased holds high, not a number)" in missing
@@ -146,16 +214,20 @@ def test_no_runs_is_a_clear_error(tmp_path):
         from_results(tmp_path, "spatial_navigation", batchsize=3)
 
 
-@pytest.mark.parametrize("name, task", [("SpatialNavigation", "spatial_navigation"),
-                                        ("HeadDirection", "head_direction")])
+@pytest.mark.parametrize(
+    "name, task", [("SpatialNavigation", "spatial_navigation"), ("HeadDirection", "head_direction")]
+)
 def test_notebook_runs_top_to_bottom(results, name, task):
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    params[0].source = (f"results = {str(results)!r}\ntask = {task!r}\nmodel = 'vanilla'\nseeds = None\n"
-                        f"reference_seed = None\nbatch_size = 8\nt_quiescent = 10\n"
-                        f"train_overrides = {_train_overrides(task)!r}\ndevice = 'cpu'\n")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    params[0].source = (
+        f"results = {str(results)!r}\ntask = {task!r}\nmodel = 'vanilla'\nseeds = None\n"
+        f"reference_seed = None\nbatch_size = 8\nt_quiescent = 10\n"
+        f"train_overrides = {_train_overrides(task)!r}\ndevice = 'cpu'\n"
+    )
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+    ).execute()
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 10

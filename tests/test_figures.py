@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display needed, and no backend switch mid-session
@@ -20,7 +19,6 @@ from tests.figure_check import check  # noqa: E402
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
-
 
 
 def labelled(ax, polar: bool = False) -> None:
@@ -114,8 +112,13 @@ def test_density_maps(rng, tmp_path):
         labelled(ax)
         assert ax.get_title() == title and len(ax.images) == 1
     check(fig, tmp_path)
-    shared = figures.density_maps({"a": np.ones((4, 4)), "b": 3 * np.ones((4, 4))}, colorbar=True, share_scale=True,
-                                  xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)")
+    shared = figures.density_maps(
+        {"a": np.ones((4, 4)), "b": 3 * np.ones((4, 4))},
+        colorbar=True,
+        share_scale=True,
+        xlabel="PC1 (a.u.)",
+        ylabel="PC2 (a.u.)",
+    )
     assert len(shared.axes) == 3
     assert [ax.images[0].get_clim() for ax in shared.axes[:2]] == [(0.0, 3.0), (0.0, 3.0)]
     with pytest.raises(ValueError):
@@ -168,10 +171,15 @@ def test_kl_heatmap_subset_and_missing_cell(tmp_path):
 
 
 def test_distance_box(rng, tmp_path):
-    values = {c: {"active": rng.random(5), "quiescent": rng.random(5),
-                  **({"quiescent_noisy": rng.random(5)} if c.startswith("no-noise") else {}),
-                  "active_velocity": rng.random(5)}  # keys that are not phases are ignored
-              for c in CONDITIONS}
+    values = {
+        c: {
+            "active": rng.random(5),
+            "quiescent": rng.random(5),
+            **({"quiescent_noisy": rng.random(5)} if c.startswith("no-noise") else {}),
+            "active_velocity": rng.random(5),
+        }  # keys that are not phases are ignored
+        for c in CONDITIONS
+    }
     fig = figures.distance_box(values)
     (ax,) = fig.axes
     labelled(ax)
@@ -232,8 +240,7 @@ def test_angular_velocity_hist(rng, tmp_path):
     labelled(ax)
     assert "rad/step" in ax.get_xlabel()
     assert len(ax.patches) == 2  # one filled histogram per phase
-    assert [line.get_xdata()[0] for line in ax.lines] == [pytest.approx(active.mean()),
-                                                         pytest.approx(quiescent.mean())]
+    assert [line.get_xdata()[0] for line in ax.lines] == [pytest.approx(active.mean()), pytest.approx(quiescent.mean())]
     check(fig, tmp_path)
 
 

@@ -22,20 +22,37 @@ PACKAGE = ROOT / "reactivation"
 
 #: Module-name prefixes of each layer, lowest first (a module belongs to the layer of its longest matching prefix).
 LAYERS = [
-    ("reactivation", "reactivation.processes", "reactivation.values", "reactivation.seeding", "reactivation.codes",
-     "reactivation.geometry", "reactivation.tasks", "reactivation.models"),
+    (
+        "reactivation",
+        "reactivation.processes",
+        "reactivation.values",
+        "reactivation.seeding",
+        "reactivation.codes",
+        "reactivation.geometry",
+        "reactivation.tasks",
+        "reactivation.models",
+    ),
     ("reactivation.runs", "reactivation.config", "reactivation.loading"),
     ("reactivation.training", "reactivation.quiescence", "reactivation.cli"),
     ("reactivation.analysis",),
     ("reactivation.figures",),
     ("reactivation.pipeline",),
-    ("reactivation.figures.__main__", "train", "reproduce", "output_kl", "output_variance", "output_distance",
-     "output_manifold"),
+    (
+        "reactivation.figures.__main__",
+        "train",
+        "reproduce",
+        "output_kl",
+        "output_variance",
+        "output_distance",
+        "output_manifold",
+    ),
 ]
 #: Imports inside functions between the package's own modules, each with its reason; no other is allowed.
 LAZY = {
-    ("reactivation.figures", "reactivation.figures.make"):
-        "from_results / from_config load runs (torch, Hydra); plotting saved arrays must not need them",
+    (
+        "reactivation.figures",
+        "reactivation.figures.make",
+    ): "from_results / from_config load runs (torch, Hydra); plotting saved arrays must not need them",
 }
 
 
@@ -53,8 +70,12 @@ MODULES = _modules()
 
 
 def _layer(module: str) -> int:
-    best = max((len(prefix), i) for i, prefixes in enumerate(LAYERS) for prefix in prefixes
-               if module == prefix or module.startswith(prefix + "."))
+    best = max(
+        (len(prefix), i)
+        for i, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    )
     return best[1]
 
 
@@ -84,12 +105,18 @@ GRAPH = {name: _imports(path) for name, path in MODULES.items()}
 
 def test_every_module_has_a_layer():
     assert all(isinstance(_layer(m), int) for m in MODULES)
-    assert _layer("reactivation.analysis.settings") < _layer("reactivation.figures.make") < _layer("reactivation.pipeline")
+    assert (
+        _layer("reactivation.analysis.settings") < _layer("reactivation.figures.make") < _layer("reactivation.pipeline")
+    )
 
 
 def test_no_module_imports_a_layer_above_its_own():
-    upward = [f"{m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
-              for m, (eager, lazy) in GRAPH.items() for t in eager | lazy if _layer(t) > _layer(m)]
+    upward = [
+        f"{m} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
+        for m, (eager, lazy) in GRAPH.items()
+        for t in eager | lazy
+        if _layer(t) > _layer(m)
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -108,7 +135,7 @@ def test_no_import_cycles():
         state[node] = 1
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                cycle.extend(stack[stack.index(nxt):] + [node, nxt] if nxt in stack else [node, nxt])
+                cycle.extend(stack[stack.index(nxt) :] + [node, nxt] if nxt in stack else [node, nxt])
                 return True
             if nxt not in state and visit(nxt, stack + [node]):
                 return True
@@ -119,8 +146,9 @@ def test_no_import_cycles():
 
 
 def _import_alone(module: str) -> tuple[str, int, str]:
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     return module, done.returncode, done.stderr[-2000:]
 
 

@@ -40,10 +40,19 @@ def make_task(**kwargs) -> LinearTrackTask:
 
 # --- the movement model ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs", [{}, {"biased": True}, {"init_pos": "reward"},
-                                    {"biased": True, "reward_position": 0.3, "drift_const": 1.0},
-                                    # steps of metres: every step reflects, some even clamp (longer than 2H)
-                                    {"b": 100.0}, {"border_slow_factor": 3.0, "border_region": 0.5}])
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"biased": True},
+        {"init_pos": "reward"},
+        {"biased": True, "reward_position": 0.3, "drift_const": 1.0},
+        # steps of metres: every step reflects, some even clamp (longer than 2H)
+        {"b": 100.0},
+        {"border_slow_factor": 3.0, "border_region": 0.5},
+    ],
+)
 def test_positions_stay_on_the_track_and_inputs_sum_to_the_latent(kwargs):
     task = make_task(sequence_length=200, **kwargs)
     batch = task.sample(500, gen(1))
@@ -96,15 +105,17 @@ def test_step_reflects_at_the_ends_turns_round_and_slows_only_towards_the_end_ah
     length = torch.tensor([0.08, 0.04, 0.1, 0.02, 5.0, 0.02, 0.02])
     reverse = torch.tensor([True, False, False, True, False, False, False])
     x, d = task.step(pos, direction, length, reverse)
-    expected = torch.tensor([
-        1.0 - (0.99 + 0.25 * 0.08 - 1.0),  # near the end ahead: slowed to 0.02, reflected off +H
-        0.99 - 0.04,  # near +H but heading away: not slowed
-        -1.0 + (0.1 * 0.25 - 0.005),  # slowed to 0.025, reflected off -H
-        0.52,  # away from the ends: moves, then reverses at random
-        -1.0,  # 5 m step: its reflection (-3.1) leaves the track too, so it is clamped to the far end
-        0.02,
-        0.98 + 0.25 * 0.02,  # 0.02 m from the end ahead: slowed, not reflected
-    ])
+    expected = torch.tensor(
+        [
+            1.0 - (0.99 + 0.25 * 0.08 - 1.0),  # near the end ahead: slowed to 0.02, reflected off +H
+            0.99 - 0.04,  # near +H but heading away: not slowed
+            -1.0 + (0.1 * 0.25 - 0.005),  # slowed to 0.025, reflected off -H
+            0.52,  # away from the ends: moves, then reverses at random
+            -1.0,  # 5 m step: its reflection (-3.1) leaves the track too, so it is clamped to the far end
+            0.02,
+            0.98 + 0.25 * 0.02,  # 0.02 m from the end ahead: slowed, not reflected
+        ]
+    )
     torch.testing.assert_close(x, expected)
     # Reflected agents turn round whatever ``reverse`` says; the others reverse iff told to.
     assert d.tolist() == [-1.0, -1.0, 1.0, -1.0, -1.0, 1.0, 1.0]
@@ -155,6 +166,7 @@ def test_biased_drift_is_part_of_the_input():
 
 
 # --- place cells on a line ---------------------------------------------------------------------------------
+
 
 def test_random_on_interval_draws_n_by_1_centres_on_the_interval():
     pc = PlaceCells.random_on_interval(5000, 0.1, -0.5, 1.5, gen(9))
@@ -212,6 +224,7 @@ def test_no_place_cells_reads_the_position_out_directly():
 
 # --- determinism, interface, configs ----------------------------------------------------------------------
 
+
 def test_same_seed_same_batch_other_seed_other_batch():
     task = make_task(sequence_length=30, biased=True)
     a, b, c = task.sample(16, gen(11)), task.sample(16, gen(11)), task.sample(16, gen(12))
@@ -239,25 +252,48 @@ def test_task_yaml_repeats_the_python_defaults():
     assert yaml_task == LinearTrackTask.config_defaults()
 
 
-@pytest.mark.parametrize("preset, sigma2_rec, biased", [("noisy_unbiased", 1e-4, False), ("noisy_biased", 1e-4, True),
-                                                        ("no-noise_unbiased", 0.0, False),
-                                                        ("no-noise_biased", 0.0, True)])
+@pytest.mark.parametrize(
+    "preset, sigma2_rec, biased",
+    [
+        ("noisy_unbiased", 1e-4, False),
+        ("noisy_biased", 1e-4, True),
+        ("no-noise_unbiased", 0.0, False),
+        ("no-noise_biased", 0.0, True),
+    ],
+)
 def test_presets_compose(preset, sigma2_rec, biased):
     cfg = compose_train([f"config=linear_track/{preset}", "seed=0"])
     assert cfg.task.name == "linear_track" and cfg.task.biased is biased and cfg.rnn.sigma2_rec == sigma2_rec
     assert (cfg.rnn.n_in, cfg.rnn.n_rec, cfg.rnn.model, cfg.trainer.n_epochs) == (1, 128, "vanilla", 2000)
     tiny = compose_train([f"config=linear_track/{preset}", "seed=0", "scale=tiny"])
-    assert (tiny.rnn.n_rec, tiny.task.place_cells_num, tiny.task.batch_size, tiny.task.sequence_length,
-            tiny.trainer.n_epochs) == (32, 32, 16, 20, 30)
+    assert (
+        tiny.rnn.n_rec,
+        tiny.task.place_cells_num,
+        tiny.task.batch_size,
+        tiny.task.sequence_length,
+        tiny.trainer.n_epochs,
+    ) == (32, 32, 16, 20, 30)
     small = compose_train([f"config=linear_track/{preset}", "seed=0", "scale=small"])
     assert (small.task.batch_size, small.trainer.n_epochs) == (100, 600)
 
 
 BAD_VALUES = [
-    ("place_cells_num", DECODE_TOP_K - 1), ("place_cells_sigma", 0.0), ("place_cells_sigma", -0.1),
-    ("track_length", 0.0), ("track_length", -2.0), ("border_region", -0.01), ("border_slow_factor", -0.5),
-    ("init_pos", "center"), ("drift_const", -0.1), ("drift_const", 1.5), ("reward_position", 1.5),
-    ("reward_position", -1.01), ("dt", 0.0), ("b", -1.0), ("turn_rate", -0.5), ("sequence_length", 0),
+    ("place_cells_num", DECODE_TOP_K - 1),
+    ("place_cells_sigma", 0.0),
+    ("place_cells_sigma", -0.1),
+    ("track_length", 0.0),
+    ("track_length", -2.0),
+    ("border_region", -0.01),
+    ("border_slow_factor", -0.5),
+    ("init_pos", "center"),
+    ("drift_const", -0.1),
+    ("drift_const", 1.5),
+    ("reward_position", 1.5),
+    ("reward_position", -1.01),
+    ("dt", 0.0),
+    ("b", -1.0),
+    ("turn_rate", -0.5),
+    ("sequence_length", 0),
 ]
 
 
@@ -286,9 +322,18 @@ def test_other_config_errors():
 
 # --- end to end --------------------------------------------------------------------------------------------
 
+
 def test_train_py_trains_a_tiny_linear_track_network(tmp_path):
-    cmd = [sys.executable, str(ROOT / "train.py"), "config=linear_track/noisy_unbiased", "seed=0", "scale=tiny",
-           f"path={tmp_path}", "trainer.progress=false", "device=cpu"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "config=linear_track/noisy_unbiased",
+        "seed=0",
+        "scale=tiny",
+        f"path={tmp_path}",
+        "trainer.progress=false",
+        "device=cpu",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "linear_track" / "noisy_unbiased" / "seed_0"

@@ -140,8 +140,9 @@ def test_circular_kl_handles_wrap_around():
     same = rng(14).vonmises(-math.pi, 4.0, size=3000)
     opposite = rng(15).vonmises(0.0, 4.0, size=3000)
     assert abs(circular_kl_divergence(p, same, seed=0)) < 0.05
-    assert abs(circular_kl_divergence(p, same + 2 * math.pi, seed=0)
-               - circular_kl_divergence(p, same, seed=0)) < 1e-9  # angles need not be wrapped
+    assert (
+        abs(circular_kl_divergence(p, same + 2 * math.pi, seed=0) - circular_kl_divergence(p, same, seed=0)) < 1e-9
+    )  # angles need not be wrapped
     assert circular_kl_divergence(p, opposite, seed=0) > 1.0
 
 
@@ -236,7 +237,8 @@ def test_annulus_share_matches_area_ratio():
     assert annulus_share(pts) == pytest.approx(0.65, abs=0.006)
     # Any leading shape; a shifted centre moves the ring with the points.
     assert annulus_share(pts.reshape(100, 1000, 2) + 0.3, centre=(0.3, 0.3)) == pytest.approx(
-        annulus_share(pts), abs=1e-9)
+        annulus_share(pts), abs=1e-9
+    )
     with pytest.raises(ValueError, match="r_min <= r_max"):
         annulus_share(pts, r_min=0.5, r_max=0.2)
     with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):

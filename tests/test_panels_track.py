@@ -34,7 +34,6 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-
 def curves(fig: Figure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grid, active density, quiescent density) of a track_density figure."""
     (ax,) = fig.axes
@@ -159,7 +158,7 @@ def test_density_drops_non_finite_flattens_and_subsamples(rng):
     # And the fitted sample is the 300 points drawn without replacement by default_rng(seed): the curve is
     # the closed-form mixture (see the first test) over exactly those points.
     sub = big[np.random.default_rng(3).choice(big.size, size=300, replace=False)]
-    var = 300 ** -0.4 * sub.var(ddof=1) + (STEP / 2) ** 2
+    var = 300**-0.4 * sub.var(ddof=1) + (STEP / 2) ** 2
     expected = np.exp(-0.5 * (grid[:, None] - sub[None, :]) ** 2 / var).mean(axis=1) / math.sqrt(2 * math.pi * var)
     np.testing.assert_allclose(a1, expected, rtol=1e-9, atol=1e-300)
 

@@ -43,8 +43,10 @@ def test_summarize_tree_keeps_the_nesting_and_lists_become_per_point_summaries()
 def test_a_criterion_holds_on_the_means_and_counts_the_seeds_where_it_held():
     lhs = claims.Quantity("a", "sn", "kl", ("q", "a"))
     rhs = claims.Quantity("2 × b", "sn", "kl", ("q", "b"), factor=2.0)
-    by_seed = {seed: {"sn": {"kl": {"q": {"a": a, "b": b}}}} for seed, (a, b) in enumerate([(1.0, 1.0), (1.0, 1.0),
-                                                                                          (5.0, 1.0)])}
+    by_seed = {
+        seed: {"sn": {"kl": {"q": {"a": a, "b": b}}}}
+        for seed, (a, b) in enumerate([(1.0, 1.0), (1.0, 1.0), (5.0, 1.0)])
+    }
     outcome = claims.evaluate(claims.Criterion(lhs, "<", rhs), by_seed)
     assert outcome.lhs.mean == pytest.approx(7 / 3) and outcome.rhs.mean == pytest.approx(2.0)
     assert outcome.held is False  # 7/3 < 2 fails on the means ...
@@ -93,11 +95,18 @@ def test_report_from_hand_made_result_files(tmp_path):
         table["random"]["noisy_unbiased"] = 1.0
         kl[seed] = table
     _write_results(tmp_path, "sn", "kl", kl)
-    _write_results(tmp_path, "sn", "variance", {s: {"noisy_unbiased": v, "noisy_biased": 0.03,
-                                                    "no-noise_unbiased": 0.001, "no-noise_biased": 0.0001}
-                                                for s, v in enumerate([0.30, 0.34, 0.38])})
-    _write_results(tmp_path, "sn", "manifold", {s: {"noisy_unbiased": {"pca_share": v}} for s, v in
-                                                enumerate([0.7, None, 0.8])})
+    _write_results(
+        tmp_path,
+        "sn",
+        "variance",
+        {
+            s: {"noisy_unbiased": v, "noisy_biased": 0.03, "no-noise_unbiased": 0.001, "no-noise_biased": 0.0001}
+            for s, v in enumerate([0.30, 0.34, 0.38])
+        },
+    )
+    _write_results(
+        tmp_path, "sn", "manifold", {s: {"noisy_unbiased": {"pca_share": v}} for s, v in enumerate([0.7, None, 0.8])}
+    )
     cfg = pipeline.main_config([f"path={tmp_path}", "seeds=[0,1,2]", "families=[sn]", "stages=[report]"])
     out, results = pipeline.run(cfg, argv=[])
     text = out.read_text()
@@ -110,8 +119,10 @@ def test_report_from_hand_made_result_files(tmp_path):
     assert "| 3 | PCA share Uσ ≥ 0.5 | 0.75 ± 0.05 | 0.5 | **held** | 2/2 |" in text  # the undefined seed is out
     assert "| 4 | var U (no noise) < 0.1 × var Uσ | 0.001 ± 0 | 0.034 ± 0.0033 | **held** | 3/3 |" in text
     # The KL table: rows in the paper's order, the mean over seeds.
-    rows = [line.split("|")[1].strip() for line in text.split("### Spatial navigation, vanilla RNN (3 seeds)")[1]
-            .split("\n\n")[1].splitlines()[2:]]
+    rows = [
+        line.split("|")[1].strip()
+        for line in text.split("### Spatial navigation, vanilla RNN (3 seeds)")[1].split("\n\n")[1].splitlines()[2:]
+    ]
     assert rows == ["Uσ", "Bσ", "U (no noise)", "B (no noise)", "R (random)", "𝒰 (uniform)"]
     # Families that were not asked for leave their claims not evaluated, and the missing runs are listed.
     assert re.search(r"\| 5\. .* \| not evaluated \|", text) and re.search(r"\| 6\. .* \| not evaluated \|", text)
@@ -136,8 +147,9 @@ def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
     assert "m/step" in text and "| active | quiescent |" in text  # a track has no velocity columns
     assert "run linear_track/noisy_unbiased seed 0: python train.py config=linear_track/noisy_unbiased" in text
     # Without the track's results, the report has SPEC §9's six claims only.
-    sn_only = pipeline.run(pipeline.main_config([f"path={tmp_path / 'sn'}", "seeds=[0]", "families=[sn]",
-                                                 "stages=[report]"]), argv=[])[0].read_text()
+    sn_only = pipeline.run(
+        pipeline.main_config([f"path={tmp_path / 'sn'}", "seeds=[0]", "families=[sn]", "stages=[report]"]), argv=[]
+    )[0].read_text()
     assert "| 6. " in sn_only and "| 7. " not in sn_only
 
 
@@ -153,24 +165,35 @@ def test_the_training_stage_runs_the_checkouts_train_py_and_says_so_when_it_is_m
 
 
 def test_bad_pipeline_settings_are_clear_errors(tmp_path):
-    for override, message in (("seeds=[]", "seeds="), ("families=[sn,xx]", "families="),
-                              ("launcher=pbs", "launcher="), ("stages=[train,plot]", "stages=")):
+    for override, message in (
+        ("seeds=[]", "seeds="),
+        ("families=[sn,xx]", "families="),
+        ("launcher=pbs", "launcher="),
+        ("stages=[train,plot]", "stages="),
+    ):
         with pytest.raises(ReactivationError, match=re.escape(message)):
             pipeline.run(pipeline.main_config([f"path={tmp_path}", override]), argv=[])
 
 
-@pytest.mark.parametrize("override, message", [
-    ("formats=[bmpx]", "formats=[bmpx] is not allowed (bmpx unknown): formats must be a non-empty list of "),
-    ("formats=[]", "formats=[] is not allowed"),
-    ("seeds=[abc]", "seeds=[abc] is not allowed: seeds must be a non-empty list of distinct non-negative integers"),
-    ("seeds=5", "seeds=5 is not allowed"), ("seeds=[0,0]", "seeds=[0,0] is not allowed"),
-    ("seeds=[0.5]", "seeds=[0.5] is not allowed"), ("seeds=[true]", "seeds=[true] is not allowed"),
-    ("stages=[]", "stages=[] is not allowed"), ("families=[]", "families=[] is not allowed"),
-    ("force=maybe", "force=maybe is not allowed: force must be true or false"),
-    ("device=gpu0", "device='gpu0' is not a device name"), ("path=''", "path= is not allowed"),
-    ("train_args=abc", "train_args=abc is not allowed"),
-    ("seeds=${oc.env:NO_SUCH_VARIABLE_HERE}", "seeds: "),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("formats=[bmpx]", "formats=[bmpx] is not allowed (bmpx unknown): formats must be a non-empty list of "),
+        ("formats=[]", "formats=[] is not allowed"),
+        ("seeds=[abc]", "seeds=[abc] is not allowed: seeds must be a non-empty list of distinct non-negative integers"),
+        ("seeds=5", "seeds=5 is not allowed"),
+        ("seeds=[0,0]", "seeds=[0,0] is not allowed"),
+        ("seeds=[0.5]", "seeds=[0.5] is not allowed"),
+        ("seeds=[true]", "seeds=[true] is not allowed"),
+        ("stages=[]", "stages=[] is not allowed"),
+        ("families=[]", "families=[] is not allowed"),
+        ("force=maybe", "force=maybe is not allowed: force must be true or false"),
+        ("device=gpu0", "device='gpu0' is not a device name"),
+        ("path=''", "path= is not allowed"),
+        ("train_args=abc", "train_args=abc is not allowed"),
+        ("seeds=${oc.env:NO_SUCH_VARIABLE_HERE}", "seeds: "),
+    ],
+)
 def test_every_bad_reproduce_value_is_refused_before_any_work(tmp_path, override, message):
     # formats=[bmpx] used to be found only when the first figure was saved, after the training and analyses.
     cfg = pipeline.main_config([f"path={tmp_path / 'results'}", "stages=[train,analyse,figures,report]", override])
@@ -191,7 +214,7 @@ def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_
     monkeypatch.setattr(pipeline, "missing_runs", lambda *a: {"spatial_navigation/noisy_unbiased": [0]})
     with pytest.raises(ReactivationError, match="runs still missing after training"):
         pipeline.train(cfg, [0], ["sn"])
-    (command, kwargs), = calls
+    ((command, kwargs),) = calls
     assert "cwd" not in kwargs  # the caller's directory, as for every other relative path the user gave
     # Absolute, and quoted so that the comma does not make a multirun sweep of two paths.
     assert f"path='{tmp_path}/out,with comma'" in command
@@ -203,8 +226,7 @@ def test_report_lists_a_corrupt_or_foreign_result_file_with_its_fix(tmp_path):
     torn.write_text('{"noisy_unbiased": 0.')
     wrong.write_text(json.dumps([1, 2]))
     # A result of another epoch has its own file and is not the one the report asks for.
-    other_epoch, = _write_results(tmp_path, "sn", "kl", {0: {"noisy_unbiased": {"noisy_unbiased": 0.1}}},
-                                  "epoch=20")
+    (other_epoch,) = _write_results(tmp_path, "sn", "kl", {0: {"noisy_unbiased": {"noisy_unbiased": 0.1}}}, "epoch=20")
     assert other_epoch.name == "kl_0.0001_0_epoch=20.json"
     cfg = pipeline.main_config([f"path={tmp_path}", "seeds=[0,1]", "families=[sn]", "stages=[report]"])
     out, results = pipeline.run(cfg, argv=[])
@@ -217,8 +239,9 @@ def test_report_lists_a_corrupt_or_foreign_result_file_with_its_fix(tmp_path):
 
 
 def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
-    cfg = pipeline.main_config([f"path={tmp_path}", "scale=tiny", "launcher=slurm",
-                                'train_args=["hydra.launcher.partition=gpu"]'])
+    cfg = pipeline.main_config(
+        [f"path={tmp_path}", "scale=tiny", "launcher=slurm", 'train_args=["hydra.launcher.partition=gpu"]']
+    )
     commands = pipeline.train_commands(cfg, {"a/x": [0, 1], "a/y": [0, 1], "b/z": [1]})
     assert [c[3:5] for c in commands] == [["config=a/x,a/y", "seed=0,1"], ["config=b/z", "seed=1"]]
     assert all({"scale=tiny", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"} <= set(c) for c in commands)
@@ -232,11 +255,14 @@ def test_scale_shrinks_runs_and_analyses_together():
     assert small.trainer.n_epochs < paper.trainer.n_epochs and small.task.batch_size < 200
     assert small.path == "results/small" and small.rnn.n_rec == 512  # same networks, fewer steps
     assert hd.trainer.n_epochs < 20000
-    run_dir = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=3", "scale=small"],
-                            with_hydra=True).hydra.run.dir
+    run_dir = compose_train(
+        ["config=spatial_navigation/noisy_unbiased", "seed=3", "scale=small"], with_hydra=True
+    ).hydra.run.dir
     assert run_dir == "results/small/spatial_navigation/noisy_unbiased/seed_3"  # the scale has its own root
-    assert (lookup.train_command("head_direction/noisy_biased", 1, ["scale=small"], Path("results/small"))
-            == "python train.py config=head_direction/noisy_biased seed=1 scale=small")
+    assert (
+        lookup.train_command("head_direction/noisy_biased", 1, ["scale=small"], Path("results/small"))
+        == "python train.py config=head_direction/noisy_biased seed=1 scale=small"
+    )
     kl_paper = pipeline.main_config([]).sizes.kl
     kl_small = pipeline.main_config(["scale=small"]).sizes.kl
     assert kl_small.t_quiescent < kl_paper.t_quiescent and kl_small.batch_size < kl_paper.batch_size
@@ -248,13 +274,17 @@ def test_report_lists_a_run_whose_test_log_is_corrupt(tmp_path):
     train(cfg, tmp_path / preset / "seed_0", preset=preset)
     log = tmp_path / preset / "seed_0" / "test_metrics.json"
     log.write_text('{"0": {"loss": 1.0, "pos_mse"')  # torn
-    out, _ = pipeline.run(pipeline.main_config([f"path={tmp_path}", "scale=tiny", "seeds=[0]", "families=[sn]",
-                                                "stages=[report]"]), argv=[])
+    out, _ = pipeline.run(
+        pipeline.main_config([f"path={tmp_path}", "scale=tiny", "seeds=[0]", "families=[sn]", "stages=[report]"]),
+        argv=[],
+    )
     missing = out.read_text().split("## Missing")[1]
     assert f"run {preset} seed 0: {log} is unreadable (JSONDecodeError" in missing and "resume=false" in missing
     log.write_text(json.dumps({"0": {"loss": "low"}}))  # JSON, not a test log
-    out, _ = pipeline.run(pipeline.main_config([f"path={tmp_path}", "scale=tiny", "seeds=[0]", "families=[sn]",
-                                                "stages=[report]"]), argv=[])
+    out, _ = pipeline.run(
+        pipeline.main_config([f"path={tmp_path}", "scale=tiny", "seeds=[0]", "families=[sn]", "stages=[report]"]),
+        argv=[],
+    )
     assert f"{log} is not a test log" in out.read_text()
 
 
@@ -263,8 +293,15 @@ def test_report_lists_a_run_whose_test_log_is_corrupt(tmp_path):
 
 def _reproduce(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     # A relative path, from a directory that is not the repository's: it means <cwd>/out for every stage.
-    cmd = [sys.executable, str(ROOT / "reproduce.py"), "scale=tiny", "path=out", "progress=false",
-           "formats=[png]", *args]
+    cmd = [
+        sys.executable,
+        str(ROOT / "reproduce.py"),
+        "scale=tiny",
+        "path=out",
+        "progress=false",
+        "formats=[png]",
+        *args,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -275,10 +312,19 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     assert not (ROOT / "out").exists()
     tmp_path = tmp_path / "out"
     text = (tmp_path / "report.md").read_text()
-    for section in ("## Claims (SPEC §9)", "## KL divergences (nats)", "### Spatial navigation, vanilla RNN (2 seeds)",
-                    "### Spatial navigation, GRU (2 seeds)", "### Head direction (2 seeds)",
-                    "quiescent output variance", "mean step between decoded outputs", "hidden-state manifold",
-                    "## Figures", "## Runs", "## Configuration"):
+    for section in (
+        "## Claims (SPEC §9)",
+        "## KL divergences (nats)",
+        "### Spatial navigation, vanilla RNN (2 seeds)",
+        "### Spatial navigation, GRU (2 seeds)",
+        "### Head direction (2 seeds)",
+        "quiescent output variance",
+        "mean step between decoded outputs",
+        "hidden-state manifold",
+        "## Figures",
+        "## Runs",
+        "## Configuration",
+    ):
         assert section in text, section
     assert "## Missing" not in text and "not evaluated" not in text
     numbers = re.findall(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|inf|n/a) ± ", text)

@@ -8,16 +8,17 @@ import pytest
 import torch
 
 from reactivation import ReactivationError, runs
+from reactivation.loading import load_run
 from reactivation.models import NoisyRNN
 from reactivation.quiescence import quiescent_sigma, rollout
 from reactivation.tasks import build_task
-from reactivation.loading import load_run
 from reactivation.training import train
 
 
 def _setup(n_rec=12, sigma2_rec=1e-4):
-    task = build_task({"name": "spatial_navigation", "place_cells_num": 10, "sequence_length": 8},
-                      torch.Generator().manual_seed(0))
+    task = build_task(
+        {"name": "spatial_navigation", "place_cells_num": 10, "sequence_length": 8}, torch.Generator().manual_seed(0)
+    )
     model = NoisyRNN(2, n_rec, 10, 10, sigma2_rec=sigma2_rec, generator=torch.Generator().manual_seed(1))
     return task, model
 
@@ -37,10 +38,24 @@ def test_scaled_mode_multiplies_the_injected_noise_by_exactly_sqrt2():
         model.recurrent.weight.zero_()  # h_1 = (1 - alpha) h_0 + alpha relu(0) + noise = noise from h_0 = 0
     h0 = torch.zeros(5, 12)
     sigma = model.sigma_rec
-    same = rollout(model, task, h0, 1, generator=torch.Generator().manual_seed(3),
-                   sigma_rec=quiescent_sigma(sigma, "same"), keep_hidden=True).hidden
-    scaled = rollout(model, task, h0, 1, generator=torch.Generator().manual_seed(3),
-                     sigma_rec=quiescent_sigma(sigma, "scaled"), keep_hidden=True).hidden
+    same = rollout(
+        model,
+        task,
+        h0,
+        1,
+        generator=torch.Generator().manual_seed(3),
+        sigma_rec=quiescent_sigma(sigma, "same"),
+        keep_hidden=True,
+    ).hidden
+    scaled = rollout(
+        model,
+        task,
+        h0,
+        1,
+        generator=torch.Generator().manual_seed(3),
+        sigma_rec=quiescent_sigma(sigma, "scaled"),
+        keep_hidden=True,
+    ).hidden
     assert same.abs().max() > 0
     torch.testing.assert_close(scaled, same * math.sqrt(2), rtol=1e-6, atol=0)
     assert abs(same.std().item() / sigma - 1) < 0.5  # the draws are at the trained level
@@ -49,8 +64,10 @@ def test_scaled_mode_multiplies_the_injected_noise_by_exactly_sqrt2():
 def test_zero_input_zero_noise_rollout_is_deterministic_and_chunking_does_not_matter():
     task, model = _setup(sigma2_rec=0.0)
     h0 = model.initial_state(task.sample(4, torch.Generator().manual_seed(2)).init_code)
-    runs_ = [rollout(model, task, h0, 50, generator=torch.Generator().manual_seed(s), chunk=c, keep_hidden=True)
-             for s, c in ((0, 500), (1, 500), (0, 7))]
+    runs_ = [
+        rollout(model, task, h0, 50, generator=torch.Generator().manual_seed(s), chunk=c, keep_hidden=True)
+        for s, c in ((0, 500), (1, 500), (0, 7))
+    ]
     for other in runs_[1:]:
         assert torch.equal(runs_[0].hidden, other.hidden) and torch.equal(runs_[0].decoded, other.decoded)
     assert runs_[0].decoded.shape == (4, 50, 2) and runs_[0].hidden.shape == (4, 50, 12)
@@ -70,8 +87,9 @@ def test_active_rollout_matches_the_training_forward():
     task, model = _setup(sigma2_rec=0.0)
     batch = task.sample(3, torch.Generator().manual_seed(5))
     _, outputs = model(batch.inputs, batch.init_code)
-    active = rollout(model, task, model.initial_state(batch.init_code), 8, inputs=batch.inputs, chunk=3,
-                     generator=torch.Generator())
+    active = rollout(
+        model, task, model.initial_state(batch.init_code), 8, inputs=batch.inputs, chunk=3, generator=torch.Generator()
+    )
     torch.testing.assert_close(active.decoded, task.decode(outputs).detach())
 
 

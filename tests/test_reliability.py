@@ -29,11 +29,15 @@ def _finite_weights(path: Path) -> bool:
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 # 1. The guard: a diverged run is never saved as good and never finishes.
+
 
 def test_huge_learning_rate_stops_without_saving_non_finite_weights(tiny_config, tmp_path):
     # lr=1e6 makes the first update blow the weights up while the loss computed before it is still finite.
@@ -69,6 +73,7 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_by_the_analyses(tiny_co
 
 # 2. One writer per run directory.
 
+
 def test_a_second_writer_is_refused_naming_the_first_and_changes_nothing(tiny_config, tmp_path):
     train(tiny_config(), tmp_path)
     before = _tree(tmp_path)
@@ -92,11 +97,15 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_config, tmp_path):
 
 # 5. Signals and leftovers.
 
+
 def test_leftover_temporary_files_are_removed_on_the_next_start(tiny_config, tmp_path):
     train(tiny_config(), tmp_path)
     ckpt = tmp_path / "checkpoints"
-    leftovers = [ckpt / ".resume.pt.otherhost-12.abcd1234.tmp", ckpt / ".step_000004.pt.x1y2z3.tmp",
-                 tmp_path / ".metrics.jsonl.vm-1.qwerty.tmp"]
+    leftovers = [
+        ckpt / ".resume.pt.otherhost-12.abcd1234.tmp",
+        ckpt / ".step_000004.pt.x1y2z3.tmp",
+        tmp_path / ".metrics.jsonl.vm-1.qwerty.tmp",
+    ]
     for p in leftovers:
         p.write_bytes(b"partial")
     train(tiny_config(), tmp_path)  # finished: skipped, but the leftovers go
@@ -132,12 +141,15 @@ def test_a_signal_during_a_write_is_delivered_after_the_file_is_complete(tmp_pat
 def test_sigterm_stops_a_child_group_with_its_parent(tmp_path):
     # parent (exit_on_error + run_child) -> child -> grandchild; SIGTERM to the parent must stop all three.
     pids = tmp_path / "pids"
-    child = ("import os, subprocess, sys, time; g = subprocess.Popen([sys.executable, '-c', 'import time; "
-             f"time.sleep(120)']); open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{g.pid}}'); time.sleep(120)")
+    child = (
+        "import os, subprocess, sys, time; g = subprocess.Popen([sys.executable, '-c', 'import time; "
+        f"time.sleep(120)']); open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{g.pid}}'); time.sleep(120)"
+    )
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys\nfrom reactivation.cli import exit_on_error\nfrom reactivation.processes import run_child\n"
-        f"exit_on_error(run_child)([sys.executable, '-c', {child!r}])\n")
+        f"exit_on_error(run_child)([sys.executable, '-c', {child!r}])\n"
+    )
     parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
@@ -161,9 +173,20 @@ def test_an_interrupt_during_start_up_ends_cleanly_and_writes_nothing(tmp_path, 
 
 
 def _train_cmd(root: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), f"config={PRESET}", "seed=0", "scale=tiny", f"path={root}",
-            "trainer.n_epochs=400", "trainer.save_freq=20", "trainer.test_freq=20", "trainer.progress=false",
-            "device=cpu", *extra]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        f"config={PRESET}",
+        "seed=0",
+        "scale=tiny",
+        f"path={root}",
+        "trainer.n_epochs=400",
+        "trainer.save_freq=20",
+        "trainer.test_freq=20",
+        "trainer.progress=false",
+        "device=cpu",
+        *extra,
+    ]
 
 
 def _run_dir(root: Path) -> Path:
@@ -237,6 +260,7 @@ def test_many_kills_at_random_moments_resume_bit_identical(tmp_path):
 
 # 6. Damaged files give messages, and their advice works.
 
+
 def test_empty_checkpoints_are_clear_errors(tiny_config, tmp_path):
     train(tiny_config(), tmp_path)
     runs.checkpoint_path(tmp_path, 5).write_bytes(b"")
@@ -270,16 +294,19 @@ def test_a_deleted_final_checkpoint_is_rewritten_from_the_resume_file(tiny_confi
 
 # 8. A checkpoint copied from another run is not analysed as this run.
 
+
 def test_a_checkpoint_of_another_preset_copied_into_a_run_is_refused(tiny_config, tmp_path):
     train(tiny_config(), tmp_path / "a")
     train(tiny_config("spatial_navigation/noisy_biased"), tmp_path / "b", preset="spatial_navigation/noisy_biased")
     (tmp_path / "a" / "checkpoints" / "step_000004.pt").write_bytes(
-        (tmp_path / "b" / "checkpoints" / "step_000004.pt").read_bytes())
+        (tmp_path / "b" / "checkpoints" / "step_000004.pt").read_bytes()
+    )
     with pytest.raises(ReactivationError, match=r"step_000004\.pt was written by another run .*noisy_biased"):
         load_run(tmp_path / "a", step=4, device="cpu")
 
 
 # 7. Files and logs damaged or in the way.
+
 
 def test_a_full_disk_is_a_message_and_keeps_the_old_file(tmp_path, capsys):
     path = tmp_path / "metrics.json"
@@ -303,8 +330,15 @@ def test_a_full_disk_is_a_message_and_keeps_the_old_file(tmp_path, capsys):
 
 def test_damaged_lines_of_the_metrics_log_are_dropped_on_resume(tmp_path):
     good = [{"split": "train", "step": 1, "loss": 0.5}, {"split": "test", "step": 2, "loss": 0.4}]
-    lines = [json.dumps(good[0]), "null", "[1, 2]", '{"split": "train"}', '{"split": "x", "step": 1}',
-             json.dumps(good[1]), '{"split": "train", "st']
+    lines = [
+        json.dumps(good[0]),
+        "null",
+        "[1, 2]",
+        '{"split": "train"}',
+        '{"split": "x", "step": 1}',
+        json.dumps(good[1]),
+        '{"split": "train", "st',
+    ]
     (tmp_path / runs.METRICS_LOG).write_text("\n".join(lines) + "\n")
     with runs.MetricsLog(tmp_path, resume_step=3) as log:
         assert log.splits == {"train": {"1": {"loss": 0.5}}, "test": {"2": {"loss": 0.4}}}
@@ -323,10 +357,16 @@ def test_a_stray_empty_config_yaml_is_skipped_with_a_warning(tiny_config, tmp_pa
 
 # 9. Files are as readable as the user's umask says, not 0600.
 
+
 def test_written_files_follow_the_umask(tiny_config, tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     train(tiny_config(), tmp_path)
-    files = [tmp_path / "config.yaml", tmp_path / "metrics.jsonl", tmp_path / "test_metrics.json",
-             runs.checkpoint_path(tmp_path, 5), tmp_path / "checkpoints" / "resume.pt"]
+    files = [
+        tmp_path / "config.yaml",
+        tmp_path / "metrics.jsonl",
+        tmp_path / "test_metrics.json",
+        runs.checkpoint_path(tmp_path, 5),
+        tmp_path / "checkpoints" / "resume.pt",
+    ]
     assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o666 & ~mask)}

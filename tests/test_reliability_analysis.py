@@ -31,21 +31,24 @@ def _settings(name: str, *overrides: str) -> analysis_settings.Settings:
 # ------------------------------------------------------------------------------------------------ file names
 
 
-@pytest.mark.parametrize("kind, overrides, name", [
-    ("distance", [], "distance_0.0001_0.json"),
-    ("distance", ["epoch=20"], "distance_0.0001_0_epoch=20.json"),
-    ("distance", ["epoch=20", "mode=same"], "distance_0.0001_0_epoch=20,mode=same.json"),
-    ("distance", ["mode=scaled", "noise=1e-4", "epoch=null"], "distance_0.0001_0.json"),  # the defaults, spelt out
-    ("kl", ["scale=tiny"], "kl_0.0001_0.json"),  # each scale's own sizes are its defaults
-    ("kl", ["scale=tiny", "n_samples=100"], "kl_0.0001_0_n_samples=100.json"),
-    ("kl", ["model=gru"], "kl_gru_0.0001_0.json"),
-    ("kl", ["model=gru", "mode=scaled"], "kl_gru_0.0001_0_mode=scaled.json"),  # GRUs default to same
-    ("kl", ["task=head_direction", "seed=3"], "kl_0.01_3.json"),
-    ("kl", ["noise=3e-4"], "kl_0.0003_0.json"),
-    ("variance", ["batch_size=8", "t_shift=10"], "variance_0.0001_0_batch_size=8,t_shift=10.json"),
-    ("manifold", ["ring=[0,1]", "n_components=3"], "manifold_0.0001_0_n_components=3,ring=0-1.json"),
-    ("manifold", ["ring=[0.2,0.45]"], "manifold_0.0001_0.json"),
-])
+@pytest.mark.parametrize(
+    "kind, overrides, name",
+    [
+        ("distance", [], "distance_0.0001_0.json"),
+        ("distance", ["epoch=20"], "distance_0.0001_0_epoch=20.json"),
+        ("distance", ["epoch=20", "mode=same"], "distance_0.0001_0_epoch=20,mode=same.json"),
+        ("distance", ["mode=scaled", "noise=1e-4", "epoch=null"], "distance_0.0001_0.json"),  # the defaults, spelt out
+        ("kl", ["scale=tiny"], "kl_0.0001_0.json"),  # each scale's own sizes are its defaults
+        ("kl", ["scale=tiny", "n_samples=100"], "kl_0.0001_0_n_samples=100.json"),
+        ("kl", ["model=gru"], "kl_gru_0.0001_0.json"),
+        ("kl", ["model=gru", "mode=scaled"], "kl_gru_0.0001_0_mode=scaled.json"),  # GRUs default to same
+        ("kl", ["task=head_direction", "seed=3"], "kl_0.01_3.json"),
+        ("kl", ["noise=3e-4"], "kl_0.0003_0.json"),
+        ("variance", ["batch_size=8", "t_shift=10"], "variance_0.0001_0_batch_size=8,t_shift=10.json"),
+        ("manifold", ["ring=[0,1]", "n_components=3"], "manifold_0.0001_0_n_components=3,ring=0-1.json"),
+        ("manifold", ["ring=[0.2,0.45]"], "manifold_0.0001_0.json"),
+    ],
+)
 def test_result_names_follow_one_rule(tmp_path, kind, overrides, name):
     s = _settings(kind, f"path={tmp_path}", *overrides)
     assert results.result_path(s, kind) == tmp_path / s.task / name
@@ -57,8 +60,12 @@ def test_train_overrides_are_named_by_a_digest_and_a_long_tag_becomes_one(tmp_pa
     assert re.fullmatch(r"kl_0\.0001_0_epoch=100,train=[0-9a-f]{8}\.json", name)
     other = _settings("kl", f"path={tmp_path}", "epoch=100", 'train_overrides=["trainer.n_epochs=2000"]')
     assert results.result_path(other, "kl").name != name
-    long = _settings("kl", f"path={tmp_path}", *(f"{k}=123456789" for k in ("epoch", "batch_size", "t_quiescent",
-                                                                           "n_samples")), "mode=absolute")
+    long = _settings(
+        "kl",
+        f"path={tmp_path}",
+        *(f"{k}=123456789" for k in ("epoch", "batch_size", "t_quiescent", "n_samples")),
+        "mode=absolute",
+    )
     assert re.fullmatch(r"kl_0\.0001_0_settings=[0-9a-f]{8}\.json", results.result_path(long, "kl").name)
 
 
@@ -87,15 +94,22 @@ def test_every_setting_that_changes_a_result_changes_its_file_name(tmp_path, kin
     names = {results.result_path(default, kind).name}
     for key, value in varied.items():
         s = analysis_settings.settings(
-            analysis_settings.compose_analysis(kind, seed=0, path=str(tmp_path), **{key: value}))
+            analysis_settings.compose_analysis(kind, seed=0, path=str(tmp_path), **{key: value})
+        )
         assert results.result_settings(s, kind)[key] == value
         names.add(results.result_path(s, kind).name)
     assert len(names) == len(varied) + 1, names
 
 
-@pytest.mark.parametrize("overrides", [
-    ["epoch=40", "mode=absolute"], ["scale=small", "batch_size=7"], ["model=gru", "noise=2e-4"],
-    ['train_overrides=["trainer.n_epochs=1000","rnn.n_rec=64"]', "task=head_direction"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["epoch=40", "mode=absolute"],
+        ["scale=small", "batch_size=7"],
+        ["model=gru", "noise=2e-4"],
+        ['train_overrides=["trainer.n_epochs=1000","rnn.n_rec=64"]', "task=head_direction"],
+    ],
+)
 def test_the_command_a_message_gives_writes_the_file_asked_for(tmp_path, overrides):
     s = _settings("kl", f"path={tmp_path / 'my results'}", *overrides)
     command = shlex.split(results.analysis_command(s, "kl"))
@@ -112,8 +126,10 @@ def test_a_relative_path_means_the_callers_directory(tmp_path, monkeypatch):
     assert results.result_path(s, "kl") == tmp_path / "somewhere/results/spatial_navigation/kl_0.0001_0.json"
     # The scale's default root is found from any directory (it is relative to the caller's too).
     assert results.analysis_command(_settings("kl", "scale=tiny"), "kl") == "python output_kl.py seed=0 scale=tiny"
-    assert (lookup.train_command("spatial_navigation/noisy_biased", 0, [], Path("results"))
-            == "python train.py config=spatial_navigation/noisy_biased seed=0")
+    assert (
+        lookup.train_command("spatial_navigation/noisy_biased", 0, [], Path("results"))
+        == "python train.py config=spatial_navigation/noisy_biased seed=0"
+    )
 
 
 def test_figure_settings_are_not_result_settings_and_for_kind_gives_them(tmp_path):
@@ -137,8 +153,11 @@ VARIANCE = {"noisy_unbiased": 0.3, "noisy_biased": 0.03, "no-noise_unbiased": 0.
 
 def test_a_result_reads_back_only_with_the_settings_that_made_it(tmp_path):
     s = _settings("variance", f"path={tmp_path}")
-    with pytest.raises(results.MissingResult, match=r"variance_0\.0001_0\.json is missing; compute it with: "
-                                                     rf"python output_variance\.py seed=0 path={tmp_path}$"):
+    with pytest.raises(
+        results.MissingResult,
+        match=r"variance_0\.0001_0\.json is missing; compute it with: "
+        rf"python output_variance\.py seed=0 path={tmp_path}$",
+    ):
         results.read_result(s, "variance")
     path = _write(s, "variance", VARIANCE)
     result, meta = results.read_result(s, "variance")
@@ -146,8 +165,11 @@ def test_a_result_reads_back_only_with_the_settings_that_made_it(tmp_path):
     # A file of today's name written before settings were recorded (or edited) is refused, naming what differs.
     meta["settings"] = {**meta["settings"], "epoch": 20, "batch_size": 9}
     results.meta_path(path).write_text(json.dumps(meta))
-    with pytest.raises(results.UnusableResult, match=r"other settings \(epoch=20 where null was asked for; "
-                                                      r"batch_size=9 where 500 was asked for\)"):
+    with pytest.raises(
+        results.UnusableResult,
+        match=r"other settings \(epoch=20 where null was asked for; "
+        r"batch_size=9 where 500 was asked for\)",
+    ):
         results.read_result(s, "variance")
     results.meta_path(path).unlink()
     with pytest.raises(results.UnusableResult, match=r"has no variance_0\.0001_0\.meta\.json beside it"):
@@ -157,17 +179,20 @@ def test_a_result_reads_back_only_with_the_settings_that_made_it(tmp_path):
         results.read_result(s, "variance")
 
 
-@pytest.mark.parametrize("kind, content, problem", [
-    ("variance", "", "is unreadable (JSONDecodeError"),
-    ("variance", "[1, 2]", "is not a variance result (the file holds [1,2], not a JSON object of entries)"),
-    ("variance", '{"noisy_unbiased": "high"}', "(noisy_unbiased holds high, not a number)"),
-    ("variance", '{"noisy_unbiased": true}', "(noisy_unbiased holds true, not a number)"),
-    ("variance", '{"nosiy_unbiased": 0.1}', "(unexpected entry nosiy_unbiased)"),
-    ("kl", '{"random": {"noisy_unbiased": null}}', "(random.noisy_unbiased holds null, not a number)"),
-    ("kl", '{"random": {"uniform": 1.0}}', "(unexpected entry random.uniform)"),
-    ("distance", '{"noisy_biased": 0.1}', "(noisy_biased holds 0.1, not a JSON object of numbers)"),
-    ("manifold", '{"noisy_biased": {"pca_share": "x"}}', "not a JSON object of numbers, nulls or lists of numbers"),
-])
+@pytest.mark.parametrize(
+    "kind, content, problem",
+    [
+        ("variance", "", "is unreadable (JSONDecodeError"),
+        ("variance", "[1, 2]", "is not a variance result (the file holds [1,2], not a JSON object of entries)"),
+        ("variance", '{"noisy_unbiased": "high"}', "(noisy_unbiased holds high, not a number)"),
+        ("variance", '{"noisy_unbiased": true}', "(noisy_unbiased holds true, not a number)"),
+        ("variance", '{"nosiy_unbiased": 0.1}', "(unexpected entry nosiy_unbiased)"),
+        ("kl", '{"random": {"noisy_unbiased": null}}', "(random.noisy_unbiased holds null, not a number)"),
+        ("kl", '{"random": {"uniform": 1.0}}', "(unexpected entry random.uniform)"),
+        ("distance", '{"noisy_biased": 0.1}', "(noisy_biased holds 0.1, not a JSON object of numbers)"),
+        ("manifold", '{"noisy_biased": {"pca_share": "x"}}', "not a JSON object of numbers, nulls or lists of numbers"),
+    ],
+)
 def test_a_corrupt_or_wrong_shape_result_is_refused_naming_the_file_and_the_fix(tmp_path, kind, content, problem):
     s = _settings(kind, f"path={tmp_path}")
     path = _write(s, kind, {})
@@ -175,8 +200,9 @@ def test_a_corrupt_or_wrong_shape_result_is_refused_naming_the_file_and_the_fix(
     with pytest.raises(results.UnusableResult) as err:
         results.read_result(s, kind)
     assert str(err.value).startswith(f"{path} ") and problem in str(err.value)
-    assert str(err.value).endswith(f"delete it and compute it again with: python output_{kind}.py seed=0 "
-                                   f"path={tmp_path}")
+    assert str(err.value).endswith(
+        f"delete it and compute it again with: python output_{kind}.py seed=0 path={tmp_path}"
+    )
 
 
 def test_partial_and_undefined_statistics_are_results(tmp_path):
@@ -203,27 +229,42 @@ BAD = [
     ("kl", "seed=0.5", "seed=0.5 is not allowed"),  # used to run seed 0
     ("kl", "seed=true", "seed=true is not allowed"),
     ("kl", "seed=-1", "seed=-1 is not allowed"),
-    ("distance", "mode=foo", "mode=foo is not allowed: mode must be null (scaled for vanilla RNNs, same for GRUs) "
-                             "or one of scaled, same, absolute."),
+    (
+        "distance",
+        "mode=foo",
+        "mode=foo is not allowed: mode must be null (scaled for vanilla RNNs, same for GRUs) "
+        "or one of scaled, same, absolute.",
+    ),
     ("kl", "batch_size=0", "batch_size=0 is not allowed: batch_size must be a positive integer (trajectories)."),
     ("kl", "batch_size=2.5", "batch_size=2.5 is not allowed"),
     ("kl", "t_quiescent=0", "t_quiescent=0 is not allowed: t_quiescent must be a positive integer"),
     ("kl", "n_samples=0", "n_samples=0 is not allowed: n_samples must be a positive integer"),
     ("variance", "t_shift=-1", "t_shift=-1 is not allowed: t_shift must be an integer >= 0"),
-    ("variance", "t_shift=2000", "t_shift=2000 is not allowed: t_shift must leave at least 2 of the "
-                                 "t_quiescent=2000 quiescent steps"),
+    (
+        "variance",
+        "t_shift=2000",
+        "t_shift=2000 is not allowed: t_shift must leave at least 2 of the t_quiescent=2000 quiescent steps",
+    ),
     ("variance", "t_shift=1999", "t_shift=1999 is not allowed"),
     ("manifold", "n_components=0", "n_components=0 is not allowed"),
     ("manifold", "ring=[0.5,0.2]", "ring=[0.5,0.2] is not allowed: ring must be [inner, outer]"),
     ("manifold", "ring=[0.2,nan]", "ring=[0.2,nan] is not allowed"),
     ("manifold", "ring=0.3", "ring=0.3 is not allowed"),
-    ("kl", "noise=nan", "noise=nan is not allowed: noise must be null (the preset's: 1e-4 spatial_navigation, "
-                        "1e-2 head_direction, 1e-4 linear_track) or a finite variance >= 0."),  # used to suggest rnn.sigma2_rec=nan
+    (
+        "kl",
+        "noise=nan",
+        "noise=nan is not allowed: noise must be null (the preset's: 1e-4 spatial_navigation, "
+        "1e-2 head_direction, 1e-4 linear_track) or a finite variance >= 0.",
+    ),  # used to suggest rnn.sigma2_rec=nan
     ("kl", "noise=inf", "noise=inf is not allowed"),
     ("kl", "noise=-1e-4", "noise=-0.0001 is not allowed"),
     ("kl", "noise=abc", "noise=abc is not allowed"),
-    ("kl", "epoch=-1", "epoch=-1 is not allowed: epoch must be null (the last checkpoint) or the step of a saved "
-                       "checkpoint, an integer >= 0."),
+    (
+        "kl",
+        "epoch=-1",
+        "epoch=-1 is not allowed: epoch must be null (the last checkpoint) or the step of a saved "
+        "checkpoint, an integer >= 0.",
+    ),
     ("kl", "epoch=abc", "epoch=abc is not allowed"),
     ("kl", "task=foo", "task=foo model=vanilla has no presets; choose one of: "),
     ("kl", "train_overrides=trainer.n_epochs", "train_overrides=trainer.n_epochs is not allowed"),
@@ -231,12 +272,19 @@ BAD = [
     ("kl", "device=gpu0", "device='gpu0' is not a device name"),
     ("kl", "batch_size=${oc.env:NO_SUCH_VARIABLE_HERE}", "batch_size: "),
     ("kl", "batch_size=${oc.env:HOME}", "batch_size=${oc.env:HOME} (= "),
-    ("figures", "seeds=[abc]", "seeds=[abc] is not allowed: seeds must be null (every seed found) or a non-empty "
-                               "list of non-negative integers"),
+    (
+        "figures",
+        "seeds=[abc]",
+        "seeds=[abc] is not allowed: seeds must be null (every seed found) or a non-empty "
+        "list of non-negative integers",
+    ),
     ("figures", "seeds=[]", "seeds=[] is not allowed"),
     ("figures", "seed=abc", "seed=abc is not allowed"),
-    ("figures", "analyses.kl.n_samples=0", "analyses.kl.n_samples=0 is not allowed: analyses.kl.n_samples must be "
-                                           "a positive integer"),
+    (
+        "figures",
+        "analyses.kl.n_samples=0",
+        "analyses.kl.n_samples=0 is not allowed: analyses.kl.n_samples must be a positive integer",
+    ),
     ("figures", "analyses.manifold.ring=[1,0]", "analyses.manifold.ring=[1,0] is not allowed"),
 ]
 
@@ -251,8 +299,10 @@ def test_figures_check_their_settings_before_reading_anything(tmp_path):
     from reactivation.figures import from_results
 
     # formats used to be checked only when the first figure was saved.
-    with pytest.raises(ReactivationError, match=re.escape("formats=[bmpx] is not allowed (bmpx unknown): formats "
-                                                          "must be a non-empty list of ")):
+    with pytest.raises(
+        ReactivationError,
+        match=re.escape("formats=[bmpx] is not allowed (bmpx unknown): formats must be a non-empty list of "),
+    ):
         from_results(tmp_path / "nothing here", "spatial_navigation", formats=["bmpx"])
     with pytest.raises(ReactivationError, match=re.escape("formats=[] is not allowed")):
         from_results(tmp_path / "nothing here", "spatial_navigation", formats=[])
@@ -260,17 +310,21 @@ def test_figures_check_their_settings_before_reading_anything(tmp_path):
         from_results(tmp_path / "nothing here", "spatial_navigation", analyses={"kl": 3})
 
 
-@pytest.mark.parametrize("script, args, message", [
-    (["output_distance.py"], ["seed=0.5"], "error: seed=0.5 is not allowed"),
-    (["output_kl.py"], ["seed=0", "noise=nan"], "error: noise=nan is not allowed"),
-    (["-m", "reactivation.figures"], ["formats=[bmpx]"], "error: formats=[bmpx] is not allowed"),
-    (["reproduce.py"], ["seeds=[abc]", "scale=tiny"], "error: seeds=[abc] is not allowed"),
-])
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        (["output_distance.py"], ["seed=0.5"], "error: seed=0.5 is not allowed"),
+        (["output_kl.py"], ["seed=0", "noise=nan"], "error: noise=nan is not allowed"),
+        (["-m", "reactivation.figures"], ["formats=[bmpx]"], "error: formats=[bmpx] is not allowed"),
+        (["reproduce.py"], ["seeds=[abc]", "scale=tiny"], "error: seeds=[abc] is not allowed"),
+    ],
+)
 def test_entry_points_exit_2_with_the_message_and_write_nothing(tmp_path, script, args, message):
     root = tmp_path / "results"
     first = script if script[0] == "-m" else [str(ROOT / script[0])]
-    done = subprocess.run([sys.executable, *first, *args, f"path={root}"], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [sys.executable, *first, *args, f"path={root}"], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr + done.stdout
     assert list(tmp_path.iterdir()) == []

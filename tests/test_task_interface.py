@@ -1,8 +1,8 @@
 """A task is one module and its configs (issue 11): nothing outside reactivation/tasks/ branches on a task's name.
 
 The linear track is the proof: it was added as ``reactivation/tasks/linear_track.py``, its configs under
-``reactivation/configs/train`` and one entry of ``reactivation.tasks.TASKS``; training, every analysis, the figures and the
-report work for it (tests/test_analysis.py, tests/test_figure_command.py) with no other code knowing it, except
+``reactivation/configs/train`` and one entry of ``reactivation.tasks.TASKS``; training, every analysis, the figures and
+the report work for it (tests/test_analysis.py, tests/test_figure_command.py) with no other code knowing it, except
 claim 7, a scientific claim about it (reactivation/analysis/claims.py).
 """
 
@@ -36,8 +36,9 @@ def _code(text: str) -> str:
 def test_no_code_outside_a_task_module_compares_with_its_name(name):
     own = f"reactivation/tasks/{name}.py"
     comparison = re.compile(rf"""(==|!=|\bin\b|startswith\()\s*\(?\s*["']{name}""")
-    offenders = [path for path, text in {**SOURCES, **SCRIPTS}.items()
-                 if path != own and comparison.search(_code(text))]
+    offenders = [
+        path for path, text in {**SOURCES, **SCRIPTS}.items() if path != own and comparison.search(_code(text))
+    ]
     assert offenders == []
 
 
@@ -51,11 +52,13 @@ def test_families_and_preset_noise_are_read_from_the_task_configs():
     # The analyses' families are the presets on disk, so a new task's four presets make a new family.
     found = families()
     assert found == settings.FAMILIES
-    assert found[("linear_track", "vanilla")] == {c: f"linear_track/{c}" for c in
-                                                  ("noisy_unbiased", "noisy_biased", "no-noise_unbiased",
-                                                   "no-noise_biased")}
-    assert found[("spatial_navigation", "gru")] == {"noisy_unbiased": "spatial_navigation/noisy_unbiased_gru",
-                                                    "noisy_biased": "spatial_navigation/noisy_biased_gru"}
+    assert found[("linear_track", "vanilla")] == {
+        c: f"linear_track/{c}" for c in ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+    }
+    assert found[("spatial_navigation", "gru")] == {
+        "noisy_unbiased": "spatial_navigation/noisy_unbiased_gru",
+        "noisy_biased": "spatial_navigation/noisy_biased_gru",
+    }
     # Every preset of a family exists, and the one preset outside the four conditions belongs to none.
     in_families = {p for conds in found.values() for p in conds.values()}
     assert in_families <= set(presets()) and set(presets()) - in_families == {"spatial_navigation/sorscher_2019"}

@@ -8,8 +8,8 @@ import torch
 from omegaconf import OmegaConf
 
 from reactivation import ConfigError
-from reactivation.config import TRAIN_CONFIG_DIR
 from reactivation.codes import CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells, wrap_angle
+from reactivation.config import TRAIN_CONFIG_DIR
 from reactivation.tasks import TASKS, Batch, HeadDirectionTask, SpatialNavigationTask, avoid_walls, build_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,7 @@ def sn_biased():
 
 
 # --- SN batch contents ----------------------------------------------------------------------------------
+
 
 def test_sn_batch_shapes_and_dtypes():
     task = sn_task(sequence_length=20)
@@ -79,6 +80,7 @@ def test_sn_seeding():
 
 # --- SN statistics (SPEC §2) ----------------------------------------------------------------------------
 
+
 def test_sn_unbiased_statistics(sn_unbiased):
     positions, displacements = sn_unbiased
     # Rayleigh mean b sqrt(pi/2) dt = 0.0205 m, lowered by slowing near walls; sampling s.e. ~5e-5.
@@ -108,6 +110,7 @@ def test_sn_center_start():
 
 # --- wall rule ------------------------------------------------------------------------------------------
 
+
 def test_wall_rule_turns_parallel_and_slows():
     task = sn_task(sequence_length=1)
     pos = torch.tensor([[1.08, 0.0], [0.0, 0.0], [1.08, 0.0]])
@@ -136,12 +139,15 @@ def test_wall_rule_near_and_past_walls():
     torch.testing.assert_close(turn, torch.tensor(expected))
 
 
-@pytest.mark.parametrize("corner, heading, first_wall_angle", [
-    ((1.09, 1.09), math.pi / 4 + 0.1, 0.0),  # right beats top
-    ((-1.09, 1.09), 3 * math.pi / 4 + 0.1, math.pi / 2),  # top beats left
-    ((-1.09, -1.09), -3 * math.pi / 4 + 0.1, math.pi),  # left beats bottom
-    ((1.09, -1.09), -math.pi / 4 + 0.1, 0.0),  # right beats bottom
-])
+@pytest.mark.parametrize(
+    "corner, heading, first_wall_angle",
+    [
+        ((1.09, 1.09), math.pi / 4 + 0.1, 0.0),  # right beats top
+        ((-1.09, 1.09), 3 * math.pi / 4 + 0.1, math.pi / 2),  # top beats left
+        ((-1.09, -1.09), -3 * math.pi / 4 + 0.1, math.pi),  # left beats bottom
+        ((1.09, -1.09), -math.pi / 4 + 0.1, 0.0),  # right beats bottom
+    ],
+)
 def test_wall_rule_tie_order(corner, heading, first_wall_angle):
     near, turn = avoid_walls(torch.tensor([corner]), torch.tensor([heading]), 2.2, 2.2, 0.03)
     a = wrap_angle(torch.tensor(heading - first_wall_angle)).item()
@@ -150,6 +156,7 @@ def test_wall_rule_tie_order(corner, heading, first_wall_angle):
 
 
 # --- head direction -------------------------------------------------------------------------------------
+
 
 def hd_task(biased: bool = False, **kwargs) -> HeadDirectionTask:
     return HeadDirectionTask(HeadDirectionCells(512, math.pi / 6), biased=biased, **kwargs)
@@ -202,12 +209,41 @@ def test_hd_seeding():
 
 # --- build_task -----------------------------------------------------------------------------------------
 
-SN_CFG = dict(name="spatial_navigation", box_width=2.2, box_height=2.2, border_region=0.03, border_slow_factor=0.25,
-              init_pos="uniform", biased=False, drift_const=0.05, anchor_point=[0, 0], dt=0.02, mu=0, sigma=11.52,
-              b=0.8168140899333463, use_place_cells=True, place_cells_num=512, place_cells_sigma=0.2,
-              place_cells_dog=False, place_cells_surround_scale=2, sequence_length=100, batch_size=200)
-HD_CFG = dict(name="head_direction", init_hd="uniform", biased=False, dt=0.02, mu=0, sigma=11.52, use_hd_cells=True,
-              hd_cells_num=512, hd_cells_angular_spread=math.pi / 6, sequence_length=100, batch_size=200)
+SN_CFG = dict(
+    name="spatial_navigation",
+    box_width=2.2,
+    box_height=2.2,
+    border_region=0.03,
+    border_slow_factor=0.25,
+    init_pos="uniform",
+    biased=False,
+    drift_const=0.05,
+    anchor_point=[0, 0],
+    dt=0.02,
+    mu=0,
+    sigma=11.52,
+    b=0.8168140899333463,
+    use_place_cells=True,
+    place_cells_num=512,
+    place_cells_sigma=0.2,
+    place_cells_dog=False,
+    place_cells_surround_scale=2,
+    sequence_length=100,
+    batch_size=200,
+)
+HD_CFG = dict(
+    name="head_direction",
+    init_hd="uniform",
+    biased=False,
+    dt=0.02,
+    mu=0,
+    sigma=11.52,
+    use_hd_cells=True,
+    hd_cells_num=512,
+    hd_cells_angular_spread=math.pi / 6,
+    sequence_length=100,
+    batch_size=200,
+)
 
 
 def test_build_task_from_plain_dicts():

@@ -77,9 +77,14 @@ def test_test_freq_does_not_change_the_training_run(tiny_config, tmp_path):
 
 
 # (5, 3): stopped mid-run; (1, 0): stopped before the first step was saved, so resumed at step 0.
-@pytest.mark.parametrize("preset, stop, saved", [("spatial_navigation/noisy_unbiased", 5, 3),
-                                                 ("spatial_navigation/noisy_biased_gru", 5, 3),
-                                                 ("spatial_navigation/noisy_unbiased", 1, 0)])
+@pytest.mark.parametrize(
+    "preset, stop, saved",
+    [
+        ("spatial_navigation/noisy_unbiased", 5, 3),
+        ("spatial_navigation/noisy_biased_gru", 5, 3),
+        ("spatial_navigation/noisy_unbiased", 1, 0),
+    ],
+)
 def test_resume_after_interruption_is_bit_identical(preset, stop, saved, tiny_config, tmp_path, monkeypatch):
     cfg = tiny_config(preset, "trainer.n_epochs=7", "trainer.save_freq=3")
     train(cfg, tmp_path / "straight")
@@ -172,14 +177,29 @@ def test_mismatched_sizes_are_refused(tiny_config, tmp_path):
 
 
 def test_train_py_command_line_trains_into_the_run_directory(tmp_path):
-    cmd = [sys.executable, str(ROOT / "train.py"), "config=head_direction/noisy_biased", "seed=0",
-           f"path={tmp_path}", "rnn.n_rec=8", "task.hd_cells_num=8", "task.batch_size=2",
-           "task.sequence_length=4", "trainer.n_epochs=3", "trainer.test_freq=1", "trainer.save_freq=1"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "config=head_direction/noisy_biased",
+        "seed=0",
+        f"path={tmp_path}",
+        "rnn.n_rec=8",
+        "task.hd_cells_num=8",
+        "task.batch_size=2",
+        "task.sequence_length=4",
+        "trainer.n_epochs=3",
+        "trainer.test_freq=1",
+        "trainer.save_freq=1",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
-    run_dir = (tmp_path / "head_direction" / "noisy_biased"
-               / "rnn.n_rec=8,task.batch_size=2,task.hd_cells_num=8,task.sequence_length=4,"
-                 "trainer.n_epochs=3,trainer.save_freq=1,trainer.test_freq=1" / "seed_0")
+    run_dir = (
+        tmp_path
+        / "head_direction"
+        / "noisy_biased"
+        / "rnn.n_rec=8,task.batch_size=2,task.hd_cells_num=8,task.sequence_length=4,"
+        "trainer.n_epochs=3,trainer.save_freq=1,trainer.test_freq=1" / "seed_0"
+    )
     assert runs.checkpoint_steps(run_dir) == [0, 1, 2, 3]
     assert runs.load_config(run_dir)["preset"] == "head_direction/noisy_biased"
     assert (run_dir / ".hydra" / "config.yaml").is_file()
@@ -188,8 +208,12 @@ def test_train_py_command_line_trains_into_the_run_directory(tmp_path):
 
 
 def test_spec_overrides_train_with_256_place_cells(tiny_config, tmp_path):
-    cfg = tiny_config("spatial_navigation/noisy_unbiased", "rnn.sigma2_rec=0.0003", "task.place_cells_num=256",
-                      "rnn.noise_dist=uniform")
+    cfg = tiny_config(
+        "spatial_navigation/noisy_unbiased",
+        "rnn.sigma2_rec=0.0003",
+        "task.place_cells_num=256",
+        "rnn.noise_dist=uniform",
+    )
     train(cfg, tmp_path)
     state = runs.load_checkpoint(tmp_path / "checkpoints" / "resume.pt")
     assert state["model"]["readout.weight"].shape == (256, 16)
@@ -207,8 +231,15 @@ def test_paper_size_network_learns_path_integration(tmp_path):
     """
     from reactivation.config import compose_train
 
-    cfg = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", "device=cpu",
-                         "trainer.n_epochs=300", "trainer.progress=false"])
+    cfg = compose_train(
+        [
+            "config=spatial_navigation/noisy_unbiased",
+            "seed=0",
+            "device=cpu",
+            "trainer.n_epochs=300",
+            "trainer.progress=false",
+        ]
+    )
     test = train(cfg, tmp_path)["test"]
     zero_output_mse = 5.1e-5  # SPEC §5: the loss of an all-zero output
     assert test["loss"] < 0.7 * zero_output_mse
@@ -218,16 +249,24 @@ def test_paper_size_network_learns_path_integration(tmp_path):
 
 
 def test_multirun_trains_into_the_single_run_directories_and_skips_finished_runs(tmp_path):
-    tiny = ["rnn.n_rec=8", "task.batch_size=2", "task.sequence_length=4", "trainer.n_epochs=2",
-            "task.place_cells_num=8", "trainer.progress=false", f"path={tmp_path}"]
+    tiny = [
+        "rnn.n_rec=8",
+        "task.batch_size=2",
+        "task.sequence_length=4",
+        "trainer.n_epochs=2",
+        "task.place_cells_num=8",
+        "trainer.progress=false",
+        f"path={tmp_path}",
+    ]
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", *tiny]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
     from reactivation.config import compose_train
 
     for seed in (0, 1):
-        single = compose_train(["config=spatial_navigation/noisy_unbiased", f"seed={seed}", *tiny],
-                               with_hydra=True).hydra.run.dir
+        single = compose_train(
+            ["config=spatial_navigation/noisy_unbiased", f"seed={seed}", *tiny], with_hydra=True
+        ).hydra.run.dir
         assert runs.checkpoint_steps(single) == [0, 2] and runs.load_config(single)["seed"] == seed
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert again.returncode == 0 and (again.stdout + again.stderr).count("already finished") == 2

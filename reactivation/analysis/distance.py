@@ -31,7 +31,6 @@ def run(s: Settings) -> dict:
         if len(modes) == 2:
             entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
         result[name] = entry
-    meta = {"unit": f"{geometry.unit}/step",
-            "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+    meta = {"unit": f"{geometry.unit}/step", "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "distance", result, meta)
     return {"path": str(path), "distance": result}

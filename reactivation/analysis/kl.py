@@ -25,15 +25,20 @@ def run(s: Settings) -> dict:
         quiescent[name] = points(phases.quiescent[s.mode].decoded.numpy())
     reference = loaded["noisy_unbiased"][1]  # the random network is decoded with the trained runs' cells
     untrained = protocol.random_network(reference, s)
-    phases = protocol.simulate(reference, s, cfg.batch_size, cfg.t_quiescent, active=False, model=untrained,
-                               modes=("scaled",))
+    phases = protocol.simulate(
+        reference, s, cfg.batch_size, cfg.t_quiescent, active=False, model=untrained, modes=("scaled",)
+    )
     quiescent["random"] = points(phases.quiescent["scaled"].decoded.numpy())
     # The task's space knows its KDE and its uniform distribution (a box's true density, a circle's von Mises).
-    table, jittered = reference.task.geometry.kl_table(quiescent, active, cfg.n_samples,
-                                                       stream_seed(s.seed, "analysis"))
+    table, jittered = reference.task.geometry.kl_table(
+        quiescent, active, cfg.n_samples, stream_seed(s.seed, "analysis")
+    )
     rows = [*quiescent, "uniform"]
-    meta = {"rows": rows, "columns": list(active), "jittered_1mm": jittered,
-            "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+    meta = {
+        "rows": rows,
+        "columns": list(active),
+        "jittered_1mm": jittered,
+        "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
+    }
     path = results.write_result(s, "kl", table, meta)
     return {"path": str(path), "kl": table}
-

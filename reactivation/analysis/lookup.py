@@ -41,8 +41,9 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
         ReactivationError: no such run, an incomplete one, or one without the requested checkpoint;
             the message gives the command that trains it.
     """
-    expected = leaves(OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]),
-                                             resolve=True))
+    expected = leaves(
+        OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]), resolve=True)
+    )
     wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
     matches, near = [], []
     for run_dir, config in runs.iter_runs(root):
@@ -53,18 +54,26 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
         (near if differing else matches).append(run_dir if not differing else f"{run_dir} (has {', '.join(differing)})")
     command = train_command(preset, seed, overrides, root)
     if not matches:
-        hint = ("\nRuns of that preset and seed with other settings (select them with train_overrides=[...]):\n  "
-                + "\n  ".join(near)) if near else ""
-        raise ReactivationError(f"no trained run of {preset} with seed {seed} under {root}/. Train it with:\n"
-                                f"  {command}{hint}")
+        hint = (
+            (
+                "\nRuns of that preset and seed with other settings (select them with train_overrides=[...]):\n  "
+                + "\n  ".join(near)
+            )
+            if near
+            else ""
+        )
+        raise ReactivationError(
+            f"no trained run of {preset} with seed {seed} under {root}/. Train it with:\n  {command}{hint}"
+        )
     if len(matches) > 1:
         log.warning("%d identical runs of %s seed %d; using %s", len(matches), preset, seed, matches[0])
     run_dir, steps = matches[0], runs.checkpoint_steps(matches[0])
     n_steps = expected["trainer.n_epochs"]
     if epoch is None and (not steps or steps[-1] < n_steps):
         done = steps[-1] if steps else 0
-        raise ReactivationError(f"the run {run_dir} is incomplete ({done} of {n_steps} steps). Finish it with:\n"
-                                f"  {command}")
+        raise ReactivationError(
+            f"the run {run_dir} is incomplete ({done} of {n_steps} steps). Finish it with:\n  {command}"
+        )
     if epoch is not None and epoch not in steps:
         raise ReactivationError(f"the run {run_dir} has no checkpoint at epoch={epoch}; available: {steps}.")
     return run_dir
@@ -103,6 +112,8 @@ def family_runs(s: Settings, seeds: list[int]) -> dict[str, dict[int, Path | Rea
 def load_conditions(s: Settings) -> dict[str, tuple[Path, Setup]]:
     """Find and load the run of every condition of ``s`` (all found before any is simulated)."""
     root = Path(s.cfg.path)
-    found = {name: find_run(root, preset, s.seed, run_overrides(s, name), s.cfg.epoch)
-             for name, preset in s.conditions.items()}
+    found = {
+        name: find_run(root, preset, s.seed, run_overrides(s, name), s.cfg.epoch)
+        for name, preset in s.conditions.items()
+    }
     return {name: (run_dir, load_run(run_dir, s.cfg.epoch, s.cfg.device)) for name, run_dir in found.items()}

@@ -33,8 +33,12 @@ def _geometry(st: protocol.States, k: int) -> tuple[dict, str | None]:
     except ValueError as err:  # zero variance: the statistics are undefined, not an error of the run
         undefined = dict.fromkeys(("pca_share", "explained_active", "explained_quiescent", "curve_gap"))
         return undefined, str(err)
-    return {"pca_share": share, "explained_active": curve_a.tolist(), "explained_quiescent": curve_q.tolist(),
-            "curve_gap": float(np.max(np.abs(curve_a - curve_q)))}, None
+    return {
+        "pca_share": share,
+        "explained_active": curve_a.tolist(),
+        "explained_quiescent": curve_q.tolist(),
+        "curve_gap": float(np.max(np.abs(curve_a - curve_q))),
+    }, None
 
 
 def run(s: Settings) -> dict:
@@ -50,9 +54,13 @@ def run(s: Settings) -> dict:
         # The task's space names its region of interest (a box's ring, a track's band from the reward end).
         geometry = setup.task.geometry
         for phase, decoded in (("active", st.active_decoded), ("quiescent", st.quiescent_decoded)):
-            result[name].update({f"{region}_{phase}": share
-                                 for region, share in geometry.occupancy(decoded, cfg.ring).items()})
-    meta = {"units": "shares and explained-variance fractions in [0, 1]; ring radii in m",
-            "undefined": undefined, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+            result[name].update(
+                {f"{region}_{phase}": share for region, share in geometry.occupancy(decoded, cfg.ring).items()}
+            )
+    meta = {
+        "units": "shares and explained-variance fractions in [0, 1]; ring radii in m",
+        "undefined": undefined,
+        "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
+    }
     path = results.write_result(s, "manifold", result, meta)
     return {"path": str(path), "manifold": result}

@@ -14,10 +14,10 @@ import torch
 from omegaconf import OmegaConf
 
 from reactivation.analysis.settings import Settings
+from reactivation.loading import Setup
 from reactivation.models import build_model
 from reactivation.quiescence import Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
-from reactivation.loading import Setup
 
 
 def random_network(reference: Setup, s: Settings) -> torch.nn.Module:
@@ -41,8 +41,17 @@ class Phases:
     quiescent: dict[str, Rollout]
 
 
-def simulate(setup: Setup, s: Settings, batch_size: int, t_quiescent: int, *, modes: tuple[str, ...] | None = None,
-             active: bool = True, keep_hidden: bool = False, model: torch.nn.Module | None = None) -> Phases:
+def simulate(
+    setup: Setup,
+    s: Settings,
+    batch_size: int,
+    t_quiescent: int,
+    *,
+    modes: tuple[str, ...] | None = None,
+    active: bool = True,
+    keep_hidden: bool = False,
+    model: torch.nn.Module | None = None,
+) -> Phases:
     """Run the analysis batch through a model: active phase, then quiescent phases from the same start.
 
     Args:
@@ -62,11 +71,21 @@ def simulate(setup: Setup, s: Settings, batch_size: int, t_quiescent: int, *, mo
         h0 = model.initial_state(batch.init_code)
     act = None
     if active:
-        act = rollout(model, setup.task, h0, batch.inputs.shape[1], inputs=batch.inputs, generator=gen,
-                      keep_hidden=keep_hidden)
-    quiet = {mode: rollout(model, setup.task, h0, t_quiescent, generator=gen, keep_hidden=keep_hidden,
-                           sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise))
-             for mode in (modes or (s.mode,))}
+        act = rollout(
+            model, setup.task, h0, batch.inputs.shape[1], inputs=batch.inputs, generator=gen, keep_hidden=keep_hidden
+        )
+    quiet = {
+        mode: rollout(
+            model,
+            setup.task,
+            h0,
+            t_quiescent,
+            generator=gen,
+            keep_hidden=keep_hidden,
+            sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise),
+        )
+        for mode in (modes or (s.mode,))
+    }
     return Phases(act, quiet)
 
 
@@ -89,5 +108,6 @@ def states(setup: Setup, s: Settings, batch_size: int, t_quiescent: int) -> Stat
     """:func:`simulate` with hidden states kept, in the default mode (SPEC §8: 1000 trajectories, 200 steps)."""
     phases = simulate(setup, s, batch_size, t_quiescent, keep_hidden=True)
     quiet = phases.quiescent[s.mode]
-    return States(phases.active.hidden.numpy(), quiet.hidden.numpy(), phases.active.decoded.numpy(),
-                  quiet.decoded.numpy())
+    return States(
+        phases.active.hidden.numpy(), quiet.hidden.numpy(), phases.active.decoded.numpy(), quiet.decoded.numpy()
+    )

@@ -16,10 +16,20 @@ from reactivation.analysis.aggregate import Summary, summarize_tree
 from reactivation.tasks import TASKS
 
 _KL_ROWS = (*_CONDITIONS, "random", "uniform")  # the paper's heat-map order
-_SHORT = {"noisy_unbiased": "Uσ", "noisy_biased": "Bσ", "no-noise_unbiased": "U (no noise)",
-          "no-noise_biased": "B (no noise)", "random": "R (random)", "uniform": "𝒰 (uniform)"}
-_FAMILY_TITLES = {"sn": "Spatial navigation, vanilla RNN", "sn_gru": "Spatial navigation, GRU",
-                  "hd": "Head direction", "track": "Linear track"}
+_SHORT = {
+    "noisy_unbiased": "Uσ",
+    "noisy_biased": "Bσ",
+    "no-noise_unbiased": "U (no noise)",
+    "no-noise_biased": "B (no noise)",
+    "random": "R (random)",
+    "uniform": "𝒰 (uniform)",
+}
+_FAMILY_TITLES = {
+    "sn": "Spatial navigation, vanilla RNN",
+    "sn_gru": "Spatial navigation, GRU",
+    "hd": "Head direction",
+    "track": "Linear track",
+}
 
 
 def _task(family: str):
@@ -66,21 +76,28 @@ def _verdict(held: bool | None) -> str:
 
 
 def _claims_section(results: dict) -> list[str]:
-    lines = ["## Claims (SPEC §9)", "",
-             "Each criterion compares two statistics, mean ± std over seeds (population std, ddof 0). A criterion",
-             "holds when it holds on the means; *seeds* counts the single seeds where it held on their own values.",
-             "A claim holds when all its criteria hold.", "",
-             "| claim | verdict |", "|---|---|"]
+    lines = [
+        "## Claims (SPEC §9)",
+        "",
+        "Each criterion compares two statistics, mean ± std over seeds (population std, ddof 0). A criterion",
+        "holds when it holds on the means; *seeds* counts the single seeds where it held on their own values.",
+        "A claim holds when all its criteria hold.",
+        "",
+        "| claim | verdict |",
+        "|---|---|",
+    ]
     details = ["", "| claim | criterion | left side | right side | on the means | seeds |", "|---|---|---|---|---|---|"]
     for claim in claims.reported(results):
         outcomes = [claims.evaluate(c, results) for c in claim.criteria]
         lines.append(f"| {claim.number}. {claim.title} | {_verdict(claims.claim_held(outcomes))} |")
         for o in outcomes:
             seeds = f"{len(o.seeds_held)}/{len(o.seeds)}" if o.seeds else "–"
-            sides = [q.label if q.constant else s.format() for q, s in ((o.criterion.lhs, o.lhs),
-                                                                         (o.criterion.rhs, o.rhs))]
-            details.append(f"| {claim.number} | {o.criterion.text()} | {sides[0]} | {sides[1]} | "
-                           f"{_verdict(o.held)} | {seeds} |")
+            sides = [
+                q.label if q.constant else s.format() for q, s in ((o.criterion.lhs, o.lhs), (o.criterion.rhs, o.rhs))
+            ]
+            details.append(
+                f"| {claim.number} | {o.criterion.text()} | {sides[0]} | {sides[1]} | {_verdict(o.held)} | {seeds} |"
+            )
     return [*lines, *details, ""]
 
 
@@ -89,9 +106,13 @@ def _by_family(results: dict, family: str, kind: str) -> dict[int, dict]:
 
 
 def _kl_section(results: dict) -> list[str]:
-    lines = ["## KL divergences (nats)", "",
-             "KL(quiescent row ‖ active column), mean ± std over seeds, rows and columns in the paper's order",
-             "(paper Fig. 2 / C.2). Small negative values are Monte Carlo error.", ""]
+    lines = [
+        "## KL divergences (nats)",
+        "",
+        "KL(quiescent row ‖ active column), mean ± std over seeds, rows and columns in the paper's order",
+        "(paper Fig. 2 / C.2). Small negative values are Monte Carlo error.",
+        "",
+    ]
     for family in claims.FAMILY_KEYS:
         by_seed = _by_family(results, family, "kl")
         if not by_seed:
@@ -99,9 +120,12 @@ def _kl_section(results: dict) -> list[str]:
         table = summarize_tree(by_seed)
         rows = [r for r in _KL_ROWS if r in table] + [r for r in table if r not in _KL_ROWS]
         cols = [c for c in _CONDITIONS if any(c in table[r] for r in rows)]
-        lines += [f"### {_FAMILY_TITLES[family]} ({len(by_seed)} seeds)", "",
-                  "| quiescent ↓ / active → | " + " | ".join(_SHORT[c] for c in cols) + " |",
-                  "|---" * (len(cols) + 1) + "|"]
+        lines += [
+            f"### {_FAMILY_TITLES[family]} ({len(by_seed)} seeds)",
+            "",
+            "| quiescent ↓ / active → | " + " | ".join(_SHORT[c] for c in cols) + " |",
+            "|---" * (len(cols) + 1) + "|",
+        ]
         for r in rows:
             cells = [table[r][c].format() if c in table[r] else "–" for c in cols]
             lines.append(f"| {_SHORT.get(r, r)} | " + " | ".join(cells) + " |")
@@ -120,8 +144,16 @@ def _leaf_table(title: str, note: str, by_seed: dict[int, dict], columns: list[s
     for c in conds:
         cells = [table[c][k].format() if k in table[c] and isinstance(table[c][k], Summary) else "–" for k in present]
         rows.append(f"| {_SHORT.get(c, c)} | " + " | ".join(cells) + " |")
-    return [title, "", note, "", "| condition | " + " | ".join(present) + " |", "|---" * (len(present) + 1) + "|",
-            *rows, ""]
+    return [
+        title,
+        "",
+        note,
+        "",
+        "| condition | " + " | ".join(present) + " |",
+        "|---" * (len(present) + 1) + "|",
+        *rows,
+        "",
+    ]
 
 
 def _summaries_section(results: dict) -> list[str]:
@@ -129,32 +161,55 @@ def _summaries_section(results: dict) -> list[str]:
     for family in claims.FAMILY_KEYS:
         name, geometry = _FAMILY_TITLES[family], _task(family).geometry_type
         if by_seed := _by_family(results, family, "variance"):
-            lines += _leaf_table(f"### {name}: quiescent output variance",
-                                 f"Mean over trajectories ({geometry.variance_note}).", by_seed, None)
+            lines += _leaf_table(
+                f"### {name}: quiescent output variance",
+                f"Mean over trajectories ({geometry.variance_note}).",
+                by_seed,
+                None,
+            )
         if by_seed := _by_family(results, family, "distance"):
             # Columns the results lack (the velocities of a space without a direction) are left out.
-            cols = ["active", "quiescent", "quiescent_noisy", "active_velocity", "quiescent_velocity",
-                    "quiescent_noisy_velocity"]
-            lines += _leaf_table(f"### {name}: mean step between decoded outputs",
-                                 f"{geometry.unit}/step (velocity: signed mean); quiescent_noisy: a no-noise network "
-                                 "run with noise (absolute mode).", by_seed, cols)
+            cols = [
+                "active",
+                "quiescent",
+                "quiescent_noisy",
+                "active_velocity",
+                "quiescent_velocity",
+                "quiescent_noisy_velocity",
+            ]
+            lines += _leaf_table(
+                f"### {name}: mean step between decoded outputs",
+                f"{geometry.unit}/step (velocity: signed mean); quiescent_noisy: a no-noise network "
+                "run with noise (absolute mode).",
+                by_seed,
+                cols,
+            )
         if by_seed := _by_family(results, family, "manifold"):
             cols = ["pca_share", "curve_gap", "ring_active", "ring_quiescent"]
-            lines += _leaf_table(f"### {name}: hidden-state manifold and ring",
-                                 "pca_share: share of quiescent hidden variance in the active top-10 PCs; curve_gap: "
-                                 "largest gap between the cumulative explained-variance curves (PCs 1–10); ring: "
-                                 "share of decoded positions 0.2–0.45 m from the centre (box) or the reward end "
-                                 "(track).", by_seed, cols)
+            lines += _leaf_table(
+                f"### {name}: hidden-state manifold and ring",
+                "pca_share: share of quiescent hidden variance in the active top-10 PCs; curve_gap: "
+                "largest gap between the cumulative explained-variance curves (PCs 1–10); ring: "
+                "share of decoded positions 0.2–0.45 m from the centre (box) or the reward end "
+                "(track).",
+                by_seed,
+                cols,
+            )
     return lines
 
 
 def _runs_section(runs: list[RunInfo]) -> list[str]:
-    lines = ["## Runs", "", "| preset | seed | steps | test loss | decoding error | run directory |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Runs",
+        "",
+        "| preset | seed | steps | test loss | decoding error | run directory |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in sorted(runs, key=lambda r: (r.preset, r.seed)):
         error = r.test.get(_task(r.family).error_name, math.nan)
-        lines.append(f"| {r.preset} | {r.seed} | {r.step} | {r.test.get('loss', math.nan):.3g} | {error:.3g} | "
-                     f"`{r.run_dir}` |")
+        lines.append(
+            f"| {r.preset} | {r.seed} | {r.step} | {r.test.get('loss', math.nan):.3g} | {error:.3g} | `{r.run_dir}` |"
+        )
     return [*lines, ""]
 
 
@@ -172,4 +227,3 @@ def render(g: Gathered, title: str = "Reproduction report") -> str:
     for title_, text in g.configuration:
         lines += [f"<details><summary>{title_}</summary>", "", "```yaml", text.rstrip(), "```", "", "</details>", ""]
     return "\n".join(lines)
-

@@ -13,8 +13,9 @@ import hashlib
 import json
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -49,7 +50,7 @@ class UnusableResult(ReactivationError):
     settings); the message names the file, what is wrong and the command that remakes it."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _default(kind: str, scale: str, task: str, model: str) -> Settings:
     """The settings of a ``kind`` analysis of a family with nothing but the scale given."""
     return settings(compose_analysis(kind, scale, task, model, seed=0))
@@ -58,8 +59,8 @@ def _default(kind: str, scale: str, task: str, model: str) -> Settings:
 def result_settings(s: Settings, kind: str) -> dict[str, Any]:
     """The settings that make a ``kind`` result what it is (recorded in its ``.meta.json`` as ``settings``).
 
-    Every key of reactivation/configs/analysis/<kind>.yaml counts except path, device, progress and the scale's size table,
-    with ``noise`` and ``mode`` resolved: ``{"kind", "seed", "task", "model", "epoch", "noise", "mode", "scale",
+    Every key of reactivation/configs/analysis/<kind>.yaml counts except path, device, progress and the scale's size
+    table, with ``noise`` and ``mode`` resolved: ``{"kind", "seed", "task", "model", "epoch", "noise", "mode", "scale",
     "train_overrides", "batch_size", "t_quiescent", ...}``.
 
     Raises:
@@ -94,8 +95,12 @@ def settings_tag(s: Settings, kind: str) -> str:
     ``settings=<digest of all of them>``. The ``.meta.json`` records the settings in full.
     """
     differing = _non_default(s, kind)
-    parts = [f"train={_digest(v)}" if k == "train_overrides" else
-             f"{k}={'-'.join(map(show, v)) if isinstance(v, list) else show(v)}" for k, v in differing.items()]
+    parts = [
+        f"train={_digest(v)}"
+        if k == "train_overrides"
+        else f"{k}={'-'.join(map(show, v)) if isinstance(v, list) else show(v)}"
+        for k, v in differing.items()
+    ]
     tag = ",".join(parts)
     if len(tag) > _MAX_TAG or not re.fullmatch(r"[\w.,=+-]*", tag):
         tag = f"settings={_digest(differing)}"
@@ -136,13 +141,14 @@ def analysis_command(s: Settings, kind: str) -> str:
     return " ".join(["python", f"output_{kind}.py", *map(shlex.quote, args)])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _default_task() -> str:
-    """The analysis configs' default ``task`` (reactivation/configs/analysis/common.yaml), which a command need not name."""
+    """The analysis configs' default ``task`` (reactivation/configs/analysis/common.yaml), which a command need not
+    name."""
     return compose_config(ANALYSIS_CONFIG_DIR, "common", []).task
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scale_root(scale: str) -> str:
     return compose_config(ANALYSIS_CONFIG_DIR, "common", [f"scale={scale}"]).path
 
@@ -156,8 +162,10 @@ def write_result(s: Settings, kind: str, result: dict[str, Any], meta: dict[str,
     """
     out = result_path(s, kind)
     config = {k: v for k, v in OmegaConf.to_container(s.cfg).items() if k != "progress"}
-    runs.write_json_atomic(meta_path(out), {**meta, "noise": s.noise, "mode": s.mode,
-                                            "settings": result_settings(s, kind), "config": config})
+    runs.write_json_atomic(
+        meta_path(out),
+        {**meta, "noise": s.noise, "mode": s.mode, "settings": result_settings(s, kind), "config": config},
+    )
     runs.write_json_atomic(out, result)
     return out
 
@@ -191,8 +199,11 @@ def _table_row(v: Any) -> bool:
 
 def _statistics(v: Any) -> bool:
     """a JSON object of numbers, nulls or lists of numbers"""
-    return isinstance(v, dict) and bool(v) and all(
-        x is None or is_number(x) or (isinstance(x, list) and all(map(is_number, x))) for x in v.values())
+    return (
+        isinstance(v, dict)
+        and bool(v)
+        and all(x is None or is_number(x) or (isinstance(x, list) and all(map(is_number, x))) for x in v.values())
+    )
 
 
 def _entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[Any], bool]) -> str | None:
@@ -215,7 +226,7 @@ def _shape_problem(kind: str, data: Any, conditions: list[str]) -> str | None:
     """
     if kind == "kl":
         problem = _entries_problem(data, [*conditions, "random", "uniform"], "", _table_row)
-        for row, cols in (data.items() if problem is None else ()):
+        for row, cols in data.items() if problem is None else ():
             problem = problem or _entries_problem(cols, conditions, row, _number)
         return problem
     leaf = {"variance": _number, "distance": _numbers, "manifold": _statistics}[kind]
@@ -243,18 +254,23 @@ def read_result(s: Settings, kind: str) -> tuple[dict[str, Any], dict[str, Any]]
         raise UnusableResult(f"{path} is not a {kind} result ({problem}); {redo}")
     meta_file = meta_path(path)
     if not meta_file.is_file():
-        raise UnusableResult(f"{path} has no {meta_file.name} beside it, so the settings that made it are "
-                             f"unknown; {redo}")
+        raise UnusableResult(
+            f"{path} has no {meta_file.name} beside it, so the settings that made it are unknown; {redo}"
+        )
     try:
         meta = _read_json(meta_file)
     except ValueError as err:
         raise UnusableResult(f"{meta_file} is unreadable ({err}); {redo}") from None
-    if not (isinstance(meta, dict) and isinstance(meta.get("settings"), dict)
-            and isinstance(meta.get("runs", {}), dict)):
+    if not (
+        isinstance(meta, dict) and isinstance(meta.get("settings"), dict) and isinstance(meta.get("runs", {}), dict)
+    ):
         raise UnusableResult(f"{meta_file} does not record the settings and runs of {path.name}; {redo}")
     wanted, saved = result_settings(s, kind), meta["settings"]
-    differing = [f"{k}={show(saved[k]) if k in saved else '(none)'} where {show(v)} was asked for"
-                 for k, v in wanted.items() if saved.get(k, ...) != v]
+    differing = [
+        f"{k}={show(saved[k]) if k in saved else '(none)'} where {show(v)} was asked for"
+        for k, v in wanted.items()
+        if saved.get(k, ...) != v
+    ]
     differing += [f"{k}={show(v)}, not a setting now" for k, v in saved.items() if k not in wanted]
     if differing:
         raise UnusableResult(f"{path} was made with other settings ({'; '.join(differing)}); {redo}")
@@ -268,15 +284,27 @@ def read_test_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
         ReactivationError: the file is missing, unreadable or of another shape, naming it and the fix.
     """
     path = Path(run_dir) / "test_metrics.json"
-    fix = ("It is the run's test-loss log, rewritten at each checkpoint while the run trains: restore it from a "
-           "copy, or train the run again with its train.py command and resume=false.")
+    fix = (
+        "It is the run's test-loss log, rewritten at each checkpoint while the run trains: restore it from a "
+        "copy, or train the run again with its train.py command and resume=false."
+    )
     try:
         data = _read_json(path)
     except ValueError as err:
         raise ReactivationError(f"{path} is unreadable ({err}). {fix}") from None
-    if not (isinstance(data, dict) and data and all(
-            k.isdigit() and isinstance(v, dict) and "loss" in v and ("pos_mse" in v or "hd_mse" in v)
-            and all(x is None or is_number(x) for x in v.values()) for k, v in data.items())):
-        raise ReactivationError(f'{path} is not a test log {{"<step>": {{"loss": ..., "pos_mse" | "hd_mse": ...}}}}. '
-                                f"{fix}")
+    if not (
+        isinstance(data, dict)
+        and data
+        and all(
+            k.isdigit()
+            and isinstance(v, dict)
+            and "loss" in v
+            and ("pos_mse" in v or "hd_mse" in v)
+            and all(x is None or is_number(x) for x in v.values())
+            for k, v in data.items()
+        )
+    ):
+        raise ReactivationError(
+            f'{path} is not a test log {{"<step>": {{"loss": ..., "pos_mse" | "hd_mse": ...}}}}. {fix}'
+        )
     return data

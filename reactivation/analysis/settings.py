@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
-from reactivation.quiescence import NOISE_MODES
 from reactivation.loading import select_device
+from reactivation.quiescence import NOISE_MODES
 from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
 #: Conditions of each (task, model family): condition -> training preset (found in reactivation/configs/train/config/).
 FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
-#: Variance of the noisy presets per task (the default of the analyses' ``noise``; reactivation/configs/train/noise/<task>/).
+#: Variance of the noisy presets per task (the default of the analyses' ``noise``;
+#: reactivation/configs/train/noise/<task>/).
 PRESET_NOISE: dict[str, float] = {task: preset_noise(task) for task, _ in FAMILIES}
 
 
@@ -54,30 +56,45 @@ def _power(value: float) -> str:
 
 
 def _is_ring(value: Any) -> bool:
-    return (isinstance(value, list) and len(value) == 2 and all(is_number(r) and math.isfinite(r) for r in value)
-            and 0 <= value[0] <= value[1])
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(is_number(r) and math.isfinite(r) for r in value)
+        and 0 <= value[0] <= value[1]
+    )
 
 
 #: What each key of the analysis and figure configs accepts: key -> (test, what is allowed, for the message).
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_non_negative, "a non-negative integer (seed=0 is a seed)"),
-    "seeds": (lambda v: v is None or (isinstance(v, list) and bool(v) and all(map(_non_negative, v))),
-              "null (every seed found) or a non-empty list of non-negative integers, e.g. seeds=[0,1,2]"),
-    "epoch": (lambda v: v is None or _non_negative(v),
-              "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0"),
-    "noise": (lambda v: v is None or (is_number(v) and math.isfinite(v) and v >= 0),
-              "null (the preset's: " + ", ".join(f"{_power(v)} {t}" for t, v in PRESET_NOISE.items())
-              + ") or a finite variance >= 0"),
-    "mode": (lambda v: v is None or v in NOISE_MODES,
-             f"null (scaled for vanilla RNNs, same for GRUs) or one of {', '.join(NOISE_MODES)}"),
+    "seeds": (
+        lambda v: v is None or (isinstance(v, list) and bool(v) and all(map(_non_negative, v))),
+        "null (every seed found) or a non-empty list of non-negative integers, e.g. seeds=[0,1,2]",
+    ),
+    "epoch": (
+        lambda v: v is None or _non_negative(v),
+        "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0",
+    ),
+    "noise": (
+        lambda v: v is None or (is_number(v) and math.isfinite(v) and v >= 0),
+        "null (the preset's: "
+        + ", ".join(f"{_power(v)} {t}" for t, v in PRESET_NOISE.items())
+        + ") or a finite variance >= 0",
+    ),
+    "mode": (
+        lambda v: v is None or v in NOISE_MODES,
+        f"null (scaled for vanilla RNNs, same for GRUs) or one of {', '.join(NOISE_MODES)}",
+    ),
     "batch_size": (is_positive_int, "a positive integer (trajectories)"),
     "t_quiescent": (is_positive_int, "a positive integer (quiescent steps)"),
     "n_samples": (is_positive_int, "a positive integer (Monte Carlo samples)"),
     "n_components": (is_positive_int, "a positive integer (principal components)"),
     "t_shift": (_non_negative, "an integer >= 0 (quiescent steps dropped at the start)"),
     "ring": (_is_ring, "[inner, outer]: two finite radii in m with 0 <= inner <= outer, e.g. ring=[0.2,0.45]"),
-    "train_overrides": (lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
-                        "a list of train.py overrides, e.g. 'train_overrides=[\"trainer.n_epochs=1000\"]'"),
+    "train_overrides": (
+        lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
+        "a list of train.py overrides, e.g. 'train_overrides=[\"trainer.n_epochs=1000\"]'",
+    ),
     "path": (lambda v: isinstance(v, str) and bool(v.strip()), "a folder (a non-empty string)"),
     "progress": (lambda v: isinstance(v, bool), "true or false"),
 }
@@ -130,11 +147,14 @@ def settings(cfg: DictConfig) -> Settings:
     family = (values["task"], values["model"])
     if not all(isinstance(v, str) for v in family) or family not in FAMILIES:
         known = ", ".join(f"task={t} model={m}" for t, m in FAMILIES)
-        raise ConfigError(f"task={show(values['task'])} model={show(values['model'])} has no presets; "
-                          f"choose one of: {known}.")
+        raise ConfigError(
+            f"task={show(values['task'])} model={show(values['model'])} has no presets; choose one of: {known}."
+        )
     if "t_shift" in values and not values["t_shift"] <= values["t_quiescent"] - 2:
-        raise ConfigError(f"t_shift={values['t_shift']} is not allowed: t_shift must leave at least 2 of the "
-                          f"t_quiescent={values['t_quiescent']} quiescent steps (t_shift <= t_quiescent - 2).")
+        raise ConfigError(
+            f"t_shift={values['t_shift']} is not allowed: t_shift must leave at least 2 of the "
+            f"t_quiescent={values['t_quiescent']} quiescent steps (t_shift <= t_quiescent - 2)."
+        )
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
     if "analyses" in values:
@@ -152,10 +172,14 @@ def settings(cfg: DictConfig) -> Settings:
 def _check_analyses(analyses: Any) -> None:
     """The figure config's ``analyses`` block: ``{kind: {key: null | value}}`` (null: the analysis default)."""
     example = "e.g. analyses.kl.n_samples=1000"
-    if not isinstance(analyses, dict) or set(analyses) - set(KINDS) or not all(
-            v is None or isinstance(v, dict) for v in analyses.values()):
-        raise ConfigError(f"analyses={show(analyses)} is not allowed: analyses holds settings of "
-                          f"{', '.join(KINDS)}, {example}.")
+    if (
+        not isinstance(analyses, dict)
+        or set(analyses) - set(KINDS)
+        or not all(v is None or isinstance(v, dict) for v in analyses.values())
+    ):
+        raise ConfigError(
+            f"analyses={show(analyses)} is not allowed: analyses holds settings of {', '.join(KINDS)}, {example}."
+        )
     for kind, keys in analyses.items():
         for key, value in (keys or {}).items():
             if key not in CHECKS or key not in _config_keys(kind):
@@ -164,13 +188,19 @@ def _check_analyses(analyses: Any) -> None:
                 check(f"analyses.{kind}.{key}", value, *CHECKS[key])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _config_keys(name: str) -> tuple[str, ...]:
     return tuple(compose_config(ANALYSIS_CONFIG_DIR, name, []))
 
 
-def compose_analysis(name: str, scale: str = "paper", task: str = "spatial_navigation", model: str = "vanilla",
-                     seed: int | None = None, **keys: Any) -> DictConfig:
+def compose_analysis(
+    name: str,
+    scale: str = "paper",
+    task: str = "spatial_navigation",
+    model: str = "vanilla",
+    seed: int | None = None,
+    **keys: Any,
+) -> DictConfig:
     """reactivation/configs/analysis/<name>.yaml at ``scale`` for a model family, other keys set to these values.
 
     The values are assigned, not parsed as command-line overrides, so any path or list goes in as it is.

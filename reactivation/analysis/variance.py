@@ -21,10 +21,9 @@ def run(s: Settings) -> dict:
     result, geometry = {}, None
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, active=False)
-        kept = phases.quiescent[s.mode].decoded[:, cfg.t_shift:].double().numpy()
+        kept = phases.quiescent[s.mode].decoded[:, cfg.t_shift :].double().numpy()
         geometry = setup.task.geometry
         result[name] = float(geometry.trajectory_variance(kept).mean())
-    meta = {"unit": geometry.variance_unit,
-            "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
+    meta = {"unit": geometry.variance_unit, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "variance", result, meta)
     return {"path": str(path), "variance": result}

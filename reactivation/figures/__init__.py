@@ -10,21 +10,68 @@ plotting saved arrays needs neither torch nor Hydra.
 
 from typing import Any
 
-from reactivation.figures.data import (align_over_seeds, kde_map, mean_std_over_seeds, pca_fit,
-                                       pca_project)
-from reactivation.figures.panels import (angular_velocity_hist, density_maps, distance_box, explained_variance,
-                                         heading_rose, kl_heatmap, learning_curves, pc_ring, pc_scatter,
-                                         polar_trajectories, track_density, track_trajectories, trajectories,
-                                         variance_box)
-from reactivation.figures.style import (ACTIVE, CONDITION_COLOURS, CONDITIONS, KL_COLUMNS, KL_ROWS, LABELS,
-                                        PHASE_COLOURS, QUIESCENT, QUIESCENT_NOISY, apply_style, save)
+from reactivation.figures.data import align_over_seeds, kde_map, mean_std_over_seeds, pca_fit, pca_project
+from reactivation.figures.panels import (
+    angular_velocity_hist,
+    density_maps,
+    distance_box,
+    explained_variance,
+    heading_rose,
+    kl_heatmap,
+    learning_curves,
+    pc_ring,
+    pc_scatter,
+    polar_trajectories,
+    track_density,
+    track_trajectories,
+    trajectories,
+    variance_box,
+)
+from reactivation.figures.style import (
+    ACTIVE,
+    CONDITION_COLOURS,
+    CONDITIONS,
+    KL_COLUMNS,
+    KL_ROWS,
+    LABELS,
+    PHASE_COLOURS,
+    QUIESCENT,
+    QUIESCENT_NOISY,
+    apply_style,
+    save,
+)
 
 __all__ = [
-    "ACTIVE", "CONDITION_COLOURS", "CONDITIONS", "KL_COLUMNS", "KL_ROWS", "LABELS", "PHASE_COLOURS",
-    "QUIESCENT", "QUIESCENT_NOISY", "align_over_seeds", "angular_velocity_hist", "apply_style",
-    "density_maps", "distance_box", "explained_variance", "heading_rose", "kde_map", "kl_heatmap",
-    "learning_curves", "mean_std_over_seeds", "pc_ring", "pc_scatter", "pca_fit", "pca_project",
-    "polar_trajectories", "save", "track_density", "track_trajectories", "trajectories", "variance_box",
+    "ACTIVE",
+    "CONDITION_COLOURS",
+    "CONDITIONS",
+    "KL_COLUMNS",
+    "KL_ROWS",
+    "LABELS",
+    "PHASE_COLOURS",
+    "QUIESCENT",
+    "QUIESCENT_NOISY",
+    "align_over_seeds",
+    "angular_velocity_hist",
+    "apply_style",
+    "density_maps",
+    "distance_box",
+    "explained_variance",
+    "heading_rose",
+    "kde_map",
+    "kl_heatmap",
+    "learning_curves",
+    "mean_std_over_seeds",
+    "pc_ring",
+    "pc_scatter",
+    "pca_fit",
+    "pca_project",
+    "polar_trajectories",
+    "save",
+    "track_density",
+    "track_trajectories",
+    "trajectories",
+    "variance_box",
 ]  # from_config / from_results are left out: a star import should not load torch
 
 _LAZY = {"from_config", "from_results"}

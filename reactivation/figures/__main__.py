@@ -38,6 +38,7 @@ if __name__ == "__main__":
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting is chatty at INFO
     register_resolvers()
     configure_process()
-    exit_on_error(preflight_analysis)(sys.argv[1:], "figures", script="python -m reactivation.figures",
-                                      require_seed=False)
+    exit_on_error(preflight_analysis)(
+        sys.argv[1:], "figures", script="python -m reactivation.figures", require_seed=False
+    )
     main()

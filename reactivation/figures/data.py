@@ -6,13 +6,12 @@ aligned and averaged over seeds. No plotting and no file I/O here.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from reactivation.analysis.metrics import fit_kde
-from reactivation.analysis.metrics import pca_fit, pca_project  # noqa: F401  (re-exported: PCA lives in one place)
+from reactivation.analysis.metrics import fit_kde, pca_fit, pca_project  # noqa: F401  (re-exported: PCA lives in one place)
 
 # Jitter (1 mm, below the decoder's resolution; SPEC §7) for a point cloud with a singular covariance.
 JITTER_STD = 1e-3
@@ -21,9 +20,16 @@ JITTER_STD = 1e-3
 _KDE_BLOCK = 10_000_000
 
 
-def kde_map(points: np.ndarray, lim: float = 1.25, n_grid: int = 100, *,
-            extent: Sequence[float] | None = None, max_points: int = 20_000, seed: int = 0,
-            bw_method: str | float | None = None) -> np.ndarray:
+def kde_map(
+    points: np.ndarray,
+    lim: float = 1.25,
+    n_grid: int = 100,
+    *,
+    extent: Sequence[float] | None = None,
+    max_points: int = 20_000,
+    seed: int = 0,
+    bw_method: str | float | None = None,
+) -> np.ndarray:
     """Gaussian-KDE density of 2-D points on a regular grid of cell centres.
 
     Args:
@@ -74,7 +80,7 @@ def _gaussian_mixture(at: np.ndarray, centres: np.ndarray, cov: np.ndarray) -> n
     out = np.empty(len(a))
     block = max(1, _KDE_BLOCK // len(c))
     for start in range(0, len(a), block):
-        out[start:start + block] = np.exp(-0.5 * cdist(a[start:start + block], c, "sqeuclidean")).mean(axis=1)
+        out[start : start + block] = np.exp(-0.5 * cdist(a[start : start + block], c, "sqeuclidean")).mean(axis=1)
     return out / (2.0 * np.pi * np.sqrt(np.linalg.det(cov)))
 
 
@@ -98,11 +104,13 @@ def align_over_seeds(curves: Sequence[Mapping[int | str, float]]) -> tuple[np.nd
     # A seed that was stopped early (or logged at other steps) must not bias the mean at some steps.
     common = sorted(set.intersection(*(set(c) for c in seeds)))
     return np.asarray(common, dtype=np.int64), np.asarray([[c[s] for s in common] for c in seeds]).reshape(
-        len(seeds), len(common))
+        len(seeds), len(common)
+    )
 
 
-def mean_std_over_seeds(curves: Sequence[Mapping[int | str, float]],
-                        ddof: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_std_over_seeds(
+    curves: Sequence[Mapping[int | str, float]], ddof: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and standard deviation over seeds of curves such as the test loss vs step.
 
     Args:

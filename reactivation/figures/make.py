@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -33,22 +34,30 @@ def aggregate_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str
     task = TASKS[s.task]  # its error's name and unit, and its space's units (no run needs loading)
     if any(inv.tests.values()):  # runs whose test log is unreadable are in inv.missing
         steps, loss, error = collect.learning_curves(inv, task.error_name)
-        yield "learning_curves", panels.learning_curves(steps, loss, error,
-                                                        error_label=f"decoding error ({task.error_unit})")
+        yield (
+            "learning_curves",
+            panels.learning_curves(steps, loss, error, error_label=f"decoding error ({task.error_unit})"),
+        )
     if inv.results["kl"]:
-        table = {row: {col: float(v.mean()) for col, v in cols.items()}
-                 for row, cols in gather(inv.results["kl"]).items()}
+        table = {
+            row: {col: float(v.mean()) for col, v in cols.items()} for row, cols in gather(inv.results["kl"]).items()
+        }
         yield "kl_heatmap", panels.kl_heatmap(table)
     if inv.results["variance"]:
-        yield "variance_box", panels.variance_box(gather(inv.results["variance"]),
-                                                  ylabel=task.geometry_type.variance_label)
+        yield (
+            "variance_box",
+            panels.variance_box(gather(inv.results["variance"]), ylabel=task.geometry_type.variance_label),
+        )
     if inv.results["distance"]:
-        yield "distance_box", panels.distance_box(gather(inv.results["distance"]),
-                                                  ylabel=f"mean step ({task.geometry_type.unit})")
+        yield (
+            "distance_box",
+            panels.distance_box(gather(inv.results["distance"]), ylabel=f"mean step ({task.geometry_type.unit})"),
+        )
 
 
-def state_figures(s: Settings, inv: collect.Inventory, batch_size: int,
-                  t_quiescent: int) -> Iterator[tuple[str, Figure]]:
+def state_figures(
+    s: Settings, inv: collect.Inventory, batch_size: int, t_quiescent: int
+) -> Iterator[tuple[str, Figure]]:
     """Panels of one reference seed's states: PCA, then the panels of the task's geometry (:mod:`.states`)."""
     for condition in ("noisy_unbiased", "noisy_biased"):
         if s.seed not in inv.runs.get(condition, {}):
@@ -58,20 +67,25 @@ def state_figures(s: Settings, inv: collect.Inventory, batch_size: int,
         yield f"explained_variance_{condition}", panels.explained_variance(np.cumsum(ratio), np.cumsum(quiet_ratio))
         geometry = setup.task.geometry
         if geometry.name not in states.PANELS:
-            log.warning("no state panels for the %s geometry of %s; add them to reactivation.figures.states.PANELS",
-                        geometry.name, s.task)
+            log.warning(
+                "no state panels for the %s geometry of %s; add them to reactivation.figures.states.PANELS",
+                geometry.name,
+                s.task,
+            )
             continue
         for name, fig in states.PANELS[geometry.name](geometry, projected):
             yield f"{name}_{condition}", fig
         # The share itself is output_manifold.py's result; the figures read it rather than compute it again.
         share = inv.results.get("manifold", {}).get(s.seed, {}).get(condition, {}).get("pca_share")
         if share is not None:
-            log.info("%s: %.2f of quiescent hidden-state variance lies in the active top PCs (manifold result)",
-                     condition, share)
+            log.info(
+                "%s: %.2f of quiescent hidden-state variance lies in the active top PCs (manifold result)",
+                condition,
+                share,
+            )
 
 
-def figures(s: Settings, inv: collect.Inventory, batch_size: int = 1000,
-            t_quiescent: int = 200) -> dict[str, Figure]:
+def figures(s: Settings, inv: collect.Inventory, batch_size: int = 1000, t_quiescent: int = 200) -> dict[str, Figure]:
     """Every figure that the inventory allows, by name (``learning_curves``, ``kl_heatmap``, ...)."""
     return dict([*aggregate_figures(s, inv), *state_figures(s, inv, batch_size, t_quiescent)])
 
@@ -96,18 +110,24 @@ def from_config(cfg: DictConfig) -> tuple[Settings, collect.Inventory, dict[str,
     inv = collect.inventory(s, None if s.cfg.seeds is None else list(s.cfg.seeds))
     root = s.cfg.path
     if not inv.seeds and s.cfg.seeds is not None and collect.seeds_of(s):
-        raise ConfigError(f"seeds={show(list(s.cfg.seeds))}: none of these seeds has finished {s.task} runs "
-                          f"({s.model}) under {root}/; seeds with runs there: {_listed(collect.seeds_of(s))}. "
-                          "Choose among them, or seeds=null for every seed found.")
+        raise ConfigError(
+            f"seeds={show(list(s.cfg.seeds))}: none of these seeds has finished {s.task} runs "
+            f"({s.model}) under {root}/; seeds with runs there: {_listed(collect.seeds_of(s))}. "
+            "Choose among them, or seeds=null for every seed found."
+        )
     if not inv.seeds:
         condition, preset = next(iter(s.conditions.items()))
-        raise ReactivationError(f"no finished {s.task} runs ({s.model}) under {root}/. Train them first, e.g.\n  "
-                                + lookup.train_command(preset, 0, lookup.run_overrides(s, condition), Path(root)))
+        raise ReactivationError(
+            f"no finished {s.task} runs ({s.model}) under {root}/. Train them first, e.g.\n  "
+            + lookup.train_command(preset, 0, lookup.run_overrides(s, condition), Path(root))
+        )
     if reference is not None and reference not in inv.seeds:
         # The state panels would be left out without a word: half of the figures.
-        raise ConfigError(f"seed={reference} (the reference seed of the state panels) has no finished {s.task} runs "
-                          f"({s.model}) under {root}/ among the seeds drawn; seeds with runs: "
-                          f"{_listed(inv.seeds)}. Choose one of them, or seed=null for the first.")
+        raise ConfigError(
+            f"seed={reference} (the reference seed of the state panels) has no finished {s.task} runs "
+            f"({s.model}) under {root}/ among the seeds drawn; seeds with runs: "
+            f"{_listed(inv.seeds)}. Choose one of them, or seed=null for the first."
+        )
     s = dataclasses.replace(s, seed=inv.seeds[0] if reference is None else reference)
     return s, inv, figures(s, inv, s.cfg.batch_size, s.cfg.t_quiescent)
 
@@ -133,13 +153,16 @@ def write(cfg: DictConfig) -> tuple[Settings, collect.Inventory, list[Path]]:
                 written.append(out_dir / f"{name}{suffix}.{fmt}")
                 save(fig, written[-1])
     except OSError as err:  # a read-only or full disk, a file where the folder should be
-        raise ReactivationError(f"could not write {err.filename or out_dir}: {err.strerror or err}; choose another "
-                                "path= or free some space.") from err
+        raise ReactivationError(
+            f"could not write {err.filename or out_dir}: {err.strerror or err}; choose another "
+            "path= or free some space."
+        ) from err
     return s, inv, written
 
 
-def from_results(path: str = "results", task: str = "spatial_navigation", **keys: Any
-                 ) -> tuple[Settings, collect.Inventory, dict[str, Figure]]:
+def from_results(
+    path: str = "results", task: str = "spatial_navigation", **keys: Any
+) -> tuple[Settings, collect.Inventory, dict[str, Figure]]:
     """:func:`from_config` with the figure keys as arguments (for notebooks).
 
     Args:

@@ -8,7 +8,7 @@ map and the step-distance box plots. Task panels are in :mod:`panels_sn` (spatia
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.colors import Normalize
@@ -16,15 +16,37 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from reactivation.figures.panels_hd import angular_velocity_hist, heading_rose, pc_ring, polar_trajectories
-from reactivation.figures.panels_sn import (density_maps, explained_variance, learning_curves, pc_scatter,
-                                            trajectories)
+from reactivation.figures.panels_sn import density_maps, explained_variance, learning_curves, pc_scatter, trajectories
 from reactivation.figures.panels_track import track_density, track_trajectories
-from reactivation.figures.style import (CONDITIONS, KL_COLUMNS, KL_ROWS, PHASE_COLOURS, PHASE_LABELS, colour,
-                                        in_paper_order, label, new_figure, styled)
+from reactivation.figures.style import (
+    CONDITIONS,
+    KL_COLUMNS,
+    KL_ROWS,
+    PHASE_COLOURS,
+    PHASE_LABELS,
+    colour,
+    in_paper_order,
+    label,
+    new_figure,
+    styled,
+)
 
-__all__ = ["angular_velocity_hist", "density_maps", "distance_box", "explained_variance", "heading_rose",
-           "kl_heatmap", "learning_curves", "pc_ring", "pc_scatter", "polar_trajectories", "track_density",
-           "track_trajectories", "trajectories", "variance_box"]
+__all__ = [
+    "angular_velocity_hist",
+    "density_maps",
+    "distance_box",
+    "explained_variance",
+    "heading_rose",
+    "kl_heatmap",
+    "learning_curves",
+    "pc_ring",
+    "pc_scatter",
+    "polar_trajectories",
+    "track_density",
+    "track_trajectories",
+    "trajectories",
+    "variance_box",
+]
 
 # Fixed seed of the horizontal jitter of points over boxes: the same data give the same image.
 _JITTER_SEED = 0
@@ -38,17 +60,35 @@ def _two_line(name: str) -> str:
 def _box(ax, values: np.ndarray, position: float, width: float, face: str, rng: np.random.Generator) -> None:
     """One box (no fliers: every point is drawn on top, jittered) at ``position``."""
     values = np.ravel(np.asarray(values, dtype=float))
-    bp = ax.boxplot([values], positions=[position], widths=width, patch_artist=True, showfliers=False,
-                    manage_ticks=False, medianprops={"color": "k"})
+    bp = ax.boxplot(
+        [values],
+        positions=[position],
+        widths=width,
+        patch_artist=True,
+        showfliers=False,
+        manage_ticks=False,
+        medianprops={"color": "k"},
+    )
     bp["boxes"][0].set(facecolor=face, alpha=0.55)
-    ax.scatter(position + rng.uniform(-0.25, 0.25, values.size) * width, values, s=12, color=face,
-               edgecolors="k", linewidths=0.4, zorder=3)
+    ax.scatter(
+        position + rng.uniform(-0.25, 0.25, values.size) * width,
+        values,
+        s=12,
+        color=face,
+        edgecolors="k",
+        linewidths=0.4,
+        zorder=3,
+    )
 
 
 @styled
-def variance_box(values: Mapping[str, np.ndarray], ylabel: str = "quiescent output variance (m²)",
-                 log: bool = True, order: Sequence[str] = CONDITIONS,
-                 title: str = "quiescent output variance") -> Figure:
+def variance_box(
+    values: Mapping[str, np.ndarray],
+    ylabel: str = "quiescent output variance (m²)",
+    log: bool = True,
+    order: Sequence[str] = CONDITIONS,
+    title: str = "quiescent output variance",
+) -> Figure:
     """One box (+ jittered points) per condition, in paper order.
 
     Args:
@@ -76,10 +116,15 @@ def variance_box(values: Mapping[str, np.ndarray], ylabel: str = "quiescent outp
 
 
 @styled
-def kl_heatmap(table: Mapping[str, Mapping[str, float]], rows: Sequence[str] = KL_ROWS,
-               columns: Sequence[str] = KL_COLUMNS, std: Mapping[str, Mapping[str, float]] | None = None,
-               cmap: str = "magma_r", vmax: float | None = None,
-               title: str = "KL(quiescent ‖ active)") -> Figure:
+def kl_heatmap(
+    table: Mapping[str, Mapping[str, float]],
+    rows: Sequence[str] = KL_ROWS,
+    columns: Sequence[str] = KL_COLUMNS,
+    std: Mapping[str, Mapping[str, float]] | None = None,
+    cmap: str = "magma_r",
+    vmax: float | None = None,
+    title: str = "KL(quiescent ‖ active)",
+) -> Figure:
     """KL divergence heat map: rows are quiescent distributions, columns active ones.
 
     Args:
@@ -126,10 +171,14 @@ def kl_heatmap(table: Mapping[str, Mapping[str, float]], rows: Sequence[str] = K
 
 
 @styled
-def distance_box(values: Mapping[str, Mapping[str, np.ndarray]],
-                 phases: Sequence[str] = ("active", "quiescent", "quiescent_noisy"),
-                 ylabel: str = "mean step (m)", log: bool = True, order: Sequence[str] = CONDITIONS,
-                 title: str = "step length of decoded outputs") -> Figure:
+def distance_box(
+    values: Mapping[str, Mapping[str, np.ndarray]],
+    phases: Sequence[str] = ("active", "quiescent", "quiescent_noisy"),
+    ylabel: str = "mean step (m)",
+    log: bool = True,
+    order: Sequence[str] = CONDITIONS,
+    title: str = "step length of decoded outputs",
+) -> Figure:
     """Grouped boxes of step distances: one group per condition, one box per phase present.
 
     Args:
@@ -154,13 +203,18 @@ def distance_box(values: Mapping[str, Mapping[str, np.ndarray]],
         present = [p for p in phases if p in values[name]]
         for j, phase in enumerate(present):
             # Centre the boxes actually present within the group.
-            _box(ax, values[name][phase], i + (j - (len(present) - 1) / 2) * width, 0.85 * width,
-                 colour(phase), rng)
+            _box(ax, values[name][phase], i + (j - (len(present) - 1) / 2) * width, 0.85 * width, colour(phase), rng)
             seen += [phase] if phase not in seen else []
     ax.set_xticks(range(len(names)), [_two_line(n) for n in names])
     ax.set(ylabel=ylabel, title=title, xlabel="condition")
     if log:
         ax.set_yscale("log")
-    ax.legend(handles=[Patch(facecolor=PHASE_COLOURS.get(p, colour(p)), alpha=0.55, label=PHASE_LABELS.get(p, p))
-                       for p in phases if p in seen], loc="best")
+    ax.legend(
+        handles=[
+            Patch(facecolor=PHASE_COLOURS.get(p, colour(p)), alpha=0.55, label=PHASE_LABELS.get(p, p))
+            for p in phases
+            if p in seen
+        ],
+        loc="best",
+    )
     return fig

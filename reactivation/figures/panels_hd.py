@@ -56,8 +56,15 @@ def heading_rose(active: np.ndarray, quiescent: np.ndarray, bins: int = 36) -> F
         counts, _ = np.histogram(_wrap(_finite(theta)), bins=edges)
         radius = np.sqrt(counts / max(1, counts.sum()))
         top = max(top, float(radius.max()))
-        ax.bar(edges[:-1], radius, width=np.diff(edges), align="edge", color=PHASE_COLOURS[phase],
-               edgecolor="white", linewidth=0.4)
+        ax.bar(
+            edges[:-1],
+            radius,
+            width=np.diff(edges),
+            align="edge",
+            color=PHASE_COLOURS[phase],
+            edgecolor="white",
+            linewidth=0.4,
+        )
         ax.set_yticklabels([])
         ax.set_title(f"{PHASE_LABELS[phase]} (n = {counts.sum()})")
         ax.set_xlabel("decoded heading (rad); area ∝ count")
@@ -67,8 +74,9 @@ def heading_rose(active: np.ndarray, quiescent: np.ndarray, bins: int = 36) -> F
 
 
 @styled
-def pc_ring(pcs: np.ndarray, headings: np.ndarray, title: str = "hidden states, PC1–PC2",
-            cmap: str = "twilight") -> Figure:
+def pc_ring(
+    pcs: np.ndarray, headings: np.ndarray, title: str = "hidden states, PC1–PC2", cmap: str = "twilight"
+) -> Figure:
     """Hidden states on two PCs coloured by decoded heading with a cyclic colormap (a ring).
 
     Args:
@@ -83,8 +91,17 @@ def pc_ring(pcs: np.ndarray, headings: np.ndarray, title: str = "hidden states, 
     pcs = np.asarray(pcs, dtype=float)
     fig = new_figure(3.8, 3.0)
     ax = fig.subplots()
-    sc = ax.scatter(pcs[:, 0], pcs[:, 1], c=_wrap(np.ravel(headings)), cmap=cmap, vmin=-np.pi, vmax=np.pi, s=2,
-                    linewidths=0, rasterized=True)
+    sc = ax.scatter(
+        pcs[:, 0],
+        pcs[:, 1],
+        c=_wrap(np.ravel(headings)),
+        cmap=cmap,
+        vmin=-np.pi,
+        vmax=np.pi,
+        s=2,
+        linewidths=0,
+        rasterized=True,
+    )
     ax.set(xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)", title=title)
     ax.set_aspect("equal", adjustable="datalim")
     bar = fig.colorbar(sc, ax=ax, label="decoded heading (rad)", ticks=[-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi])
@@ -119,8 +136,13 @@ def polar_trajectories(active: np.ndarray, quiescent: np.ndarray, n: int = 5) ->
 
 
 @styled
-def angular_velocity_hist(active: np.ndarray, quiescent: np.ndarray, bins: int = 50,
-                          limits: tuple[float, float] | None = None, log: bool = False) -> Figure:
+def angular_velocity_hist(
+    active: np.ndarray,
+    quiescent: np.ndarray,
+    bins: int = 50,
+    limits: tuple[float, float] | None = None,
+    log: bool = False,
+) -> Figure:
     """Overlaid histograms of decoded angular velocity, each phase's mean marked by a dashed line.
 
     Args:
@@ -141,11 +163,20 @@ def angular_velocity_hist(active: np.ndarray, quiescent: np.ndarray, bins: int =
     ax = fig.subplots()
     for phase, v in data.items():
         mean = float(v.mean()) if v.size else float("nan")
-        ax.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=PHASE_COLOURS[phase],
-                edgecolor=PHASE_COLOURS[phase], label=f"{PHASE_LABELS[phase]} (mean {mean:.3g} rad/step)")
+        ax.hist(
+            v,
+            bins=edges,
+            density=True,
+            histtype="stepfilled",
+            alpha=0.45,
+            color=PHASE_COLOURS[phase],
+            edgecolor=PHASE_COLOURS[phase],
+            label=f"{PHASE_LABELS[phase]} (mean {mean:.3g} rad/step)",
+        )
         ax.axvline(mean, color=PHASE_COLOURS[phase], linestyle="--", linewidth=1)
-    ax.set(xlabel="decoded angular velocity (rad/step)", ylabel="probability density (step/rad)",
-           title="angular velocity")
+    ax.set(
+        xlabel="decoded angular velocity (rad/step)", ylabel="probability density (step/rad)", title="angular velocity"
+    )
     if log:
         ax.set_yscale("log")
     ax.legend(loc="upper left")

@@ -6,15 +6,24 @@ registry, and does no file I/O: the caller saves it with ``fig.savefig(path)``.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from reactivation.figures.style import (CONDITIONS, PHASE_COLOURS, PHASE_LABELS, colour, in_paper_order, label,
-                                        new_figure, shades, styled)
+from reactivation.figures.style import (
+    CONDITIONS,
+    PHASE_COLOURS,
+    PHASE_LABELS,
+    colour,
+    in_paper_order,
+    label,
+    new_figure,
+    shades,
+    styled,
+)
 
 PHASES = ("active", "quiescent")
 
@@ -28,9 +37,14 @@ def _band(ax, x: np.ndarray, values: np.ndarray, colour_: str, name: str, marker
 
 
 @styled
-def learning_curves(steps: np.ndarray, loss: Mapping[str, np.ndarray], error: Mapping[str, np.ndarray],
-                    error_label: str = "decoding error (m²)", loss_label: str = "test loss (MSE, a.u.)",
-                    log_error: bool = False) -> Figure:
+def learning_curves(
+    steps: np.ndarray,
+    loss: Mapping[str, np.ndarray],
+    error: Mapping[str, np.ndarray],
+    error_label: str = "decoding error (m²)",
+    loss_label: str = "test loss (MSE, a.u.)",
+    log_error: bool = False,
+) -> Figure:
     """Test loss and decoding error vs training step, mean ± std (ddof 0) over seeds per condition.
 
     Args:
@@ -47,8 +61,10 @@ def learning_curves(steps: np.ndarray, loss: Mapping[str, np.ndarray], error: Ma
     steps = np.asarray(steps)
     fig = new_figure(7.0, 2.8)
     axes = fig.subplots(1, 2)
-    for ax, data, ylabel, title in ((axes[0], loss, loss_label, "test loss"),
-                                    (axes[1], error, error_label, "decoding error")):
+    for ax, data, ylabel, title in (
+        (axes[0], loss, loss_label, "test loss"),
+        (axes[1], error, error_label, "decoding error"),
+    ):
         for name in in_paper_order(data, CONDITIONS):
             values = np.atleast_2d(np.asarray(data[name], dtype=float))
             if values.shape[1] != len(steps):
@@ -84,16 +100,26 @@ def explained_variance(active: np.ndarray, quiescent: np.ndarray, cumulative: bo
         curves = values if cumulative else np.cumsum(values, axis=1)
         k = curves.shape[1]
         _band(ax, np.arange(1, k + 1), curves, PHASE_COLOURS[phase], PHASE_LABELS[phase], marker="o")
-    ax.set(xlabel="principal component", ylabel="cumulative explained variance (fraction)",
-           title="hidden-state PCA", ylim=(0.0, 1.02), xticks=np.arange(1, k + 1))
+    ax.set(
+        xlabel="principal component",
+        ylabel="cumulative explained variance (fraction)",
+        title="hidden-state PCA",
+        ylim=(0.0, 1.02),
+        xticks=np.arange(1, k + 1),
+    )
     ax.legend(loc="lower right")
     return fig
 
 
 @styled
-def pc_scatter(active_pcs: np.ndarray, quiescent_pcs: np.ndarray, active_colour: np.ndarray,
-               quiescent_colour: np.ndarray, colour_label: str = "decoded distance from centre (m)",
-               cmap: str = "viridis") -> Figure:
+def pc_scatter(
+    active_pcs: np.ndarray,
+    quiescent_pcs: np.ndarray,
+    active_colour: np.ndarray,
+    quiescent_colour: np.ndarray,
+    colour_label: str = "decoded distance from centre (m)",
+    cmap: str = "viridis",
+) -> Figure:
     """Hidden states on PC1–PC2 of the active PCA, coloured by a decoded quantity.
 
     Args:
@@ -114,16 +140,16 @@ def pc_scatter(active_pcs: np.ndarray, quiescent_pcs: np.ndarray, active_colour:
     for ax, phase, pcs, c in zip(axes, PHASES, (active_pcs, quiescent_pcs), (active_colour, quiescent_colour)):
         pcs = np.asarray(pcs, dtype=float)
         # Rasterised: 10⁵ points as vector markers make huge, slow PDFs.
-        sc = ax.scatter(pcs[:, 0], pcs[:, 1], c=np.ravel(c), cmap=cmap, norm=norm, s=2, linewidths=0,
-                        rasterized=True)
+        sc = ax.scatter(pcs[:, 0], pcs[:, 1], c=np.ravel(c), cmap=cmap, norm=norm, s=2, linewidths=0, rasterized=True)
         ax.set(xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)", title=f"{phase} (active PCA)")
     fig.colorbar(sc, ax=list(axes), label=colour_label)
     return fig
 
 
 @styled
-def trajectories(active: np.ndarray, quiescent: np.ndarray, box: tuple[float, float] = (2.2, 2.2),
-                 n: int = 5) -> Figure:
+def trajectories(
+    active: np.ndarray, quiescent: np.ndarray, box: tuple[float, float] = (2.2, 2.2), n: int = 5
+) -> Figure:
     """A few decoded trajectories per phase inside the box outline.
 
     Args:
@@ -147,15 +173,28 @@ def trajectories(active: np.ndarray, quiescent: np.ndarray, box: tuple[float, fl
         ax.scatter(x[:m, 0, 0], x[:m, 0, 1], color="k", s=10, zorder=3)
         ax.add_patch(Rectangle((-width / 2, -height / 2), width, height, fill=False, edgecolor="k"))
         ax.set_aspect("equal")
-        ax.set(xlim=(-0.55 * width, 0.55 * width), ylim=(-0.55 * height, 0.55 * height), xlabel="x (m)",
-               ylabel="y (m)", title=f"{phase}: decoded trajectories (• start)")
+        ax.set(
+            xlim=(-0.55 * width, 0.55 * width),
+            ylim=(-0.55 * height, 0.55 * height),
+            xlabel="x (m)",
+            ylabel="y (m)",
+            title=f"{phase}: decoded trajectories (• start)",
+        )
     return fig
 
 
 @styled
-def density_maps(maps: Mapping[str, np.ndarray], extent: Sequence[float] = (-1.25, 1.25, -1.25, 1.25),
-                 xlabel: str = "x (m)", ylabel: str = "y (m)", ncols: int = 4, colorbar: bool = False,
-                 colorbar_label: str = "density (1/m²)", share_scale: bool = False, cmap: str = "viridis") -> Figure:
+def density_maps(
+    maps: Mapping[str, np.ndarray],
+    extent: Sequence[float] = (-1.25, 1.25, -1.25, 1.25),
+    xlabel: str = "x (m)",
+    ylabel: str = "y (m)",
+    ncols: int = 4,
+    colorbar: bool = False,
+    colorbar_label: str = "density (1/m²)",
+    share_scale: bool = False,
+    cmap: str = "viridis",
+) -> Figure:
     """One density image per map (output-position or PC-space KDE maps).
 
     Args:
@@ -180,13 +219,20 @@ def density_maps(maps: Mapping[str, np.ndarray], extent: Sequence[float] = (-1.2
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     vmax = max(float(np.nanmax(m)) for m in maps.values()) if share_scale else None
     for ax, name in zip(axes, names):
-        im = ax.imshow(np.asarray(maps[name]), origin="lower", extent=tuple(extent), cmap=cmap, vmin=0.0,
-                       vmax=vmax, interpolation="nearest")
+        im = ax.imshow(
+            np.asarray(maps[name]),
+            origin="lower",
+            extent=tuple(extent),
+            cmap=cmap,
+            vmin=0.0,
+            vmax=vmax,
+            interpolation="nearest",
+        )
         ax.set(title=name, xlabel=xlabel, ylabel=ylabel)
         if colorbar and not share_scale:
             fig.colorbar(im, ax=ax, label=colorbar_label)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.remove()
     if colorbar and share_scale:
-        fig.colorbar(im, ax=list(axes[:len(names)]), label=colorbar_label)
+        fig.colorbar(im, ax=list(axes[: len(names)]), label=colorbar_label)
     return fig

@@ -52,8 +52,16 @@ def _finite_points(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
-def track_kde(points: np.ndarray, low: float, high: float, n_grid: int = 200, max_points: int = 20_000,
-              seed: int = 0, *, name: str = "points") -> tuple[np.ndarray, np.ndarray]:
+def track_kde(
+    points: np.ndarray,
+    low: float,
+    high: float,
+    n_grid: int = 200,
+    max_points: int = 20_000,
+    seed: int = 0,
+    *,
+    name: str = "points",
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian-KDE density of decoded track positions on a regular grid over the shown range.
 
     The kernel is ``scipy.stats.gaussian_kde``'s (Scott's rule), widened by half a grid step (std), as in
@@ -96,8 +104,8 @@ def track_kde(points: np.ndarray, low: float, high: float, n_grid: int = 200, ma
     density = np.empty(len(grid))
     rows = max(1, _KDE_BLOCK // len(centres))
     for start in range(0, len(grid), rows):
-        d2 = (grid[start:start + rows, None] - centres[None, :]) ** 2
-        density[start:start + rows] = np.exp(-0.5 * d2 / var).mean(axis=1)
+        d2 = (grid[start : start + rows, None] - centres[None, :]) ** 2
+        density[start : start + rows] = np.exp(-0.5 * d2 / var).mean(axis=1)
     return grid, density / math.sqrt(2.0 * math.pi * var)
 
 
@@ -107,9 +115,16 @@ def _mark_ends(ax, low: float, high: float) -> None:
 
 
 @styled
-def track_density(active: np.ndarray, quiescent: np.ndarray, low: float, high: float,
-                  anchor: float | None = None, n_grid: int = 200, max_points: int = 20_000,
-                  seed: int = 0) -> Figure:
+def track_density(
+    active: np.ndarray,
+    quiescent: np.ndarray,
+    low: float,
+    high: float,
+    anchor: float | None = None,
+    n_grid: int = 200,
+    max_points: int = 20_000,
+    seed: int = 0,
+) -> Figure:
     """Decoded-position distributions of the two phases on the track, as 1-D Gaussian-KDE curves.
 
     Args:
@@ -132,10 +147,13 @@ def track_density(active: np.ndarray, quiescent: np.ndarray, low: float, high: f
     low, high = _check_track(low, high)
     if anchor is not None and not math.isfinite(float(anchor)):
         raise ValueError(f"anchor must be a finite position (m) or None; got {anchor!r}")
-    curves = {phase: track_kde(x, low, high, n_grid, max_points, seed, name=phase)
-              for phase, x in zip(PHASES, (active, quiescent))}
-    counts = {phase: int(np.isfinite(np.asarray(x, dtype=np.float64)).sum())
-              for phase, x in zip(PHASES, (active, quiescent))}
+    curves = {
+        phase: track_kde(x, low, high, n_grid, max_points, seed, name=phase)
+        for phase, x in zip(PHASES, (active, quiescent))
+    }
+    counts = {
+        phase: int(np.isfinite(np.asarray(x, dtype=np.float64)).sum()) for phase, x in zip(PHASES, (active, quiescent))
+    }
     fig = new_figure(4.2, 3.0)
     ax = fig.subplots()
     for phase, (grid, density) in curves.items():
@@ -143,8 +161,7 @@ def track_density(active: np.ndarray, quiescent: np.ndarray, low: float, high: f
     _mark_ends(ax, low, high)
     if anchor is not None:
         ax.axvline(float(anchor), label=f"reward ({float(anchor):g} m)", **_ANCHOR_STYLE)
-    ax.set(xlabel="position on the track (m)", ylabel="density (1/m)", title="decoded position",
-           xlim=_view(low, high))
+    ax.set(xlabel="position on the track (m)", ylabel="density (1/m)", title="decoded position", xlim=_view(low, high))
     ax.set_ylim(bottom=0.0)
     ax.legend(loc="best")
     return fig
@@ -187,6 +204,10 @@ def track_trajectories(active: np.ndarray, quiescent: np.ndarray, low: float, hi
         steps = np.arange(x.shape[1])
         for row, c in zip(x[:m], shades(PHASE_COLOURS[phase], m)):
             ax.plot(steps, row, color=c, linewidth=1)
-        ax.set(xlabel="step", ylabel="position (m)", ylim=_view(low, high),
-               title=f"{PHASE_LABELS[phase]}: decoded position")
+        ax.set(
+            xlabel="step",
+            ylabel="position (m)",
+            ylim=_view(low, high),
+            title=f"{PHASE_LABELS[phase]}: decoded position",
+        )
     return fig

@@ -41,16 +41,25 @@ class Projected:
 def _pc_density(p: Projected) -> Figure:
     lim = float(np.abs(p.active_pcs[:, :2]).max()) * 1.05
     return panels.density_maps(
-        {"active": data.kde_map(p.active_pcs[:, :2], lim=lim), "quiescent": data.kde_map(p.quiescent_pcs[:, :2],
-                                                                                         lim=lim)},
-        extent=(-lim, lim, -lim, lim), xlabel="PC1 (a.u.)", ylabel="PC2 (a.u.)")
+        {
+            "active": data.kde_map(p.active_pcs[:, :2], lim=lim),
+            "quiescent": data.kde_map(p.quiescent_pcs[:, :2], lim=lim),
+        },
+        extent=(-lim, lim, -lim, lim),
+        xlabel="PC1 (a.u.)",
+        ylabel="PC2 (a.u.)",
+    )
 
 
 def box_panels(geometry: Geometry, p: Projected) -> Iterator[tuple[str, Figure]]:
     """A planar box: PC scatter coloured by distance from the centre, trajectories, output and PC density maps."""
     act, quiet = p.decoded
-    yield "pc_scatter", panels.pc_scatter(p.active_pcs[:, :2], p.quiescent_pcs[:, :2],
-                                          np.linalg.norm(act, axis=-1), np.linalg.norm(quiet, axis=-1))
+    yield (
+        "pc_scatter",
+        panels.pc_scatter(
+            p.active_pcs[:, :2], p.quiescent_pcs[:, :2], np.linalg.norm(act, axis=-1), np.linalg.norm(quiet, axis=-1)
+        ),
+    )
     size = tuple(h - lo for lo, h in zip(geometry.low, geometry.high))
     yield "trajectories", panels.trajectories(p.states.active_decoded, p.states.quiescent_decoded, box=size)
     yield "output_density", panels.density_maps({"active": data.kde_map(act), "quiescent": data.kde_map(quiet)})
@@ -67,27 +76,41 @@ def circle_panels(geometry: Geometry, p: Projected) -> Iterator[tuple[str, Figur
     act, quiet = p.decoded
     yield "pc_ring", panels.pc_ring(p.active_pcs[:, :2], act[:, 0])
     yield "heading_rose", panels.heading_rose(act[:, 0], quiet[:, 0])
-    yield "polar_trajectories", panels.polar_trajectories(p.states.active_decoded[..., 0],
-                                                          p.states.quiescent_decoded[..., 0])
-    yield "angular_velocity", panels.angular_velocity_hist(_velocity(p.states.active_decoded[..., 0]),
-                                                           _velocity(p.states.quiescent_decoded[..., 0]))
+    yield (
+        "polar_trajectories",
+        panels.polar_trajectories(p.states.active_decoded[..., 0], p.states.quiescent_decoded[..., 0]),
+    )
+    yield (
+        "angular_velocity",
+        panels.angular_velocity_hist(
+            _velocity(p.states.active_decoded[..., 0]), _velocity(p.states.quiescent_decoded[..., 0])
+        ),
+    )
 
 
 def interval_panels(geometry: Geometry, p: Projected) -> Iterator[tuple[str, Figure]]:
     """A track: PC scatter coloured by position, position vs step, position densities, PC density maps."""
     act, quiet = p.decoded
     (low,), (high,), (anchor,) = geometry.low, geometry.high, geometry.anchor
-    yield "pc_scatter", panels.pc_scatter(p.active_pcs[:, :2], p.quiescent_pcs[:, :2], act[:, 0], quiet[:, 0],
-                                          colour_label="decoded position (m)")
-    yield "trajectories", panels.track_trajectories(p.states.active_decoded[..., 0],
-                                                    p.states.quiescent_decoded[..., 0], low, high)
+    yield (
+        "pc_scatter",
+        panels.pc_scatter(
+            p.active_pcs[:, :2], p.quiescent_pcs[:, :2], act[:, 0], quiet[:, 0], colour_label="decoded position (m)"
+        ),
+    )
+    yield (
+        "trajectories",
+        panels.track_trajectories(p.states.active_decoded[..., 0], p.states.quiescent_decoded[..., 0], low, high),
+    )
     yield "output_density", panels.track_density(act[:, 0], quiet[:, 0], low, high, anchor=anchor)
     yield "pc_density", _pc_density(p)
 
 
 #: Geometry name -> its state panels (each yields ``(name, figure)``; the caller appends the condition).
 PANELS: dict[str, Callable[[Geometry, Projected], Iterator[tuple[str, Figure]]]] = {
-    "box": box_panels, "circle": circle_panels, "interval": interval_panels,
+    "box": box_panels,
+    "circle": circle_panels,
+    "interval": interval_panels,
 }
 
 

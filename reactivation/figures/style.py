@@ -9,9 +9,10 @@ DejaVu Sans (shipped with matplotlib, so always present).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import matplotlib as mpl
 import numpy as np
@@ -26,8 +27,11 @@ QUIESCENT = "#ee3233"
 # A no-noise network run with noise added ("absolute" quiescence mode, SPEC §6).
 QUIESCENT_NOISY = "#7b4fa0"
 PHASE_COLOURS: dict[str, str] = {"active": ACTIVE, "quiescent": QUIESCENT, "quiescent_noisy": QUIESCENT_NOISY}
-PHASE_LABELS: dict[str, str] = {"active": "active", "quiescent": "quiescent",
-                                "quiescent_noisy": "quiescent, noise added"}
+PHASE_LABELS: dict[str, str] = {
+    "active": "active",
+    "quiescent": "quiescent",
+    "quiescent_noisy": "quiescent, noise added",
+}
 
 # Paper order of the four trained conditions, and of the KL table's rows (quiescent) and columns (active).
 CONDITIONS: tuple[str, ...] = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
@@ -130,8 +134,11 @@ def check_formats(formats: Any) -> None:
     bad = [f for f in formats if f not in known] if isinstance(formats, list) else None
     if not formats or bad is None or bad:
         shown = f"[{','.join(map(str, formats))}]" if isinstance(formats, list) else str(formats)
-        raise ConfigError(f"formats={shown} is not allowed" + (f" ({', '.join(map(str, bad))} unknown)" if bad else "")
-                          + f": formats must be a non-empty list of {', '.join(known)}, e.g. formats=[png,pdf].")
+        raise ConfigError(
+            f"formats={shown} is not allowed"
+            + (f" ({', '.join(map(str, bad))} unknown)" if bad else "")
+            + f": formats must be a non-empty list of {', '.join(known)}, e.g. formats=[png,pdf]."
+        )
 
 
 def save(fig: Figure, path: str | Path, **kwargs: Any) -> None:

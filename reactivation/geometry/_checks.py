@@ -5,7 +5,7 @@ such as ``n_samples`` and ``k``; and the seed type the Monte Carlo estimates tak
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -15,9 +15,17 @@ Seed = int | np.random.Generator | None
 Least = int | Callable[[tuple[int, ...]], int]
 
 
-def check_array(x: np.ndarray, name: str, *, ndim: int | None = None, last: int | None = None,
-                at_least: Sequence[tuple[int | None, Least, str]] = (), column: bool = False,
-                shape_error: str, **fields: object) -> np.ndarray:
+def check_array(
+    x: np.ndarray,
+    name: str,
+    *,
+    ndim: int | None = None,
+    last: int | None = None,
+    at_least: Sequence[tuple[int | None, Least, str]] = (),
+    column: bool = False,
+    shape_error: str,
+    **fields: object,
+) -> np.ndarray:
     """``x`` as a float64 array, checked in order: number of axes, last axis, least lengths, then finiteness.
 
     Messages are ``str.format`` templates of ``name``, ``shape`` (a tuple, so ``{shape[1]}`` works), ``size``,

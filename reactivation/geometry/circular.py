@@ -25,10 +25,12 @@ _BLOCK = 10_000_000
 
 # (n,) finite angles, radians, at least 2 of them.
 _angles = partial(
-    check_array, ndim=1,
+    check_array,
+    ndim=1,
     shape_error="{name} must be a 1-D array of angles (n,), radians; got shape {shape} "
-                "(flatten it with .ravel() first)",
-    at_least=((None, 2, "{name} needs at least 2 angles; got {size}"),))
+    "(flatten it with .ravel() first)",
+    at_least=((None, 2, "{name} needs at least 2 angles; got {size}"),),
+)
 
 
 def wrap(theta: np.ndarray) -> np.ndarray:
@@ -58,7 +60,7 @@ def vonmises_bandwidth(theta: np.ndarray) -> float:
     theta = np.asarray(theta, dtype=np.float64).ravel()
     r = min(float(np.abs(np.mean(np.exp(1j * theta)))), 1.0)
     s = math.sqrt(-2.0 * math.log(r)) if r > 0.0 else math.inf
-    h = 1.06 * min(s, math.pi / math.sqrt(3.0)) * theta.size ** -0.2
+    h = 1.06 * min(s, math.pi / math.sqrt(3.0)) * theta.size**-0.2
     return min(1.0 / h**2, _MAX_KAPPA) if h > 0.0 else _MAX_KAPPA
 
 
@@ -69,17 +71,23 @@ def _vonmises_kde_logpdf(x: np.ndarray, data: np.ndarray, kappa: float) -> np.nd
     out = np.empty(x.size)
     step = max(1, _BLOCK // data.size)  # evaluation points per block, so memory stays bounded
     for start in range(0, x.size, step):
-        z = kappa * np.cos(x[start:start + step, None] - data[None, :])
+        z = kappa * np.cos(x[start : start + step, None] - data[None, :])
         # A log-sum-exp by hand, shifted by each row's maximum so far-away points do not underflow to
         # log(0); scipy.special.logsumexp does the same but is several times slower on large blocks.
         top = z.max(axis=1)
-        out[start:start + step] = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+        out[start : start + step] = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
     return out - log_norm
 
 
-def circular_kl_divergence(p: np.ndarray, q: np.ndarray, n_samples: int = 2500, seed: Seed = 0, *,
-                           kappa: float | None = None,
-                           return_kappa: bool = False) -> float | tuple[float, dict[str, float]]:
+def circular_kl_divergence(
+    p: np.ndarray,
+    q: np.ndarray,
+    n_samples: int = 2500,
+    seed: Seed = 0,
+    *,
+    kappa: float | None = None,
+    return_kappa: bool = False,
+) -> float | tuple[float, dict[str, float]]:
     """KL(p ‖ q) between two distributions of angles, by von Mises KDE on the circle and Monte Carlo.
 
     Each sample set gets a von Mises kernel density estimate; ``n_samples`` points are drawn from the KDE of
@@ -107,9 +115,14 @@ def circular_kl_divergence(p: np.ndarray, q: np.ndarray, n_samples: int = 2500, 
     return (kl, {"p": kappas["row", "p"], "q": kappas["column", "q"]}) if return_kappa else kl
 
 
-def circular_kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray], n_samples: int = 2500,
-                       seed: Seed = 0, *, kappa: float | None = None
-                       ) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], float]]:
+def circular_kl_matrix(
+    rows: dict[str, np.ndarray],
+    columns: dict[str, np.ndarray],
+    n_samples: int = 2500,
+    seed: Seed = 0,
+    *,
+    kappa: float | None = None,
+) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], float]]:
     """:func:`circular_kl_divergence` for every (row, column) pair, each row's samples and ``log p`` drawn once.
 
     Args:
@@ -127,14 +140,18 @@ def circular_kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarra
     n_samples = positive_int(n_samples, "n_samples")
     if kappa is not None and not (math.isfinite(kappa) and kappa > 0):
         raise ValueError(f"kappa must be a positive finite concentration; got {kappa!r}")
-    kappas = {(side, name): float(kappa) if kappa is not None else vonmises_bandwidth(x)
-              for side, sets in (("row", rows), ("column", columns)) for name, x in sets.items()}
+    kappas = {
+        (side, name): float(kappa) if kappa is not None else vonmises_bandwidth(x)
+        for side, sets in (("row", rows), ("column", columns))
+        for name, x in sets.items()
+    }
     rng = np.random.default_rng(seed)
     table: dict[str, dict[str, float]] = {}
     for row, p in rows.items():
         k_p = kappas["row", row]
         x = wrap(p[rng.integers(p.size, size=n_samples)] + rng.vonmises(0.0, k_p, size=n_samples))
         log_p = _vonmises_kde_logpdf(x, p, k_p)
-        table[row] = {col: float(np.mean(log_p - _vonmises_kde_logpdf(x, q, kappas["column", col])))
-                      for col, q in columns.items()}
+        table[row] = {
+            col: float(np.mean(log_p - _vonmises_kde_logpdf(x, q, kappas["column", col]))) for col, q in columns.items()
+        }
     return table, kappas

@@ -7,8 +7,8 @@ with a seeded ``numpy.random.Generator`` (never the global RNG), and the share o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import numpy as np
 from scipy.stats import gaussian_kde
@@ -23,11 +23,19 @@ _DEGENERATE_EIG = 1e-12
 # (n, d) or (n,) finite samples -> float64 (n, d). A KDE in d dimensions needs at least d + 1 points to have a
 # full-rank covariance even after jitter.
 _samples = partial(
-    check_array, ndim=2, column=True,
+    check_array,
+    ndim=2,
+    column=True,
     shape_error="{name} must be a 2-D array of samples (n, d) or 1-D (n,); got shape {shape}",
-    at_least=((1, 1, "{name} has no dimensions (shape {shape})"),
-              (0, lambda shape: max(2, shape[1] + 1),
-               "{name} needs at least {least} samples in {shape[1]} dimension(s); got {shape[0]}")))
+    at_least=(
+        (1, 1, "{name} has no dimensions (shape {shape})"),
+        (
+            0,
+            lambda shape: max(2, shape[1] + 1),
+            "{name} needs at least {least} samples in {shape[1]} dimension(s); got {shape[0]}",
+        ),
+    ),
+)
 
 
 def _is_degenerate(x: np.ndarray) -> bool:
@@ -36,8 +44,9 @@ def _is_degenerate(x: np.ndarray) -> bool:
     return bool(eig[0] <= _DEGENERATE_EIG * max(1.0, eig[-1]))
 
 
-def fit_kde(x: np.ndarray, rng: np.random.Generator, jitter: float = 1e-3,
-            bw_method: str | float | None = None) -> tuple[gaussian_kde, bool]:
+def fit_kde(
+    x: np.ndarray, rng: np.random.Generator, jitter: float = 1e-3, bw_method: str | float | None = None
+) -> tuple[gaussian_kde, bool]:
     """Fit ``gaussian_kde`` to (n, d) samples, jittering a degenerate cloud first (SPEC §7).
 
     Args:
@@ -63,8 +72,15 @@ def fit_kde(x: np.ndarray, rng: np.random.Generator, jitter: float = 1e-3,
         raise ValueError(f"could not fit a KDE even after adding jitter of std {jitter}: {err}") from err
 
 
-def kl_divergence(p: np.ndarray, q: np.ndarray, n_samples: int = 2500, seed: Seed = 0, *,
-                  jitter: float = 1e-3, return_jitter: bool = False) -> float | tuple[float, dict[str, bool]]:
+def kl_divergence(
+    p: np.ndarray,
+    q: np.ndarray,
+    n_samples: int = 2500,
+    seed: Seed = 0,
+    *,
+    jitter: float = 1e-3,
+    return_jitter: bool = False,
+) -> float | tuple[float, dict[str, bool]]:
     """KL(p ‖ q) between two sample sets, by Gaussian KDE and Monte Carlo (SPEC §7).
 
     Each sample set gets a ``scipy.stats.gaussian_kde`` with its default (Scott) bandwidth; ``n_samples``
@@ -93,8 +109,14 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, n_samples: int = 2500, seed: See
     return (kl, {"p": ("row", "p") in jittered, "q": ("column", "q") in jittered}) if return_jitter else kl
 
 
-def kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray], n_samples: int = 2500, seed: Seed = 0,
-              *, jitter: float = 1e-3) -> tuple[dict[str, dict[str, float]], set[tuple[str, str]]]:
+def kl_matrix(
+    rows: dict[str, np.ndarray],
+    columns: dict[str, np.ndarray],
+    n_samples: int = 2500,
+    seed: Seed = 0,
+    *,
+    jitter: float = 1e-3,
+) -> tuple[dict[str, dict[str, float]], set[tuple[str, str]]]:
     """KL(row ‖ column) for every pair, fitting each KDE and drawing each row's samples once.
 
     The estimate of each pair is :func:`kl_divergence`'s; sharing the row's Monte Carlo samples and
@@ -132,9 +154,16 @@ def kl_matrix(rows: dict[str, np.ndarray], columns: dict[str, np.ndarray], n_sam
     return table, jittered
 
 
-def kl_from_uniform(q: np.ndarray, low: Sequence[float], high: Sequence[float], n_samples: int = 2500,
-                    seed: Seed = 0, *, jitter: float = 1e-3,
-                    return_jitter: bool = False) -> float | tuple[float, dict[str, bool]]:
+def kl_from_uniform(
+    q: np.ndarray,
+    low: Sequence[float],
+    high: Sequence[float],
+    n_samples: int = 2500,
+    seed: Seed = 0,
+    *,
+    jitter: float = 1e-3,
+    return_jitter: bool = False,
+) -> float | tuple[float, dict[str, bool]]:
     """KL(U ‖ q) from the uniform distribution on the box [low, high] to the KDE of samples ``q``.
 
     ``log U = -log prod(high - low)`` is the true d-dimensional density (SPEC §7 decision: the published
@@ -161,8 +190,7 @@ def kl_from_uniform(q: np.ndarray, low: Sequence[float], high: Sequence[float], 
     low_a, high_a = np.asarray(low, dtype=np.float64).ravel(), np.asarray(high, dtype=np.float64).ravel()
     d = q.shape[1]
     if low_a.shape != (d,) or high_a.shape != (d,):
-        raise ValueError(f"low and high must each have {d} entries (q's dimension); "
-                         f"got {low_a.size} and {high_a.size}")
+        raise ValueError(f"low and high must each have {d} entries (q's dimension); got {low_a.size} and {high_a.size}")
     if not (np.all(np.isfinite(low_a)) and np.all(np.isfinite(high_a)) and np.all(high_a > low_a)):
         raise ValueError(f"the box needs finite bounds with high > low; got low={low_a}, high={high_a}")
     n_samples = positive_int(n_samples, "n_samples")
@@ -174,8 +202,9 @@ def kl_from_uniform(q: np.ndarray, low: Sequence[float], high: Sequence[float], 
     return (kl, {"p": False, "q": jit_q}) if return_jitter else kl
 
 
-def annulus_share(x: np.ndarray, r_min: float = 0.2, r_max: float = 0.45,
-                  centre: Sequence[float] = (0.0, 0.0)) -> float:
+def annulus_share(
+    x: np.ndarray, r_min: float = 0.2, r_max: float = 0.45, centre: Sequence[float] = (0.0, 0.0)
+) -> float:
     """Fraction of points whose distance from ``centre`` lies in [r_min, r_max] (SPEC §9 claim 1's ring).
 
     In one dimension the "ring" is the pair of segments at that distance from ``centre`` (on a track, a band

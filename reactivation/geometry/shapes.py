@@ -55,8 +55,9 @@ class Geometry:
         """(B, T, d) trajectories → ``{prefix: mean step}`` (unit/step) and any further step statistic."""
         raise NotImplementedError
 
-    def kl_table(self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int,
-                 seed: int) -> tuple[dict[str, dict[str, float]], list[str]]:
+    def kl_table(
+        self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int, seed: int
+    ) -> tuple[dict[str, dict[str, float]], list[str]]:
         """KL(quiescent row ‖ active column) in nats for every pair, plus the row ``uniform`` (the uniform
         distribution on the space).
 
@@ -108,14 +109,16 @@ class Box(Geometry):
     def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
         return {prefix: float(trajectories.stepwise_distance(x).mean())}
 
-    def kl_table(self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int,
-                 seed: int) -> tuple[dict[str, dict[str, float]], list[str]]:
+    def kl_table(
+        self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int, seed: int
+    ) -> tuple[dict[str, dict[str, float]], list[str]]:
         table, hits = planar.kl_matrix(quiescent, active, n_samples, seed)
         table["uniform"] = {}
         for col, a in active.items():
             # The true uniform density on the box, not a KDE of uniform samples (SPEC §7 decision).
-            table["uniform"][col], flags = planar.kl_from_uniform(a, self.low, self.high, n_samples, seed,
-                                                                  return_jitter=True)
+            table["uniform"][col], flags = planar.kl_from_uniform(
+                a, self.low, self.high, n_samples, seed, return_jitter=True
+            )
             hits |= {("column", col)} if flags["q"] else set()
         return table, sorted(f"{'quiescent' if side == 'row' else 'active'}:{name}" for side, name in hits)
 
@@ -157,11 +160,14 @@ class Circle(Geometry):
 
     def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
         theta = np.asarray(x, dtype=np.float64)[..., 0]
-        return {prefix: float(trajectories.wrapped_step_distance(theta).mean()),
-                f"{prefix}_velocity": float(trajectories.mean_angular_velocity(theta).mean())}
+        return {
+            prefix: float(trajectories.wrapped_step_distance(theta).mean()),
+            f"{prefix}_velocity": float(trajectories.mean_angular_velocity(theta).mean()),
+        }
 
-    def kl_table(self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int,
-                 seed: int) -> tuple[dict[str, dict[str, float]], list[str]]:
+    def kl_table(
+        self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int, seed: int
+    ) -> tuple[dict[str, dict[str, float]], list[str]]:
         # A circle has no edges for a kernel to blur, so the von Mises KDE of a large uniform sample stands
         # for the uniform density -log 2π up to sampling error.
         uniform = np.random.default_rng(seed).uniform(-math.pi, math.pi, size=max(n_samples, 2000))

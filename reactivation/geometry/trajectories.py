@@ -15,9 +15,15 @@ from reactivation.geometry.circular import wrap
 def _trajectories(x: np.ndarray, ndim: int, name: str, min_steps: int = 2) -> np.ndarray:
     """Check a batch of trajectories: (B, T, d) when ``ndim`` is 3, (B, T) angles when 2."""
     short = "{name} needs at least 1 trajectory and {min_steps} time points; got shape {shape}"
-    return check_array(x, name, ndim=ndim, shape_error="{name} must have shape {layout}; got shape {shape}",
-                       at_least=((0, 1, short), (1, min_steps, short)),
-                       layout="(B, T, d)" if ndim == 3 else "(B, T)", min_steps=min_steps)
+    return check_array(
+        x,
+        name,
+        ndim=ndim,
+        shape_error="{name} must have shape {layout}; got shape {shape}",
+        at_least=((0, 1, short), (1, min_steps, short)),
+        layout="(B, T, d)" if ndim == 3 else "(B, T)",
+        min_steps=min_steps,
+    )
 
 
 def total_variance(x: np.ndarray) -> np.ndarray:

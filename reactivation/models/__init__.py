@@ -55,9 +55,7 @@ def build_model(rnn_cfg: Mapping[str, Any], generator: torch.Generator | None) -
     keys = list(rnn_cfg.keys())
     unknown = [key for key in keys if key != "model" and key not in _KEYS]
     if unknown:
-        raise ConfigError(
-            f"unknown rnn key(s) {', '.join(map(str, unknown))}; allowed keys: model, {', '.join(_KEYS)}"
-        )
+        raise ConfigError(f"unknown rnn key(s) {', '.join(map(str, unknown))}; allowed keys: model, {', '.join(_KEYS)}")
     kwargs = {}
     for key in keys:
         try:

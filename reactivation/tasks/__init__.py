@@ -3,7 +3,8 @@ a task module.
 
 Adding a task: write its module (a ``CodedTask`` subclass with ``name``, ``error_name``, ``error_unit``, a
 ``geometry``, its constructor's keyword defaults and ``CODE_DEFAULTS``, and ``from_config``), add its configs under
-``reactivation/configs/train`` (task, presets, noise, sizes), and list its class in :data:`TASKS` below. README "Adding a task".
+``reactivation/configs/train`` (task, presets, noise, sizes), and list its class in :data:`TASKS` below. README "Adding
+a task".
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ from reactivation.tasks.linear_track import LinearTrackTask
 from reactivation.tasks.spatial_navigation import SpatialNavigationTask, avoid_walls
 from reactivation.values import is_int, is_number
 
-__all__ = ["Batch", "Task", "SpatialNavigationTask", "HeadDirectionTask", "LinearTrackTask", "TASKS", "build_task",
-           "avoid_walls"]
+__all__ = [
+    "Batch",
+    "Task",
+    "SpatialNavigationTask",
+    "HeadDirectionTask",
+    "LinearTrackTask",
+    "TASKS",
+    "build_task",
+    "avoid_walls",
+]
 
 #: Task name (``task.name``) -> task class: the one list of tasks.
-TASKS: dict[str, type[CodedTask]] = {cls.name: cls for cls in (SpatialNavigationTask, HeadDirectionTask,
-                                                                LinearTrackTask)}
+TASKS: dict[str, type[CodedTask]] = {
+    cls.name: cls for cls in (SpatialNavigationTask, HeadDirectionTask, LinearTrackTask)
+}
 
 # Config keys every task node may hold that are not the task's own (the trainer reads batch_size).
 _COMMON_KEYS = ("name", "batch_size")
@@ -52,14 +62,17 @@ def config_values(cfg: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[s
     """
     unknown = sorted(set(cfg.keys()) - set(defaults) - set(_COMMON_KEYS))
     if unknown:
-        raise ConfigError(f"unknown task.{unknown[0]} for task {cfg.get('name')!r} (unknown keys: {unknown}); "
-                          f"valid keys: {sorted([*defaults, *_COMMON_KEYS])}")
+        raise ConfigError(
+            f"unknown task.{unknown[0]} for task {cfg.get('name')!r} (unknown keys: {unknown}); "
+            f"valid keys: {sorted([*defaults, *_COMMON_KEYS])}"
+        )
     values = dict(defaults)
     for key in defaults.keys() & cfg.keys():
         value = cfg[key]
         if not _type_ok(value, defaults[key]):
-            raise ConfigError(f"task.{key} has the wrong type: got {value!r}, expected something like "
-                              f"{defaults[key]!r}")
+            raise ConfigError(
+                f"task.{key} has the wrong type: got {value!r}, expected something like {defaults[key]!r}"
+            )
         values[key] = tuple(value) if isinstance(defaults[key], tuple) else value
     return values
 

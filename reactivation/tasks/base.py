@@ -1,8 +1,8 @@
 """What every task returns (:class:`Batch`), and what every task provides (:class:`Task`).
 
 A task is one module holding a :class:`CodedTask` subclass with a ``name``, its config keys and a
-``from_config`` builder, and its configs under ``reactivation/configs/train``; ``reactivation.tasks.TASKS`` lists it. Nothing
-else in the package knows a task's name: analyses and figures ask ``task.geometry``.
+``from_config`` builder, and its configs under ``reactivation/configs/train``; ``reactivation.tasks.TASKS`` lists it.
+Nothing else in the package knows a task's name: analyses and figures ask ``task.geometry``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Batch:
     latent: Tensor
     init_latent: Tensor
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         """Return a copy with every tensor on ``device``."""
         return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
@@ -68,7 +68,7 @@ class Task(Protocol):
         ...
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> "Task":
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> Task:
         """Build the task from :meth:`config_defaults` overlaid with a config's (type-checked) values;
         ``generator`` (CPU) draws the code's random parts. Raises ``ConfigError`` for a bad value."""
         ...
@@ -103,8 +103,11 @@ class CodedTask(torch.nn.Module):
     @classmethod
     def config_defaults(cls) -> dict[str, Any]:
         """The constructor's keyword defaults and ``CODE_DEFAULTS``: every config key of the task."""
-        keywords = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
-                    if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        keywords = {
+            name: p.default
+            for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
         return {**keywords, **cls.CODE_DEFAULTS}
 
     @staticmethod
@@ -114,8 +117,10 @@ class CodedTask(torch.nn.Module):
         ratio, checked when ``values["place_cells_dog"]``) a surround not wider than the centre; the messages name
         the ``task.`` keys."""
         if values[count] < DECODE_TOP_K or not values[width] > 0:
-            raise ConfigError(f"task.{count} must be >= {DECODE_TOP_K} (decoding averages the top {DECODE_TOP_K} "
-                              f"cells) and task.{width} > 0, got {values[count]} and {values[width]}")
+            raise ConfigError(
+                f"task.{count} must be >= {DECODE_TOP_K} (decoding averages the top {DECODE_TOP_K} "
+                f"cells) and task.{width} > 0, got {values[count]} and {values[width]}"
+            )
         if surround and values.get("place_cells_dog") and not values[surround] > 1:
             raise ConfigError(f"task.{surround} must be > 1 (surround wider than centre), got {values[surround]}")
 
@@ -135,5 +140,10 @@ class CodedTask(torch.nn.Module):
 
     def _batch(self, inputs: Tensor, init_latent: Tensor, latent: Tensor) -> Batch:
         # Encoding the latents here keeps targets and initial code consistent with ``decode``.
-        return Batch(inputs=inputs, init_code=self.code.encode(init_latent), targets=self.code.encode(latent),
-                     latent=latent, init_latent=init_latent)
+        return Batch(
+            inputs=inputs,
+            init_code=self.code.encode(init_latent),
+            targets=self.code.encode(latent),
+            latent=latent,
+            init_latent=init_latent,
+        )

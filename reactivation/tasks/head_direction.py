@@ -41,7 +41,9 @@ class HeadDirectionTask(CodedTask):
     geometry_type = Circle
     latent_dim = 1
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "use_hd_cells": True, "hd_cells_num": 512, "hd_cells_angular_spread": math.pi / 6,
+        "use_hd_cells": True,
+        "hd_cells_num": 512,
+        "hd_cells_angular_spread": math.pi / 6,
     }
     geometry = Circle()
 
@@ -70,7 +72,7 @@ class HeadDirectionTask(CodedTask):
         self.sequence_length = int(sequence_length)
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> "HeadDirectionTask":
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> HeadDirectionTask:
         """The task of a config's values (see ``Task.from_config``): head-direction cells (``use_hd_cells``),
         else (cos, sin) read out directly. ``generator`` is unused (the preferred angles are evenly spaced)."""
         v = values
@@ -119,4 +121,3 @@ class HeadDirectionTask(CodedTask):
 
     def extra_repr(self) -> str:
         return f"biased={self.biased}, init_hd={self.init_hd!r}, sequence_length={self.sequence_length}"
-

@@ -69,17 +69,30 @@ class _Constants(NamedTuple):
     reward: Tensor  # reward_position, metres
 
 
-def _check_values(track_length: float, border_region: float, border_slow_factor: float, init_pos: str,
-                  drift_const: float, reward_position: float, dt: float, b: float, turn_rate: float,
-                  sequence_length: int) -> None:
+def _check_values(
+    track_length: float,
+    border_region: float,
+    border_slow_factor: float,
+    init_pos: str,
+    drift_const: float,
+    reward_position: float,
+    dt: float,
+    b: float,
+    turn_rate: float,
+    sequence_length: int,
+) -> None:
     """Raise ``ConfigError`` (naming the ``task.`` key, the value and what is allowed) for a bad task value."""
     if init_pos not in INIT_POS:
         raise ConfigError(f"task.init_pos must be one of {INIT_POS}, got {init_pos!r}")
     for name, value in (("track_length", track_length), ("dt", dt)):
         if not value > 0:
             raise ConfigError(f"task.{name} must be > 0, got {value}")
-    for name, value in (("border_region", border_region), ("border_slow_factor", border_slow_factor),
-                        ("b", b), ("turn_rate", turn_rate)):
+    for name, value in (
+        ("border_region", border_region),
+        ("border_slow_factor", border_slow_factor),
+        ("b", b),
+        ("turn_rate", turn_rate),
+    ):
         if not value >= 0:
             raise ConfigError(f"task.{name} must be >= 0, got {value}")
     # A fraction of the distance to the reward per step: above 1 the drift overshoots the reward (and could
@@ -88,8 +101,10 @@ def _check_values(track_length: float, border_region: float, border_slow_factor:
         raise ConfigError(f"task.drift_const must be in [0, 1] (a fraction per step), got {drift_const}")
     half = track_length / 2
     if not -half <= reward_position <= half:
-        raise ConfigError(f"task.reward_position must lie on the track [{-half}, {half}] m "
-                          f"(task.track_length={track_length}), got {reward_position}")
+        raise ConfigError(
+            f"task.reward_position must lie on the track [{-half}, {half}] m "
+            f"(task.track_length={track_length}), got {reward_position}"
+        )
     if int(sequence_length) != sequence_length or sequence_length < 1:
         raise ConfigError(f"task.sequence_length must be a positive integer, got {sequence_length}")
 
@@ -121,7 +136,10 @@ class LinearTrackTask(CodedTask):
     latent_dim = 1
     geometry_type = Interval
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "use_place_cells": True, "place_cells_num": 128, "place_cells_sigma": 0.1, "place_cells_dog": False,
+        "use_place_cells": True,
+        "place_cells_num": 128,
+        "place_cells_sigma": 0.1,
+        "place_cells_dog": False,
         "place_cells_surround_scale": 2.0,
     }
 
@@ -142,8 +160,18 @@ class LinearTrackTask(CodedTask):
         sequence_length: int = 100,
     ) -> None:
         super().__init__(code)
-        _check_values(track_length, border_region, border_slow_factor, init_pos, drift_const, reward_position,
-                      dt, b, turn_rate, sequence_length)
+        _check_values(
+            track_length,
+            border_region,
+            border_slow_factor,
+            init_pos,
+            drift_const,
+            reward_position,
+            dt,
+            b,
+            turn_rate,
+            sequence_length,
+        )
         self.track_length, self.border_region = float(track_length), float(border_region)
         self.border_slow_factor = float(border_slow_factor)
         self.init_pos, self.biased, self.drift_const = init_pos, bool(biased), float(drift_const)
@@ -154,7 +182,7 @@ class LinearTrackTask(CodedTask):
         self.geometry = Interval(low=-half, high=half, anchor=self.reward_position)
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> "LinearTrackTask":
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> LinearTrackTask:
         """The task of a config's values (see ``Task.from_config``): place cells on the track drawn with
         ``generator`` (``use_place_cells``), else the position read out directly.
 
@@ -163,16 +191,36 @@ class LinearTrackTask(CodedTask):
         """
         v = values
         task_values = cls._task_values(v)
-        _check_values(**{k: task_values[k] for k in (
-            "track_length", "border_region", "border_slow_factor", "init_pos", "drift_const", "reward_position",
-            "dt", "b", "turn_rate", "sequence_length")})
+        _check_values(
+            **{
+                k: task_values[k]
+                for k in (
+                    "track_length",
+                    "border_region",
+                    "border_slow_factor",
+                    "init_pos",
+                    "drift_const",
+                    "reward_position",
+                    "dt",
+                    "b",
+                    "turn_rate",
+                    "sequence_length",
+                )
+            }
+        )
         code: nn.Module
         if v["use_place_cells"]:
             cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
             half = float(v["track_length"]) / 2
             code = PlaceCells.random_on_interval(
-                v["place_cells_num"], float(v["place_cells_sigma"]), -half, half, generator,
-                dog=v["place_cells_dog"], surround_scale=float(v["place_cells_surround_scale"]))
+                v["place_cells_num"],
+                float(v["place_cells_sigma"]),
+                -half,
+                half,
+                generator,
+                dog=v["place_cells_dog"],
+                surround_scale=float(v["place_cells_surround_scale"]),
+            )
         else:
             code = TrackPositionCode()
         return cls(code, **task_values)
@@ -211,8 +259,7 @@ class LinearTrackTask(CodedTask):
         positions_t = torch.stack(positions, dim=1)
         return positions_t, positions_t.diff(dim=1)
 
-    def step(self, pos: Tensor, direction: Tensor, step_length: Tensor,
-             reverse: Tensor) -> tuple[Tensor, Tensor]:
+    def step(self, pos: Tensor, direction: Tensor, step_length: Tensor, reverse: Tensor) -> tuple[Tensor, Tensor]:
         """One step of the movement model (module docstring, 2-5) for a batch of agents; ``simulate`` repeats it.
 
         Args:
@@ -230,11 +277,18 @@ class LinearTrackTask(CodedTask):
         def t(x: float) -> Tensor:
             return torch.tensor(x, device=device, dtype=dtype)
 
-        return _Constants(half=t(self.track_length / 2), length=t(self.track_length), border=t(self.border_region),
-                          slow=t(self.border_slow_factor), drift=t(self.drift_const), reward=t(self.reward_position))
+        return _Constants(
+            half=t(self.track_length / 2),
+            length=t(self.track_length),
+            border=t(self.border_region),
+            slow=t(self.border_slow_factor),
+            drift=t(self.drift_const),
+            reward=t(self.reward_position),
+        )
 
-    def _step(self, x: Tensor, direction: Tensor, step_length: Tensor, reverse: Tensor,
-              k: _Constants) -> tuple[Tensor, Tensor]:
+    def _step(
+        self, x: Tensor, direction: Tensor, step_length: Tensor, reverse: Tensor, k: _Constants
+    ) -> tuple[Tensor, Tensor]:
         # Distance to the end ahead: H - x heading right, x + H heading left.
         near = k.half - direction * x < k.border
         length = torch.where(near, step_length * k.slow, step_length)
@@ -265,5 +319,7 @@ class LinearTrackTask(CodedTask):
         return (self.decode(outputs) - latent).square().mean()
 
     def extra_repr(self) -> str:
-        return (f"track_length={self.track_length}, biased={self.biased}, init_pos={self.init_pos!r}, "
-                f"reward_position={self.reward_position}, sequence_length={self.sequence_length}")
+        return (
+            f"track_length={self.track_length}, biased={self.biased}, init_pos={self.init_pos!r}, "
+            f"reward_position={self.reward_position}, sequence_length={self.sequence_length}"
+        )

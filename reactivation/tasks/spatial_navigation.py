@@ -38,17 +38,32 @@ class _Constants(NamedTuple):
     zero: Tensor
 
 
-def _constants(box_width: float, box_height: float, border_region: float, border_slow_factor: float = 1.0,
-               drift_const: float = 0.0, anchor_point: Sequence[float] = (0.0, 0.0), *,
-               device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> _Constants:
+def _constants(
+    box_width: float,
+    box_height: float,
+    border_region: float,
+    border_slow_factor: float = 1.0,
+    drift_const: float = 0.0,
+    anchor_point: Sequence[float] = (0.0, 0.0),
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> _Constants:
     def t(x: Any) -> Tensor:
         return torch.tensor(x, device=device, dtype=dtype or torch.get_default_dtype())
 
     return _Constants(
-        half=t([box_width / 2, box_height / 2]), anchor=t([float(x) for x in anchor_point]),
-        normal_minus_pi=t([-math.pi, -math.pi / 2, 0.0, math.pi / 2]), border=t(border_region),
-        slow=t(border_slow_factor), drift=t(drift_const), pi=t(math.pi), half_pi=t(math.pi / 2),
-        two_pi=t(2 * math.pi), zero=t(0.0))
+        half=t([box_width / 2, box_height / 2]),
+        anchor=t([float(x) for x in anchor_point]),
+        normal_minus_pi=t([-math.pi, -math.pi / 2, 0.0, math.pi / 2]),
+        border=t(border_region),
+        slow=t(border_slow_factor),
+        drift=t(drift_const),
+        pi=t(math.pi),
+        half_pi=t(math.pi / 2),
+        two_pi=t(2 * math.pi),
+        zero=t(0.0),
+    )
 
 
 def _avoid_walls(pos: Tensor, heading: Tensor, k: _Constants) -> tuple[Tensor, Tensor]:
@@ -66,8 +81,9 @@ def _avoid_walls(pos: Tensor, heading: Tensor, k: _Constants) -> tuple[Tensor, T
     return near, turn
 
 
-def avoid_walls(pos: Tensor, heading: Tensor, box_width: float = 2.2, box_height: float = 2.2,
-                border_region: float = 0.03) -> tuple[Tensor, Tensor]:
+def avoid_walls(
+    pos: Tensor, heading: Tensor, box_width: float = 2.2, box_height: float = 2.2, border_region: float = 0.03
+) -> tuple[Tensor, Tensor]:
     """Wall-avoidance rule of SPEC §2, step 3 (the code path the generator uses).
 
     The nearest wall is found among right, top, left, bottom (in that order, so the first wins a tie);
@@ -86,8 +102,9 @@ def avoid_walls(pos: Tensor, heading: Tensor, box_width: float = 2.2, box_height
         near: (B,) bool, the rule applied (the caller slows these walkers down).
         turn: (B,) heading change from the rule, radians (0 where not near).
     """
-    return _avoid_walls(pos, heading, _constants(box_width, box_height, border_region, device=pos.device,
-                                                 dtype=pos.dtype))
+    return _avoid_walls(
+        pos, heading, _constants(box_width, box_height, border_region, device=pos.device, dtype=pos.dtype)
+    )
 
 
 class SpatialNavigationTask(CodedTask):
@@ -115,7 +132,10 @@ class SpatialNavigationTask(CodedTask):
     geometry_type = Box
     latent_dim = 2
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "use_place_cells": True, "place_cells_num": 512, "place_cells_sigma": 0.2, "place_cells_dog": False,
+        "use_place_cells": True,
+        "place_cells_num": 512,
+        "place_cells_sigma": 0.2,
+        "place_cells_dog": False,
         "place_cells_surround_scale": 2.0,
     }
 
@@ -145,8 +165,11 @@ class SpatialNavigationTask(CodedTask):
         for name, value in (("box_width", box_width), ("box_height", box_height), ("dt", dt), ("b", b)):
             if not value > 0:
                 raise ConfigError(f"task.{name} must be > 0, got {value}")
-        for name, value in (("border_region", border_region), ("border_slow_factor", border_slow_factor),
-                            ("sigma", sigma)):
+        for name, value in (
+            ("border_region", border_region),
+            ("border_slow_factor", border_slow_factor),
+            ("sigma", sigma),
+        ):
             if not value >= 0:
                 raise ConfigError(f"task.{name} must be >= 0, got {value}")
         if int(sequence_length) != sequence_length or sequence_length < 1:
@@ -160,7 +183,7 @@ class SpatialNavigationTask(CodedTask):
         self.geometry = Box((-self.box_width / 2, -self.box_height / 2), (self.box_width / 2, self.box_height / 2))
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> "SpatialNavigationTask":
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> SpatialNavigationTask:
         """The task of a config's values (see ``Task.from_config``): place cells drawn with ``generator``
         (``use_place_cells``), else the (x, y) read out directly."""
         v = values
@@ -168,8 +191,14 @@ class SpatialNavigationTask(CodedTask):
         if v["use_place_cells"]:
             cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
             code = PlaceCells.random(
-                v["place_cells_num"], float(v["place_cells_sigma"]), float(v["box_width"]), float(v["box_height"]),
-                generator, dog=v["place_cells_dog"], surround_scale=float(v["place_cells_surround_scale"]))
+                v["place_cells_num"],
+                float(v["place_cells_sigma"]),
+                float(v["box_width"]),
+                float(v["box_height"]),
+                generator,
+                dog=v["place_cells_dog"],
+                surround_scale=float(v["place_cells_surround_scale"]),
+            )
         else:
             code = CartesianCode()
         return cls(code, **cls._task_values(v))
@@ -204,8 +233,9 @@ class SpatialNavigationTask(CodedTask):
             displacements.append(disp)
         return torch.stack(positions, dim=1), torch.stack(displacements, dim=1)
 
-    def step(self, pos: Tensor, heading: Tensor, step_length: Tensor,
-             random_turn: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def step(
+        self, pos: Tensor, heading: Tensor, step_length: Tensor, random_turn: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """One step of the generator (SPEC §2 steps 3-7) for a batch of walkers; ``simulate`` repeats it.
 
         Args:
@@ -220,11 +250,20 @@ class SpatialNavigationTask(CodedTask):
         return self._step(pos, heading, step_length, random_turn, self._constants(pos.device, pos.dtype))
 
     def _constants(self, device: torch.device, dtype: torch.dtype) -> _Constants:
-        return _constants(self.box_width, self.box_height, self.border_region, self.border_slow_factor,
-                          self.drift_const, self.anchor_point, device=device, dtype=dtype)
+        return _constants(
+            self.box_width,
+            self.box_height,
+            self.border_region,
+            self.border_slow_factor,
+            self.drift_const,
+            self.anchor_point,
+            device=device,
+            dtype=dtype,
+        )
 
-    def _step(self, pos: Tensor, heading: Tensor, step_length: Tensor, random_turn: Tensor,
-              k: _Constants) -> tuple[Tensor, Tensor, Tensor]:
+    def _step(
+        self, pos: Tensor, heading: Tensor, step_length: Tensor, random_turn: Tensor, k: _Constants
+    ) -> tuple[Tensor, Tensor, Tensor]:
         near, turn = _avoid_walls(pos, heading, k)
         length = torch.where(near, step_length * k.slow, step_length)
         # The displacement uses the heading *before* this step's turn. length * (cos, sin) via one complex
@@ -254,6 +293,7 @@ class SpatialNavigationTask(CodedTask):
         return (self.decode(outputs) - latent).square().mean()
 
     def extra_repr(self) -> str:
-        return (f"box={self.box_width}x{self.box_height}, biased={self.biased}, init_pos={self.init_pos!r}, "
-                f"sequence_length={self.sequence_length}")
-
+        return (
+            f"box={self.box_width}x{self.box_height}, biased={self.biased}, init_pos={self.init_pos!r}, "
+            f"sequence_length={self.sequence_length}"
+        )

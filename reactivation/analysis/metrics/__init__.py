@@ -5,17 +5,17 @@ components are here, in :mod:`.pca`. This module only re-exports the public func
 and the like read as one namespace.
 """
 
-from reactivation.geometry.circular import (
-    circular_kl_divergence,
-    circular_kl_matrix,
-    vonmises_bandwidth,
-    wrap,
-)
 from reactivation.analysis.metrics.pca import (
     explained_variance_curve,
     pca_fit,
     pca_project,
     subspace_variance_share,
+)
+from reactivation.geometry.circular import (
+    circular_kl_divergence,
+    circular_kl_matrix,
+    vonmises_bandwidth,
+    wrap,
 )
 from reactivation.geometry.planar import (
     annulus_share,

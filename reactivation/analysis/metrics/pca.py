@@ -29,7 +29,7 @@ def _pca(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mean = h.mean(axis=0, dtype=np.float64)
     scatter = np.zeros((units, units))
     for start in range(0, n, _PCA_BLOCK):
-        c = h[start:start + _PCA_BLOCK].astype(np.float64) - mean
+        c = h[start : start + _PCA_BLOCK].astype(np.float64) - mean
         scatter += c.T @ c
     var, vec = np.linalg.eigh(scatter)  # ascending
     return mean, np.clip(var[::-1], 0.0, None) / (n - 1), vec[:, ::-1]
@@ -123,8 +123,9 @@ def subspace_variance_share(active: np.ndarray, quiescent: np.ndarray, k: int = 
     """
     active, quiescent = _states(active, "active"), _states(quiescent, "quiescent")
     if active.shape[1] != quiescent.shape[1]:
-        raise ValueError(f"active and quiescent must have the same n_units; "
-                         f"got {active.shape[1]} and {quiescent.shape[1]}")
+        raise ValueError(
+            f"active and quiescent must have the same n_units; got {active.shape[1]} and {quiescent.shape[1]}"
+        )
     k = positive_int(k, "k")
     _, var, vec = _pca(active)
     if not var[0] > 0.0:
