@@ -1,16 +1,9 @@
-"""Offline-reactivation analysis: `python output_manifold.py seed=0` (keys: reactivation/configs/analysis/manifold.yaml).
+"""The manifold analysis: ``python output_manifold.py seed=0``.
 
-Reads the trained runs of one seed under results/ and writes results/<task>/manifold_<noise>_<seed>[_<tag>].json
-and its .meta.json (<tag>: the settings that differ from the scale's defaults; README, "Offline reactivation").
+The checkout's spelling of ``reactivation manifold`` (reactivation/commands/analyse.py, which documents it).
 """
-# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
 
-from reactivation.processes import quiet_startup
-
-quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
-
-from reactivation.analysis import manifold
-from reactivation.analysis.entry import analysis_main
+from reactivation.commands.analyse import manifold_main
 
 if __name__ == "__main__":
-    analysis_main("manifold", manifold.run)()
+    manifold_main()

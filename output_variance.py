@@ -1,16 +1,9 @@
-"""Offline-reactivation analysis: `python output_variance.py seed=0` (keys: reactivation/configs/analysis/variance.yaml).
+"""The variance analysis: ``python output_variance.py seed=0``.
 
-Reads the trained runs of one seed under results/ and writes results/<task>/variance_<noise>_<seed>[_<tag>].json
-and its .meta.json (<tag>: the settings that differ from the scale's defaults; README, "Offline reactivation").
+The checkout's spelling of ``reactivation variance`` (reactivation/commands/analyse.py, which documents it).
 """
-# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
 
-from reactivation.processes import quiet_startup
-
-quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
-
-from reactivation.analysis import variance
-from reactivation.analysis.entry import analysis_main
+from reactivation.commands.analyse import variance_main
 
 if __name__ == "__main__":
-    analysis_main("variance", variance.run)()
+    variance_main()

@@ -1,37 +1,9 @@
-"""Reproduce the paper: `python reproduce.py scale=small` (keys: reactivation/configs/analysis/reproduce.yaml).
+"""Reproduce the paper: ``python reproduce.py scale=small``.
 
-Trains every preset x seed that is missing, runs every analysis for every seed, draws every figure and writes
-<path>/report.md with each claim of SPEC §9 tested (mean ± std over seeds). Finished runs and results are reused.
+The checkout's spelling of ``reactivation reproduce`` (reactivation/commands/reproduce.py, which documents it).
 """
-# ruff: noqa: E402  (quiet_startup must run before the slow imports below)
 
-from reactivation.processes import quiet_startup
-
-quiet_startup()  # an interrupt during start-up ends with one line, not a traceback
-
-import logging
-import sys
-
-import hydra
-from omegaconf import DictConfig
-
-from reactivation import pipeline
-from reactivation.cli import configure_process, exit_on_error
-from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, register_resolvers
-
-
-@hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name="reproduce", version_base="1.3")
-@exit_on_error
-def main(cfg: DictConfig) -> None:
-    out, results = pipeline.run(cfg)
-    print("\n".join(pipeline.verdicts(results)))
-    if out is not None:
-        print(f"wrote {out}")
-
+from reactivation.commands.reproduce import main
 
 if __name__ == "__main__":
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
-    register_resolvers()
-    configure_process()
-    exit_on_error(preflight_analysis)(sys.argv[1:], "reproduce", script="python reproduce.py", require_seed=False)
     main()

@@ -14,12 +14,12 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from reactivation import CONDITIONS, ConfigError, runs
+from reactivation import CONDITIONS, ConfigError, runs, usage
 from reactivation.tasks import TASKS
 from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
@@ -49,16 +49,68 @@ def _run_subdir(override_dirname: str) -> str:
     return f"{override_dirname.replace('/', '_')}/" if override_dirname else ""
 
 
+#: The environment variable naming the user's own preset directories (several separated by ``os.pathsep``).
+PRESETS_ENV = "REACTIVATION_PRESETS"
+
+
+def user_config_dirs() -> list[Path]:
+    """The directories of ``REACTIVATION_PRESETS``, each laid out like reactivation/configs/train.
+
+    A directory holds presets as ``<dir>/config/<folder>/<name>.yaml`` (and may hold other groups, such as
+    ``noise/``). Hydra searches them after the package's configs (``hydra.searchpath`` in train.yaml).
+
+    Raises:
+        ConfigError: a directory that does not exist or has no ``config/`` folder.
+    """
+    dirs = []
+    for part in os.environ.get(PRESETS_ENV, "").split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(part).expanduser().resolve()
+        if not (path / "config").is_dir():
+            raise ConfigError(
+                f"{PRESETS_ENV} names {part}, which has no config/ folder of presets. A presets directory is laid "
+                f"out like reactivation/configs/train: <dir>/config/<folder>/<preset>.yaml. Fix it, or unset "
+                f"{PRESETS_ENV}."
+            )
+        dirs.append(path)
+    return dirs
+
+
+def _search_path() -> list[str]:
+    return [f"file://{d}" for d in user_config_dirs()]
+
+
 def register_resolvers() -> None:
     """Register the resolvers the configs use (idempotent)."""
     if not OmegaConf.has_resolver("run_subdir"):
         OmegaConf.register_new_resolver("run_subdir", _run_subdir)
+    if not OmegaConf.has_resolver("user_presets"):
+        OmegaConf.register_new_resolver("user_presets", _search_path)
+
+
+def _preset_names(config_dir: Path) -> set[str]:
+    root = config_dir / "config"
+    return {p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")}
 
 
 def presets(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
-    """Names accepted by ``config=``, e.g. ``spatial_navigation/noisy_unbiased``, sorted."""
-    root = config_dir / "config"
-    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+    """Names accepted by ``config=``, e.g. ``spatial_navigation/noisy_unbiased``, sorted: the presets of
+    ``config_dir`` and of the user's directories (:func:`user_config_dirs`).
+
+    Raises:
+        ConfigError: a user preset with the name of another preset (Hydra would silently take the first).
+    """
+    names = _preset_names(config_dir)
+    for user_dir in user_config_dirs():
+        theirs = _preset_names(user_dir)
+        if names & theirs:
+            raise ConfigError(
+                f"{user_dir} ({PRESETS_ENV}) has presets named like existing ones, which would never be used: "
+                f"{', '.join(sorted(names & theirs))}. Rename them (e.g. put them in a folder of your own)."
+            )
+        names |= theirs
+    return sorted(names)
 
 
 def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[str, str]]:
@@ -67,11 +119,14 @@ def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[
     Read from the preset files, so a new task's presets are found without a list to edit: ``<task>/<condition>``
     is the vanilla RNN's preset of a condition (:data:`reactivation.CONDITIONS`), ``<task>/<condition>_<model>``
     another model family's (e.g. ``spatial_navigation/noisy_biased_gru``). Other presets (such as
-    ``spatial_navigation/sorscher_2019``) belong to no family.
+    ``spatial_navigation/sorscher_2019``) and presets outside a task's folder belong to no family. The user's presets
+    (:func:`user_config_dirs`) count too.
     """
     found: dict[tuple[str, str], dict[str, str]] = {}
     for preset in presets(config_dir):
         task, _, name = preset.rpartition("/")
+        if task not in TASKS:  # a family is a task's: the analyses ask the task for its geometry
+            continue
         for condition in CONDITIONS:
             if name == condition or name.startswith(condition + "_"):
                 model = name[len(condition) + 1 :] or "vanilla"
@@ -198,7 +253,8 @@ def preflight(
         return
     by_key = {o.key_or_group: o for o in overrides}
     names = presets(config_dir)
-    example = "python train.py config=spatial_navigation/noisy_unbiased seed=0"
+    train = usage.command("train")
+    example = f"{train} config=spatial_navigation/noisy_unbiased seed=0"
 
     if "config" not in by_key:
         raise ConfigError(
@@ -211,17 +267,20 @@ def preflight(
     for name in chosen or []:
         if name not in names:
             raise ConfigError(
-                f"unknown preset config={name}.{_suggest(name, names)}\nAvailable presets:\n  " + "\n  ".join(names)
+                f"unknown preset config={name}.{_suggest(name, names)}\nAvailable presets:\n  "
+                + "\n  ".join(names)
+                + f'\nPresets of your own: put them in a directory and name it in {PRESETS_ENV} (README, "Your own '
+                'presets").'
             )
     if "seed" not in by_key:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
     base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)
-    _check_keys(overrides, base, _GROUPS, "python train.py config=<preset> seed=0 --cfg job")
+    _check_keys(overrides, base, _GROUPS, f"{train} config=<preset> seed=0 --cfg job")
     for o in overrides:
         if o.key_or_group in _PARTS and o.package is None:
             raise ConfigError(
                 f"{o.key_or_group}={o.get_value_element_as_str()} would swap a part of the preset, whose name would "
-                f"then describe another run. Choose the preset that has it (config=...; `python train.py seed=0` "
+                f"then describe another run. Choose the preset that has it (config=...; `{train} seed=0` "
                 f"lists them), or override single keys (e.g. task.biased=true, "
                 f"rnn.sigma2_rec=0.0001)."
             )
@@ -299,7 +358,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             f"{key}: its value cannot be resolved ({reason}). Give a plain value on the command line ({key}=...)."
         ) from None
-    return container
+    return cast(dict[str, Any], container)  # the container of a DictConfig is a str-keyed dict
 
 
 def _kind(value: Any) -> str:
@@ -378,7 +437,7 @@ def preflight_analysis(
     overrides = _parse(argv)
     if overrides is None:
         return
-    script = script or f"python output_{name}.py"
+    script = script or usage.command(name)
     if require_seed and "seed" not in {o.key_or_group for o in overrides}:
         raise ConfigError(f"no seed given: add seed=<integer>, e.g.\n  {script} seed=0")
     example = ["seed=0"] if require_seed else []

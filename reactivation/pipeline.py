@@ -1,7 +1,7 @@
-"""``python reproduce.py scale=small``: the whole paper from one command (SPEC §1 presets × seeds, §7-9).
+"""``reactivation reproduce scale=small`` (``python reproduce.py``): the whole paper from one command (SPEC §1, §7-9).
 
 1. **Train** every run that is missing or unfinished (finished runs are reused), as one Hydra multirun of
-   ``train.py`` per group of presets, through the chosen launcher (local processes, SLURM, ...).
+   ``reactivation train -m`` per group of presets, through the chosen launcher (local processes, SLURM, ...).
 2. **Analyse** every seed of every model family: ``kl``, ``variance``, ``distance`` and ``manifold``; a result
    whose saved settings match is reused (``force=true`` recomputes).
 3. **Draw** every figure of every family (``<path>/<task>/figures/``).
@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ReactivationError, runs
+from reactivation import ReactivationError, runs, usage
 from reactivation.analysis import (
     claims,
     distance,
@@ -64,8 +65,6 @@ ANALYSES: dict[str, Callable[[Settings], dict]] = {
 }
 #: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one).
 LAUNCHERS = {"basic": None, "local": "local", "slurm": "slurm", "slurm_local": "slurm_local"}
-# The checkout's training entry point (beside the package); an installed package without the checkout has none.
-TRAIN_SCRIPT = Path(__file__).resolve().parent.parent / "train.py"
 
 
 STAGES = ("train", "analyse", "figures", "report")
@@ -80,7 +79,7 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
     Raises:
         ConfigError: naming the key, the bad value and what is allowed.
     """
-    values, typed = resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
+    values, typed = resolved(cfg), cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     unique = lambda v: len(set(v)) == len(v)  # noqa: E731
     for key, test, allowed in (
         (
@@ -102,7 +101,7 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
         (
             "train_args",
             lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
-            "a list of train.py arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'",
+            "a list of training arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'",
         ),
         ("force", lambda v: isinstance(v, bool), "true or false"),
         ("path", *CHECKS["path"]),
@@ -137,25 +136,24 @@ def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict
 
 
 def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[str]]:
-    """One ``train.py -m`` command per group of presets missing the same seeds."""
+    """One ``reactivation train -m`` command per group of presets missing the same seeds.
+
+    The command runs the installed package (``python -m reactivation train``), so it needs no checkout.
+    """
     groups: dict[tuple[int, ...], list[str]] = {}
     for preset, seeds in missing.items():
         groups.setdefault(tuple(seeds), []).append(preset)
     launcher = LAUNCHERS[cfg.launcher]
-    if groups and not TRAIN_SCRIPT.is_file():
-        raise ReactivationError(
-            f"the training stage runs {TRAIN_SCRIPT}, which is not there (reactivation is "
-            "installed without its checkout); run reproduce.py from a checkout of the "
-            "repository, or train the missing runs first and use stages=[analyse,figures,report]."
-        )
     commands = []
-    for seeds, presets in groups.items():
+    for group_seeds, presets in groups.items():
         command = [
             sys.executable,
-            str(TRAIN_SCRIPT),
+            "-m",
+            "reactivation",
+            "train",
             "-m",
             f"config={','.join(presets)}",
-            f"seed={','.join(map(str, seeds))}",
+            f"seed={','.join(map(str, group_seeds))}",
             f"scale={cfg.scale}",
             f"path={_quoted(str(absolute(cfg.path)))}",
             f"device={cfg.device}",
@@ -324,7 +322,7 @@ def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, di
         return None, results
     infos = _run_infos(cfg, seeds, families, missing)
     missing = list(dict.fromkeys(missing))  # the figures and the result loading name the same missing files
-    command = "python reproduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = usage.command("reproduce") + " " + " ".join(argv if argv is not None else sys.argv[1:])
     header = [
         ("command", f"`{command.strip()}`"),
         ("scale", str(cfg.scale)),

@@ -1,18 +1,18 @@
 """The package's layers: every module imports only its own layer or those below, with no cycles, and imports alone.
 
-Layers, lowest first (README "Layout"): errors, signals, value predicates, seeds, codes, geometry, tasks, models
--> run directories, configs and loading a run -> training, quiescence, the entry points' error policy -> analysis
--> figures -> the reproduction pipeline -> the entry points. A module that reached upwards, or two that reached for
-each other, would make the import order matter and keep a lower layer from being used (or tested) without the
-ones above it.
+Layers, lowest first (docs/api/index.md, "Layout"): errors, signals, value predicates, seeds, codes, geometry,
+tasks, models -> run directories, configs and loading a run -> training, quiescence, the entry points' error policy
+-> analysis -> figures -> the reproduction pipeline -> the entry points. A module that reached upwards, or two that
+reached for each other, would make the import order matter and keep a lower layer from being used (or tested)
+without the ones above it.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ LAYERS = [
     (
         "reactivation",
         "reactivation.processes",
+        "reactivation.usage",
         "reactivation.values",
         "reactivation.seeding",
         "reactivation.codes",
@@ -34,10 +35,12 @@ LAYERS = [
     ),
     ("reactivation.runs", "reactivation.config", "reactivation.loading"),
     ("reactivation.training", "reactivation.quiescence", "reactivation.cli"),
-    ("reactivation.analysis",),
+    ("reactivation.analysis", "reactivation.export"),
     ("reactivation.figures",),
     ("reactivation.pipeline",),
     (
+        "reactivation.commands",
+        "reactivation.__main__",
         "reactivation.figures.__main__",
         "train",
         "reproduce",
@@ -145,16 +148,40 @@ def test_no_import_cycles():
     assert not any(visit(m, []) for m in sorted(edges) if m not in state), " -> ".join(cycle)
 
 
-def _import_alone(module: str) -> tuple[str, int, str]:
-    done = subprocess.run(
-        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-    return module, done.returncode, done.stderr[-2000:]
+# One interpreter loads the third-party libraries (the slow part of every import: torch alone takes seconds), then
+# forks a child per module that imports it: each child starts with none of the package's modules loaded, so a module
+# that only works after another of ours was imported fails there, as it would in a fresh interpreter.
+_FORK_IMPORTS = """
+import json, os, sys, traceback
+import hydra, matplotlib, matplotlib.pyplot, numpy, omegaconf, scipy.stats, torch, yaml
+assert not [m for m in sys.modules if m.split(".")[0] in ("reactivation", "train", "reproduce")]
+failed = {}
+for module in sys.argv[1:]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            __import__(module)
+            os._exit(0)
+        except BaseException:
+            os.write(write, traceback.format_exc()[-2000:].encode())
+            os._exit(1)
+    os.close(write)
+    with os.fdopen(read) as f:
+        error = f.read()
+    if os.waitpid(pid, 0)[1] != 0:
+        failed[module] = error or "exited abnormally"
+print(json.dumps(failed))
+"""
 
 
 @pytest.mark.parametrize("layer", range(len(LAYERS) - 1))
 def test_each_module_imports_on_its_own_in_a_fresh_interpreter(layer):
     names = [m for m in MODULES if _layer(m) == layer and not m.endswith("__main__")]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        failed = [f"{m}: {err}" for m, code, err in pool.map(_import_alone, names) if code]
-    assert names and not failed, "\n".join(failed)
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_IMPORTS, *names], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    failed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names and not failed, "\n".join(f"{m}: {err}" for m, err in failed.items())

@@ -153,15 +153,13 @@ def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
     assert "| 6. " in sn_only and "| 7. " not in sn_only
 
 
-def test_the_training_stage_runs_the_checkouts_train_py_and_says_so_when_it_is_missing(tmp_path, monkeypatch):
+def test_the_training_stage_runs_the_installed_package_not_a_checkouts_script(tmp_path):
     cfg = pipeline.main_config([f"path={tmp_path}"])
     (command,) = pipeline.train_commands(cfg, {"linear_track/noisy_unbiased": [0, 1]})
-    assert Path(command[1]) == ROOT / "train.py" and Path(command[1]).is_file()
-    assert command[2:5] == ["-m", "config=linear_track/noisy_unbiased", "seed=0,1"]
-    monkeypatch.setattr(pipeline, "TRAIN_SCRIPT", tmp_path / "train.py")
-    with pytest.raises(ReactivationError, match=r"installed without its checkout.*stages=\[analyse,figures,report\]"):
-        pipeline.train_commands(cfg, {"linear_track/noisy_unbiased": [0]})
-    assert pipeline.train_commands(cfg, {}) == []  # nothing to train needs no script
+    # `python -m reactivation train`: the interpreter running the pipeline, and the package it imports.
+    assert command[:4] == [sys.executable, "-m", "reactivation", "train"]
+    assert command[4:7] == ["-m", "config=linear_track/noisy_unbiased", "seed=0,1"]
+    assert pipeline.train_commands(cfg, {}) == []  # nothing to train, no command
 
 
 def test_bad_pipeline_settings_are_clear_errors(tmp_path):
@@ -243,7 +241,7 @@ def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
         [f"path={tmp_path}", "scale=tiny", "launcher=slurm", 'train_args=["hydra.launcher.partition=gpu"]']
     )
     commands = pipeline.train_commands(cfg, {"a/x": [0, 1], "a/y": [0, 1], "b/z": [1]})
-    assert [c[3:5] for c in commands] == [["config=a/x,a/y", "seed=0,1"], ["config=b/z", "seed=1"]]
+    assert [c[5:7] for c in commands] == [["config=a/x,a/y", "seed=0,1"], ["config=b/z", "seed=1"]]
     assert all({"scale=tiny", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"} <= set(c) for c in commands)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from reactivation import ReactivationError, runs
+from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
 from reactivation.config import RUNTIME_KEYS, absolute, compose_train, leaves
 from reactivation.loading import Setup, load_run
@@ -26,10 +26,13 @@ _RUNTIME_KEYS = {*RUNTIME_KEYS, "rnn.n_out", "rnn.n_init"}
 
 
 def train_command(preset: str, seed: int, overrides: list[str], root: Path) -> str:
-    """The ``python train.py ...`` command that trains the run these arguments describe."""
+    """The command that trains the run these arguments describe, spelt as this process was started
+    (``python train.py ...`` or ``reactivation train ...``: :func:`reactivation.usage.command`)."""
     default_root = compose_train([f"config={preset}", f"seed={seed}", *overrides]).path  # the scale's
     extra = [] if absolute(root) == absolute(default_root) else [f"path={root}"]
-    return " ".join(["python train.py", f"config={preset}", f"seed={seed}", *map(shlex.quote, [*overrides, *extra])])
+    return " ".join(
+        [usage.command("train"), f"config={preset}", f"seed={seed}", *map(shlex.quote, [*overrides, *extra])]
+    )
 
 
 def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: int | None) -> Path:
@@ -45,13 +48,17 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
         OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]), resolve=True)
     )
     wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
-    matches, near = [], []
+    matches: list[Path] = []
+    near: list[str] = []  # runs of the preset and seed with other settings, and what differs
     for run_dir, config in runs.iter_runs(root):
         flat = leaves(config)
         if config.get("preset") != preset or config.get("seed") != seed:
             continue
         differing = [f"{k}={flat.get(k)!r}" for k, v in wanted.items() if flat.get(k) != v]
-        (near if differing else matches).append(run_dir if not differing else f"{run_dir} (has {', '.join(differing)})")
+        if differing:
+            near.append(f"{run_dir} (has {', '.join(differing)})")
+        else:
+            matches.append(run_dir)
     command = train_command(preset, seed, overrides, root)
     if not matches:
         hint = (
@@ -98,7 +105,8 @@ def family_runs(s: Settings, seeds: list[int]) -> dict[str, dict[int, Path | Rea
     Returns:
         ``{condition: {seed: run directory, or the ReactivationError of :func:`find_run` (with the command)}}``.
     """
-    root, found = Path(s.cfg.path), {}
+    root = Path(s.cfg.path)
+    found: dict[str, dict[int, Path | ReactivationError]] = {}
     for condition, preset in s.conditions.items():
         found[condition] = {}
         for seed in seeds:

@@ -15,11 +15,11 @@ import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import OmegaConf
 
-from reactivation import ReactivationError, runs
+from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import (
     PRESET_NOISE,
     Settings,
@@ -66,11 +66,11 @@ def result_settings(s: Settings, kind: str) -> dict[str, Any]:
     Raises:
         ValueError: ``s`` is not the settings of a ``kind`` config (e.g. a figure config: see :func:`for_kind`).
     """
-    keys = [k for k in _default(kind, s.cfg.scale, s.task, s.model).cfg if k not in _NOT_RESULT_KEYS]
+    keys = [str(k) for k in _default(kind, s.cfg.scale, s.task, s.model).cfg if k not in _NOT_RESULT_KEYS]  # YAML keys
     lacking = [k for k in keys if k not in s.cfg]
     if lacking or "formats" in s.cfg:  # a figure config has batch_size too, with another meaning
         raise ValueError(f"these are not the settings of a {kind} analysis (lacking {lacking}); use for_kind().")
-    plain = OmegaConf.to_container(s.cfg)
+    plain = cast(dict[str, Any], OmegaConf.to_container(s.cfg))  # a DictConfig's container: a str-keyed dict
     return {"kind": kind, "seed": s.seed, **{k: plain[k] for k in keys}, "noise": s.noise, "mode": s.mode}
 
 
@@ -126,7 +126,8 @@ def meta_path(path: Path) -> Path:
 
 
 def analysis_command(s: Settings, kind: str) -> str:
-    """The ``python output_<kind>.py ...`` command that writes :func:`result_path` of ``s``."""
+    """The command that writes :func:`result_path` of ``s`` (``python output_<kind>.py ...`` or
+    ``reactivation <kind> ...``: :func:`reactivation.usage.command`)."""
     args = [f"seed={s.seed}"] + ([] if s.cfg.scale == "paper" else [f"scale={s.cfg.scale}"])
     if absolute(s.cfg.path) != absolute(_scale_root(s.cfg.scale)):
         args.append(f"path={s.cfg.path}")
@@ -138,7 +139,7 @@ def analysis_command(s: Settings, kind: str) -> str:
             args.append("train_overrides=[" + ",".join(json.dumps(o) for o in value) + "]")
         else:
             args.append(f"{key}={show(value)}")
-    return " ".join(["python", f"output_{kind}.py", *map(shlex.quote, args)])
+    return " ".join([usage.command(kind), *map(shlex.quote, args)])
 
 
 @functools.cache
@@ -161,7 +162,8 @@ def write_result(s: Settings, kind: str, result: dict[str, Any], meta: dict[str,
     included).
     """
     out = result_path(s, kind)
-    config = {k: v for k, v in OmegaConf.to_container(s.cfg).items() if k != "progress"}
+    plain = cast(dict[str, Any], OmegaConf.to_container(s.cfg))  # a DictConfig's container: a str-keyed dict
+    config = {k: v for k, v in plain.items() if k != "progress"}
     runs.write_json_atomic(
         meta_path(out),
         {**meta, "noise": s.noise, "mode": s.mode, "settings": result_settings(s, kind), "config": config},
@@ -220,7 +222,7 @@ def _entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[
 
 
 def _shape_problem(kind: str, data: Any, conditions: list[str]) -> str | None:
-    """What makes ``data`` not a ``kind`` result of these conditions (the README's shapes); ``None`` if nothing.
+    """What makes ``data`` not a ``kind`` result of these conditions (shapes: docs/analyses.md); ``None`` if nothing.
 
     Conditions may be absent (a partial result); unknown entries and non-numeric values may not.
     """

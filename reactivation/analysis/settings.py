@@ -12,11 +12,11 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError
+from reactivation import ConfigError, usage
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.loading import select_device
 from reactivation.quiescence import NOISE_MODES
@@ -139,8 +139,8 @@ def settings(cfg: DictConfig) -> Settings:
             the value and what is allowed.
     """
     if OmegaConf.is_missing(cfg, "seed"):
-        raise ConfigError("seed is required: add seed=<integer>, e.g. `python output_kl.py seed=0`.")
-    values, typed = resolved(cfg), OmegaConf.to_container(cfg, resolve=False)
+        raise ConfigError(f"seed is required: add seed=<integer>, e.g. `{usage.command('kl')} seed=0`.")
+    values, typed = resolved(cfg), cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     for key, (test, allowed) in CHECKS.items():
         if key in values:
             check(key, values[key], test, allowed, typed[key])

@@ -1,0 +1,60 @@
+"""The command line: ``reactivation <command> [key=value ...]`` (also ``python -m reactivation <command>``).
+
+Each command lives in its own module here, which the checkout's scripts (``python train.py``, ``python
+output_kl.py``, ``python reproduce.py``, ``python -m reactivation.figures``) run too: one implementation, two
+spellings. Only the chosen command's module is imported, so ``reactivation --help`` is instant and a training
+command does not load the plotting stack.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+
+from reactivation import __version__, usage
+
+#: ``name: (module:function under reactivation.commands, what it does)``, in the order of a study.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train:main", "train a network: config=<task>/<preset> seed=<int> [key=value ...]"),
+    "kl": ("analyse:kl_main", "KL(quiescent ‖ active) between decoded-output distributions"),
+    "variance": ("analyse:variance_main", "how widely the quiescent decoded outputs spread"),
+    "distance": ("analyse:distance_main", "mean step length of decoded outputs, active vs quiescent"),
+    "manifold": ("analyse:manifold_main", "quiescent hidden states in the active principal subspace"),
+    "figures": ("figures:main", "draw every figure of a task from the runs and results found"),
+    "reproduce": ("reproduce:main", "train what is missing, run every analysis and figure, write the report"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    return (
+        "usage: reactivation <command> [key=value ...]\n\ncommands:\n" + "\n".join(lines) + "\n\n"
+        "`reactivation <command> --help` shows a command's keys (Hydra); `--cfg job` prints the composed config.\n"
+        "In a checkout the same commands are also python train.py, python output_<analysis>.py, python "
+        "reproduce.py and python -m reactivation.figures."
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``reactivation <command> [arguments]``; ``argv`` defaults to ``sys.argv[1:]``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        sys.exit(0 if argv else 2)
+    if argv[0] == "--version":
+        print(f"reactivation {__version__}")
+        return
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        print(f"error: unknown command {name!r}.{hint} Commands: {', '.join(COMMANDS)}.", file=sys.stderr)
+        sys.exit(2)
+    os.environ[usage.ENV] = "1"
+    # Hydra reads the command line from sys.argv: the command's own arguments, under the command's name.
+    sys.argv = [f"reactivation {name}", *rest]
+    module, function = COMMANDS[name][0].split(":")
+    getattr(importlib.import_module(f"{__name__}.{module}"), function)()
