@@ -8,6 +8,7 @@ and checkpoints carry them (they are drawn once per run and must be saved with t
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +27,18 @@ def wrap_angle(x: Tensor) -> Tensor:
     return torch.where(y >= math.pi, y - TWO_PI, y)
 
 
+class PopulationCode(Protocol):
+    """What a task asks of its code (every code here is also a ``torch.nn.Module``, so that it moves and is saved
+    with the task): the number of units, ``encode`` a latent into the code, ``decode`` a code into the latent."""
+
+    @property
+    def n_units(self) -> int: ...
+
+    def encode(self, latent: Tensor, /) -> Tensor: ...
+
+    def decode(self, y: Tensor, k: int = DECODE_TOP_K) -> Tensor: ...
+
+
 class PlaceCells(nn.Module):
     """Place-cell code: a softmax over cells of Gaussian tuning curves (SPEC §2).
 
@@ -40,6 +53,8 @@ class PlaceCells(nn.Module):
         dog: use the difference-of-Gaussians code.
         surround_scale: ratio of surround to centre *variance* (> 1) for the DoG code.
     """
+
+    centres: Tensor  # (n, d) registered buffer
 
     def __init__(self, centres: Tensor, sigma: float, dog: bool = False, surround_scale: float = 2.0) -> None:
         super().__init__()
@@ -164,6 +179,8 @@ class HeadDirectionCells(nn.Module):
         n: number of cells.
         angular_spread: tuning width sigma_HD, radians.
     """
+
+    preferred: Tensor  # (n,) registered buffer
 
     def __init__(self, n: int, angular_spread: float) -> None:
         super().__init__()

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ReactivationError, runs
 from reactivation.config import RUNTIME_KEYS, resolve_sizes, validate
-from reactivation.models import build_model
+from reactivation.models import NoisyRecurrentBase, build_model
 from reactivation.seeding import generator
 from reactivation.tasks import build_task
+from reactivation.tasks.base import CodedTask
 
 #: What every checkpoint holds (a training run's ``resume.pt`` adds its optimizer and random streams).
 CHECKPOINT_KEYS = ("step", "model", "task", "config")
@@ -28,8 +29,8 @@ class Setup:
     """Everything a run is built from, for training and for loading a trained run."""
 
     config: DictConfig  # resolved (sizes filled in)
-    task: torch.nn.Module
-    model: torch.nn.Module
+    task: CodedTask
+    model: NoisyRecurrentBase
     device: torch.device
 
 
@@ -119,4 +120,4 @@ def comparable(config: dict[str, Any]) -> dict[str, Any]:
         node = OmegaConf.select(flat, parent) if parent else flat
         if node is not None and leaf in node:
             del node[leaf]
-    return OmegaConf.to_container(flat)
+    return cast(dict[str, Any], OmegaConf.to_container(flat))  # made from a str-keyed dict: one again

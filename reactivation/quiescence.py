@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+if TYPE_CHECKING:  # annotations only: quiescence imports no model or task at run time
+    from reactivation.models import NoisyRecurrentBase
+    from reactivation.tasks.base import CodedTask
 
 NOISE_MODES = ("scaled", "same", "absolute")
 
@@ -65,8 +70,8 @@ class Rollout:
 
 @torch.no_grad()
 def rollout(
-    model: nn.Module,
-    task: nn.Module,
+    model: NoisyRecurrentBase,
+    task: CodedTask,
     h0: Tensor,
     steps: int,
     *,

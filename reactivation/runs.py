@@ -128,7 +128,7 @@ def _atomic(path: Path, write) -> None:
 def os_error_text(err: OSError) -> str:
     """What went wrong and what to do, for an OS error while reading or writing results."""
     reason = err.strerror or str(err)
-    hint = {
+    hints = {
         errno.ENOSPC: "free some space or choose another path=",
         errno.EDQUOT: "free some space or choose another path=",
         errno.EROFS: "the file system is read-only; choose another path=",
@@ -136,7 +136,8 @@ def os_error_text(err: OSError) -> str:
         errno.EPERM: "you may not write there; choose another path= or fix its permissions",
         errno.ENOTDIR: "a file stands where a folder is needed; choose another path=",
         errno.EEXIST: "a file stands where a folder is needed; choose another path=",
-    }.get(err.errno)
+    }
+    hint = hints.get(err.errno) if err.errno is not None else None  # an OSError raised without one has None
     where = f" ({err.filename})" if err.filename else ""
     return f"{reason}{where}" + (f"; {hint}. Files already written are complete and kept." if hint else ".")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -20,6 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from reactivation import ReactivationError, runs
 from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
 from reactivation.seeding import generator
+from reactivation.tasks import Batch
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ RESUME_KEYS = (*CHECKPOINT_KEYS, "optimizer", "rng")
 DIVERGED_FACTOR = 1e4
 
 
-def _healthy(loss: torch.Tensor, zero_loss: float, params: list[torch.Tensor]) -> torch.Tensor:
+def _healthy(loss: torch.Tensor, zero_loss: float, params: Sequence[torch.Tensor]) -> torch.Tensor:
     """True (a 0-d bool tensor, so that checking costs one device sync) if training has not diverged.
 
     Diverged: a non-finite loss or weight, or a loss :data:`DIVERGED_FACTOR` times ``zero_loss``, the loss of a
@@ -109,7 +111,8 @@ class _Run:
     def __init__(self, setup: Setup, run_dir: Path, preset: str | None):
         self.cfg, self.task, self.model, self.device = setup.config, setup.task, setup.model, setup.device
         self.run_dir, self.preset = run_dir, preset
-        self.config = {"preset": preset, **OmegaConf.to_container(self.cfg, resolve=True)}
+        # The container of a DictConfig is a str-keyed dict.
+        self.config = {"preset": preset, **cast(dict[str, Any], OmegaConf.to_container(self.cfg, resolve=True))}
         self.resume_file = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
         self.error_name = self.task.error_name  # the task names its decoding error (pos_mse, hd_mse, ...)
         self.params = list(self.model.parameters())
@@ -118,7 +121,7 @@ class _Run:
         self.streams = {
             name: generator(self.cfg.seed, name, self.device) for name in ("train_batches", "train_noise", "eval_noise")
         }
-        self.test_batch = None
+        self.test_batch: Batch | None = None  # drawn by train(), before any evaluate() or checkpoint()
         self.zero_loss = 0.0  # the test batch's loss of an all-zero output: the scale divergence is judged on
         self.metrics: runs.MetricsLog | None = None
 
@@ -173,7 +176,8 @@ class _Run:
 
     def evaluate(self, step: int) -> dict[str, float]:
         """Test loss and decoding error on the fixed test batch (with the evaluation noise), logged."""
-        batch = self.test_batch
+        batch, metrics = self.test_batch, self.metrics
+        assert batch is not None and metrics is not None  # train() sets both before it evaluates
         with torch.no_grad():
             _, outputs = self.model(batch.inputs, batch.init_code, generator=self.streams["eval_noise"])
             values = {
@@ -182,7 +186,7 @@ class _Run:
             }
         if not all(math.isfinite(v) for v in values.values()):
             raise _diverged(self.run_dir, step, f"test loss {values['loss']:.3g}")
-        self.metrics.log("test", step, **values)
+        metrics.log("test", step, **values)
         return values
 
     def checkpoint(self, step: int, test: dict[str, float]) -> None:
@@ -191,7 +195,8 @@ class _Run:
         The weights were updated after the last loss was checked, so they are checked themselves first: on the
         test batch without noise (which draws nothing, so every random stream stays as it is).
         """
-        batch = self.test_batch
+        batch, metrics = self.test_batch, self.metrics
+        assert batch is not None and metrics is not None  # train() sets both before it checkpoints
         with torch.no_grad():
             _, outputs = self.model(batch.inputs, batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
             loss = _mse(outputs, batch.targets)
@@ -199,7 +204,7 @@ class _Run:
             raise _diverged(self.run_dir, step, f"noise-free test loss {loss.item():.3g} of the weights to be saved")
         light = {"step": step, "model": self.model.state_dict(), "task": self.task.state_dict(), "config": self.config}
         runs.save_checkpoint(runs.checkpoint_path(self.run_dir, step), light)
-        self.metrics.write_summaries()
+        metrics.write_summaries()
         rng = {name: gen.get_state() for name, gen in self.streams.items()}
         runs.save_checkpoint(
             self.resume_file, {**light, "optimizer": self.optimizer.state_dict(), "rng": rng, "test": test}
@@ -211,6 +216,7 @@ class _Run:
         state = self.restore()
         start = state["step"] if state else 0
         if start >= n_steps:
+            assert state is not None  # trainer.n_epochs >= 1 (config.validate), so start > 0 came from a state
             _restore_final_checkpoint(self.run_dir, state)
             log.info("%s already finished (%d steps); rerun with resume=false to retrain.", self.run_dir, start)
             return {"step": start, "test": state.get("test", {}), "run_dir": str(self.run_dir)}

@@ -6,20 +6,22 @@ integer or a number here refuses booleans, so ``n_rec=true`` is an error rather 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
+
+# Each check is a TypeGuard: where it holds, a type checker takes the value to be of that type.
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """An ``int`` that is not a ``bool``."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """An ``int`` or ``float`` that is not a ``bool`` (YAML writes whole numbers as ints, so floats accept them)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def is_positive_int(value: Any) -> bool:
+def is_positive_int(value: Any) -> TypeGuard[int]:
     """An integer (not a ``bool``) above 0."""
     return is_int(value) and value > 0
 

@@ -50,6 +50,8 @@ class Quantity:
         """The quantity for one seed; NaN when the result (or the entry) is missing or undefined."""
         if self.kind is None:
             return self.offset
+        if self.family is None:  # read from no family's results: missing
+            return math.nan
         node: Any = results.get(self.family, {}).get(self.kind)
         for key in self.keys:
             if not isinstance(node, dict) or key not in node:
@@ -253,8 +255,8 @@ def _track_claim() -> Claim:
     )
 
 
-def families_of(claim: Claim) -> set[str]:
-    """The families whose results a claim reads."""
+def families_of(claim: Claim) -> set[str | None]:
+    """The families whose results a claim reads (``None`` for a quantity that names none: it is never present)."""
     return {q.family for c in claim.criteria for q in (c.lhs, c.rhs) if not q.constant}
 
 

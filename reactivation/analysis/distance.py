@@ -14,23 +14,27 @@ from tqdm.auto import tqdm
 
 from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.settings import Settings
+from reactivation.geometry import Geometry
 
 
 def run(s: Settings) -> dict:
     """Compute the step distances of every condition of ``s`` and write them."""
     cfg = s.cfg
     loaded = lookup.load_conditions(s)
-    result, geometry = {}, None
+    result: dict[str, dict[str, float]] = {}
+    geometry: Geometry | None = None
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         noise_free = setup.model.sigma_rec == 0
         modes = (s.mode, "absolute") if noise_free and s.mode != "absolute" else (s.mode,)
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
         geometry = setup.task.geometry
+        assert phases.active is not None  # simulate runs the active phase by default (active=True)
         entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
         entry.update(geometry.step_summary(phases.quiescent[s.mode].decoded.numpy(), "quiescent"))
         if len(modes) == 2:
             entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
         result[name] = entry
+    assert geometry is not None  # a family has at least one condition (its presets: FAMILIES), so the loop ran
     meta = {"unit": f"{geometry.unit}/step", "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "distance", result, meta)
     return {"path": str(path), "distance": result}

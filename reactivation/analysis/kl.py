@@ -21,6 +21,7 @@ def run(s: Settings) -> dict:
     active, quiescent = {}, {}
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent)
+        assert phases.active is not None  # simulate runs the active phase by default (active=True)
         active[name] = points(phases.active.decoded.numpy())
         quiescent[name] = points(phases.quiescent[s.mode].decoded.numpy())
     reference = loaded["noisy_unbiased"][1]  # the random network is decoded with the trained runs' cells

@@ -8,6 +8,7 @@ with the trained noise, and the quiescent phases start again from its encoded tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -15,14 +16,14 @@ from omegaconf import OmegaConf
 
 from reactivation.analysis.settings import Settings
 from reactivation.loading import Setup
-from reactivation.models import build_model
+from reactivation.models import NoisyRecurrentBase, build_model
 from reactivation.quiescence import Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
 
 
-def random_network(reference: Setup, s: Settings) -> torch.nn.Module:
+def random_network(reference: Setup, s: Settings) -> NoisyRecurrentBase:
     """An untrained network of the reference run's shapes, trained-noise level ``s.noise``, from the analysis seed."""
-    rnn = OmegaConf.to_container(reference.config.rnn)
+    rnn = cast(dict[str, Any], OmegaConf.to_container(reference.config.rnn))  # a config node: a str-keyed dict
     rnn["sigma2_rec"] = s.noise
     model = build_model(rnn, generator(s.seed, "random_network"))
     return model.to(reference.device).eval()
@@ -50,7 +51,7 @@ def simulate(
     modes: tuple[str, ...] | None = None,
     active: bool = True,
     keep_hidden: bool = False,
-    model: torch.nn.Module | None = None,
+    model: NoisyRecurrentBase | None = None,
 ) -> Phases:
     """Run the analysis batch through a model: active phase, then quiescent phases from the same start.
 
@@ -108,6 +109,8 @@ def states(setup: Setup, s: Settings, batch_size: int, t_quiescent: int) -> Stat
     """:func:`simulate` with hidden states kept, in the default mode (SPEC §8: 1000 trajectories, 200 steps)."""
     phases = simulate(setup, s, batch_size, t_quiescent, keep_hidden=True)
     quiet = phases.quiescent[s.mode]
+    # simulate ran the active phase (active=True) and kept the hidden states of both phases (keep_hidden=True).
+    assert phases.active is not None and phases.active.hidden is not None and quiet.hidden is not None
     return States(
         phases.active.hidden.numpy(), quiet.hidden.numpy(), phases.active.decoded.numpy(), quiet.decoded.numpy()
     )

@@ -12,18 +12,21 @@ from tqdm.auto import tqdm
 
 from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.settings import Settings
+from reactivation.geometry import Geometry
 
 
 def run(s: Settings) -> dict:
     """Compute the quiescent variance of every condition of ``s`` and write it."""
     cfg = s.cfg  # t_shift leaves at least 2 steps (checked by analysis.settings)
     loaded = lookup.load_conditions(s)
-    result, geometry = {}, None
+    result: dict[str, float] = {}
+    geometry: Geometry | None = None
     for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
         phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, active=False)
         kept = phases.quiescent[s.mode].decoded[:, cfg.t_shift :].double().numpy()
         geometry = setup.task.geometry
         result[name] = float(geometry.trajectory_variance(kept).mean())
+    assert geometry is not None  # a family has at least one condition (its presets: FAMILIES), so the loop ran
     meta = {"unit": geometry.variance_unit, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "variance", result, meta)
     return {"path": str(path), "variance": result}

@@ -92,7 +92,8 @@ def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, d
         raise ReactivationError("no finished runs to draw learning curves from.")
     # Align every (condition, seed) curve at once, so all conditions share the steps every run logged.
     keys = [(name, i) for name, runs_ in logs.items() for i in range(len(runs_))]
-    loss, error = {}, {}
+    loss: dict[str, np.ndarray] = {}
+    error: dict[str, np.ndarray] = {}
     for metric, out in (("loss", loss), (error_key, error)):
         steps, values = align_over_seeds([{k: v[metric] for k, v in logs[name][i].items()} for name, i in keys])
         for name in logs:

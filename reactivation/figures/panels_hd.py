@@ -165,7 +165,7 @@ def angular_velocity_hist(
         mean = float(v.mean()) if v.size else float("nan")
         ax.hist(
             v,
-            bins=edges,
+            bins=edges.tolist(),  # the same edges; matplotlib's stub takes a Sequence[float], not an array
             density=True,
             histtype="stepfilled",
             alpha=0.45,

@@ -200,7 +200,8 @@ def density_maps(
     Args:
         maps: title → (G, G) density indexed ``[y, x]`` from the lowest y (as from ``data.kde_map``).
         extent: (xmin, xmax, ymin, ymax) of the grid's outer cell edges, in the axes' units.
-        xlabel, ylabel: axis labels with units (e.g. "PC1 (a.u.)" for PC-space maps).
+        xlabel: x-axis label with its unit (e.g. "PC1 (a.u.)" for PC-space maps).
+        ylabel: y-axis label with its unit.
         ncols: maps per row.
         colorbar: add a colour bar (one per map, or one in all if ``share_scale``).
         colorbar_label: its label, with the density's unit.

@@ -8,6 +8,7 @@ numpy density behind :func:`track_density` (no plotting).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -25,7 +26,7 @@ MARGIN = 0.05
 _KDE_BLOCK = 10_000_000
 
 _END_STYLE = {"color": "0.6", "linestyle": "-", "linewidth": 1.0, "zorder": 1}  # under the curves
-_ANCHOR_STYLE = {"color": "k", "linestyle": "--", "linewidth": 1.0, "zorder": 1}
+_ANCHOR_STYLE: dict[str, Any] = {"color": "k", "linestyle": "--", "linewidth": 1.0, "zorder": 1}
 
 
 def _check_track(low: float, high: float) -> tuple[float, float]:
@@ -71,7 +72,8 @@ def track_kde(
 
     Args:
         points: decoded positions, m (any shape; flattened; non-finite values dropped).
-        low, high: the track ends, m (low < high).
+        low: the lower track end, m (low < high).
+        high: the upper track end, m.
         n_grid: number of grid points (≥ 2).
         max_points: at most this many points, drawn without replacement with a generator seeded by
             ``seed``, are fitted: evaluation cost grows with n × n_grid.
@@ -131,7 +133,8 @@ def track_density(
         active: decoded active positions, m (any shape, e.g. (B, T) or (B, T, 1); flattened; non-finite
             values dropped).
         quiescent: decoded quiescent positions, m (the same).
-        low, high: the track ends, m (e.g. -1, 1), drawn as grey vertical lines.
+        low: the lower track end, m (e.g. -1), drawn as a grey vertical line.
+        high: the upper track end, m (e.g. 1), drawn the same way.
         anchor: the reward position, m (e.g. the end at +1 m), drawn as a dashed black line; None: not drawn.
         n_grid: grid points of each curve over the track ± 5 % of its length.
         max_points: at most this many points per phase are fitted (seeded subsample).
@@ -183,7 +186,8 @@ def track_trajectories(active: np.ndarray, quiescent: np.ndarray, low: float, hi
     Args:
         active: (B, T) or (B, T, 1) decoded active positions, m.
         quiescent: (B', T') or (B', T', 1) decoded quiescent positions, m.
-        low, high: the track ends, m; the y limits are the track ± 5 % of its length.
+        low: the lower track end, m; the y limits are the track ± 5 % of its length.
+        high: the upper track end, m.
         n: trajectories drawn per phase (the first ``min(n, B)``), as shades of the phase colour.
 
     Returns:

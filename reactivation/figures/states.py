@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from reactivation.analysis import metrics
 from reactivation.analysis.protocol import States
 from reactivation.figures import data, panels
-from reactivation.geometry import Geometry, points
+from reactivation.geometry import Box, Geometry, Interval, points
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ def box_panels(geometry: Geometry, p: Projected) -> Iterator[tuple[str, Figure]]
             p.active_pcs[:, :2], p.quiescent_pcs[:, :2], np.linalg.norm(act, axis=-1), np.linalg.norm(quiet, axis=-1)
         ),
     )
-    size = tuple(h - lo for lo, h in zip(geometry.low, geometry.high))
+    assert isinstance(geometry, Box)  # PANELS gives these panels to the "box" geometry
+    (x_low, y_low), (x_high, y_high) = geometry.low, geometry.high  # a planar box
+    size = (x_high - x_low, y_high - y_low)
     yield "trajectories", panels.trajectories(p.states.active_decoded, p.states.quiescent_decoded, box=size)
     yield "output_density", panels.density_maps({"active": data.kde_map(act), "quiescent": data.kde_map(quiet)})
     yield "pc_density", _pc_density(p)
@@ -91,6 +93,7 @@ def circle_panels(geometry: Geometry, p: Projected) -> Iterator[tuple[str, Figur
 def interval_panels(geometry: Geometry, p: Projected) -> Iterator[tuple[str, Figure]]:
     """A track: PC scatter coloured by position, position vs step, position densities, PC density maps."""
     act, quiet = p.decoded
+    assert isinstance(geometry, Interval)  # PANELS gives these panels to the "interval" geometry
     (low,), (high,), (anchor,) = geometry.low, geometry.high, geometry.anchor
     yield (
         "pc_scatter",

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import matplotlib as mpl
 import numpy as np
@@ -84,7 +84,8 @@ STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
 }
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def apply_style(**overrides: Any) -> AbstractContextManager:
@@ -96,18 +97,21 @@ def apply_style(**overrides: Any) -> AbstractContextManager:
     Args:
         **overrides: rcParams to set on top of :data:`STYLE`, e.g. ``apply_style(**{"font.size": 12})``.
     """
-    return mpl.rc_context({**STYLE, **overrides})
+    # matplotlib types rc_context's keys as a Literal of every rcParam name; these are checked at run time instead
+    # (an unknown key raises KeyError), as overrides are any strings.
+    rc: dict[Any, Any] = {**STYLE, **overrides}
+    return mpl.rc_context(rc)
 
 
-def styled(func: F) -> F:
+def styled(func: Callable[P, R]) -> Callable[P, R]:
     """Decorator: run a panel function inside :func:`apply_style`."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with apply_style():
             return func(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -167,7 +171,7 @@ def shades(base: str, n: int, max_mix: float = 0.6) -> list[tuple[float, float, 
     """
     rgb = np.asarray(to_rgb(base))
     mixes = np.linspace(0.0, max_mix, n) if n > 1 else np.zeros(1)
-    return [tuple(float(c) for c in rgb + m * (1.0 - rgb)) for m in mixes]
+    return [(float(r), float(g), float(b)) for r, g, b in (rgb + m * (1.0 - rgb) for m in mixes)]
 
 
 def in_paper_order(names: Any, order: tuple[str, ...] = KL_ROWS) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Literal, overload
 
 import numpy as np
 from scipy.stats import gaussian_kde
@@ -152,6 +153,32 @@ def kl_matrix(
         log_p = kdes["row", row].logpdf(x)
         table[row] = {col: float(np.mean(log_p - kdes["column", col].logpdf(x))) for col in columns}
     return table, jittered
+
+
+@overload
+def kl_from_uniform(
+    q: np.ndarray,
+    low: Sequence[float],
+    high: Sequence[float],
+    n_samples: int = ...,
+    seed: Seed = ...,
+    *,
+    jitter: float = ...,
+    return_jitter: Literal[False] = ...,
+) -> float: ...
+
+
+@overload
+def kl_from_uniform(
+    q: np.ndarray,
+    low: Sequence[float],
+    high: Sequence[float],
+    n_samples: int = ...,
+    seed: Seed = ...,
+    *,
+    jitter: float = ...,
+    return_jitter: Literal[True],
+) -> tuple[float, dict[str, bool]]: ...
 
 
 def kl_from_uniform(

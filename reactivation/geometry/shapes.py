@@ -62,7 +62,8 @@ class Geometry:
         distribution on the space).
 
         Args:
-            quiescent, active: name → (n, d) decoded points.
+            quiescent: name → (n, d) decoded points of each row.
+            active: name → (n, d) decoded points of each column.
             n_samples: Monte Carlo samples per row.
             seed: seed of the estimate (one stream for the whole table).
 
@@ -83,7 +84,8 @@ class Box(Geometry):
     """An axis-aligned box ``[low, high]`` in d dimensions (metres); the ring is measured from the origin.
 
     Args:
-        low, high: (d,) corners, ``high > low`` in every coordinate.
+        low: (d,) lower corner.
+        high: (d,) upper corner, ``high > low`` in every coordinate.
     """
 
     name = "box"

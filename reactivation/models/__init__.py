@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from omegaconf.errors import OmegaConfBaseException
-from torch import nn
 
 from reactivation import ConfigError
 from reactivation.models.gru import NoisyGRU
@@ -36,7 +35,7 @@ _KEYS = (
 )  # fmt: skip
 
 
-def build_model(rnn_cfg: Mapping[str, Any], generator: torch.Generator | None) -> nn.Module:
+def build_model(rnn_cfg: Mapping[str, Any], generator: torch.Generator | None) -> NoisyRecurrentBase:
     """Build the model the ``rnn`` config node describes.
 
     Args:

@@ -44,7 +44,7 @@ class NoisyGRU(NoisyRecurrentBase):
             z, r = torch.sigmoid(torch.addmm(d_zr, h, u_zr_t)).chunk(2, dim=1)
             c = phi(torch.addmm(d_h, r * h, u_h_t))
             h = torch.lerp(h, c, alpha * (1 - z))  # h + alpha (1 - z) (c - h)
-            if zeta is not None:
+            if zeta_t is not None:
                 h = h + zeta_t[t]
             states.append(h)
         return torch.stack(states)  # (T, B, n_rec)

@@ -69,7 +69,7 @@ def draw(
     shape: tuple[int, int, int],
     std: float,
     dist: str,
-    generator: torch.Generator,
+    generator: torch.Generator | None,
     *,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
@@ -80,7 +80,8 @@ def draw(
         shape: (B, T, n) shape of the result.
         std: the scale ``sigma`` (a standard deviation for ``gaussian``, the width of the interval for ``uniform``).
         dist: ``gaussian`` (``std * N(0, 1)``) or ``uniform`` (``std * U[0, 1)``).
-        generator: the random stream to draw from (on ``device``).
+        generator: the random stream to draw from (on ``device``); may be ``None`` when ``std`` is 0 (nothing is
+            drawn).
         device: device of the result.
         dtype: floating dtype of the result.
 
@@ -134,9 +135,8 @@ def sample_noise(
             "pass generator=... (noise is on in training and evaluation alike)"
         )
     (n_in, n_rec, n_out), (s_in, s_rec, s_out) = widths, stds
-    kwargs = {"device": device, "dtype": dtype}
     return NoiseSample(
-        input=draw((batch_size, steps, n_in), s_in, dist, generator, **kwargs),
-        recurrent=draw((batch_size, steps, n_rec), s_rec, dist, generator, **kwargs),
-        output=draw((batch_size, steps, n_out), s_out, "gaussian", generator, **kwargs),
+        input=draw((batch_size, steps, n_in), s_in, dist, generator, device=device, dtype=dtype),
+        recurrent=draw((batch_size, steps, n_rec), s_rec, dist, generator, device=device, dtype=dtype),
+        output=draw((batch_size, steps, n_out), s_out, "gaussian", generator, device=device, dtype=dtype),
     )

@@ -208,7 +208,8 @@ class NoisyRecurrentBase(nn.Module):
         batch_size, steps, _ = inputs.shape
         if (init_code is None) == (h0 is None):
             raise ValueError("pass exactly one of init_code (B, n_init) and h0 (B, n_rec)")
-        h = self.initial_state(init_code) if h0 is None else h0
+        h = self.initial_state(init_code) if init_code is not None else h0
+        assert h is not None  # exactly one of init_code and h0 is given (checked above)
         if h.shape != (batch_size, self.n_rec):
             raise ValueError(f"h0 has shape {tuple(h.shape)}, expected {(batch_size, self.n_rec)}")
         overrides = (generator, sigma_in, sigma_rec, sigma_out, noise_dist)

@@ -78,6 +78,7 @@ def leaky_rnn_forward(
     h = h0
     for t in range(steps):
         act = phi[t] if phi is not None else scratch
+        assert act is not None  # scratch is allocated exactly when phi is not (keep_phi false)
         torch.addmm(drive[t], h, w_rec_t, out=act)  # u_t = d_t + h_{t-1} W_rec^T
         activate_(act)  # phi(u_t), in place: u_t itself is not needed again
         h_t = states[t]
@@ -120,13 +121,17 @@ class LeakyRNNScan(torch.autograd.Function):
         du = torch.empty_like(states)
         # g_t for every step is dL/dzeta_t; keep them only if zeta needs a gradient, else ping-pong two buffers.
         keep_g = ctx.has_zeta and ctx.needs_input_grad[3]
-        g_all = torch.empty_like(states) if keep_g else None
-        ping = None if keep_g else (torch.empty_like(h0), torch.empty_like(h0))
-        g = g_all[steps - 1] if keep_g else ping[0]
+        g_all: Tensor | None = None
+        if keep_g:
+            g_all = torch.empty_like(states)
+            g = g_all[steps - 1]
+        else:
+            ping = (torch.empty_like(h0), torch.empty_like(h0))
+            g = ping[0]
         g.copy_(grad_states[steps - 1])
         for t in range(steps - 1, 0, -1):
             torch.mul(g, dphi[t], out=du[t])
-            g_prev = g_all[t - 1] if keep_g else ping[1] if g is ping[0] else ping[0]
+            g_prev = g_all[t - 1] if g_all is not None else ping[1] if g is ping[0] else ping[0]
             # g_{t-1} = dL/dh_{t-1} (direct) + (1 - alpha) g_t (leak) + du_t W_rec (through u_t)
             torch.add(grad_states[t - 1], g, alpha=1.0 - alpha, out=g_prev)
             g_prev.addmm_(du[t], w_rec)

@@ -3,8 +3,8 @@ a task module.
 
 Adding a task: write its module (a ``CodedTask`` subclass with ``name``, ``error_name``, ``error_unit``, a
 ``geometry``, its constructor's keyword defaults and ``CODE_DEFAULTS``, and ``from_config``), add its configs under
-``reactivation/configs/train`` (task, presets, noise, sizes), and list its class in :data:`TASKS` below. README "Adding
-a task".
+``reactivation/configs/train`` (task, presets, noise, sizes), and list its class in :data:`TASKS` below.
+docs/adding-a-task.md walks through it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from reactivation import ConfigError
-from reactivation.codes import DECODE_TOP_K
+from reactivation.codes import DECODE_TOP_K, PopulationCode
 from reactivation.geometry import Geometry
 
 
@@ -95,10 +95,32 @@ class CodedTask(torch.nn.Module):
     """
 
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    # What every subclass sets (the :class:`Task` protocol's attributes), declared for the type checker.
+    name: ClassVar[str]
+    error_name: ClassVar[str]
+    error_unit: ClassVar[str]
+    geometry_type: ClassVar[type[Geometry]]
+    n_in: int
+    latent_dim: int
+    geometry: Geometry
+    code: PopulationCode  # a torch.nn.Module as well, registered as the submodule ``code``
 
-    def __init__(self, code: torch.nn.Module) -> None:
+    def __init__(self, code: PopulationCode) -> None:
         super().__init__()
         self.code = code
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> CodedTask:
+        """Build the task from a config's values (see :meth:`Task.from_config`); every subclass defines it."""
+        raise NotImplementedError(f"{cls.__name__} does not define from_config")
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """Draw ``batch_size`` trajectories (see :meth:`Task.sample`); every subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define sample")
+
+    def decoding_error(self, outputs: Tensor, latent: Tensor) -> Tensor:
+        """Scalar decoding error (see :meth:`Task.decoding_error`); every subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define decoding_error")
 
     @classmethod
     def config_defaults(cls) -> dict[str, Any]:

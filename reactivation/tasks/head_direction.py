@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from reactivation import ConfigError
-from reactivation.codes import CosSinCode, HeadDirectionCells, wrap_angle
+from reactivation.codes import CosSinCode, HeadDirectionCells, PopulationCode, wrap_angle
 from reactivation.geometry import Circle
 from reactivation.tasks.base import Batch, CodedTask
 
@@ -30,7 +30,8 @@ class HeadDirectionTask(CodedTask):
         init_hd: ``'uniform'`` (hd_0 ~ U(0, 2 pi), wrapped) or ``'zero'`` (hd_0 = 0).
         biased: use ``|dt * omega_t|`` as the heading change (all turns counter-clockwise).
         dt: time step, s.
-        mu, sigma: mean and standard deviation of the angular velocity omega, rad/s.
+        mu: mean of the angular velocity omega, rad/s.
+        sigma: standard deviation of the angular velocity omega, rad/s.
         sequence_length: number L of network steps per trajectory.
     """
 
@@ -49,7 +50,7 @@ class HeadDirectionTask(CodedTask):
 
     def __init__(
         self,
-        code: nn.Module,
+        code: PopulationCode,
         *,
         init_hd: str = "uniform",
         biased: bool = False,
@@ -76,7 +77,7 @@ class HeadDirectionTask(CodedTask):
         """The task of a config's values (see ``Task.from_config``): head-direction cells (``use_hd_cells``),
         else (cos, sin) read out directly. ``generator`` is unused (the preferred angles are evenly spaced)."""
         v = values
-        code: nn.Module
+        code: PopulationCode
         if v["use_hd_cells"]:
             cls.check_cells(v, "hd_cells_num", "hd_cells_angular_spread")
             code = HeadDirectionCells(v["hd_cells_num"], float(v["hd_cells_angular_spread"]))

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from reactivation import ConfigError
-from reactivation.codes import DECODE_TOP_K, PlaceCells
+from reactivation.codes import DECODE_TOP_K, PlaceCells, PopulationCode
 from reactivation.geometry import Interval
 from reactivation.tasks.base import Batch, CodedTask
 
@@ -145,7 +145,7 @@ class LinearTrackTask(CodedTask):
 
     def __init__(
         self,
-        code: nn.Module,
+        code: PopulationCode,
         *,
         track_length: float = 2.0,
         border_region: float = 0.03,
@@ -208,7 +208,7 @@ class LinearTrackTask(CodedTask):
                 )
             }
         )
-        code: nn.Module
+        code: PopulationCode
         if v["use_place_cells"]:
             cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
             half = float(v["track_length"]) / 2

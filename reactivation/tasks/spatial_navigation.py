@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from reactivation import ConfigError
-from reactivation.codes import CartesianCode, PlaceCells
+from reactivation.codes import CartesianCode, PlaceCells, PopulationCode
 from reactivation.geometry import Box
 from reactivation.tasks.base import Batch, CodedTask
 
@@ -95,7 +95,8 @@ def avoid_walls(
     Args:
         pos: (B, 2) positions, metres (box centred at the origin).
         heading: (B,) headings, radians (any range).
-        box_width, box_height: arena size, metres.
+        box_width: arena width, metres.
+        box_height: arena height, metres.
         border_region: distance from a wall below which the rule applies, metres.
 
     Returns:
@@ -112,7 +113,8 @@ class SpatialNavigationTask(CodedTask):
 
     Args:
         code: population code of positions (``PlaceCells`` or ``CartesianCode``), stored as ``self.code``.
-        box_width, box_height: arena size, metres (centred at the origin).
+        box_width: arena width, metres (centred at the origin).
+        box_height: arena height, metres.
         border_region: wall-avoidance distance, metres.
         border_slow_factor: speed factor applied near a wall.
         init_pos: ``'uniform'`` (pos_0 uniform in the box) or ``'center'`` (pos_0 = anchor_point).
@@ -120,7 +122,8 @@ class SpatialNavigationTask(CodedTask):
         drift_const: drift per step (not multiplied by dt).
         anchor_point: (x, y) the drift pulls towards, metres.
         dt: time step, s.
-        mu, sigma: mean and standard deviation of the random turn rate, rad/s.
+        mu: mean of the random turn rate, rad/s.
+        sigma: standard deviation of the random turn rate, rad/s.
         b: Rayleigh scale of the speed, m/s.
         sequence_length: number L of network steps per trajectory.
     """
@@ -141,7 +144,7 @@ class SpatialNavigationTask(CodedTask):
 
     def __init__(
         self,
-        code: nn.Module,
+        code: PopulationCode,
         *,
         box_width: float = 2.2,
         box_height: float = 2.2,
@@ -187,7 +190,7 @@ class SpatialNavigationTask(CodedTask):
         """The task of a config's values (see ``Task.from_config``): place cells drawn with ``generator``
         (``use_place_cells``), else the (x, y) read out directly."""
         v = values
-        code: nn.Module
+        code: PopulationCode
         if v["use_place_cells"]:
             cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
             code = PlaceCells.random(
