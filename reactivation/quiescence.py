@@ -60,12 +60,14 @@ class Rollout:
     Attributes:
         decoded: (B, T, d) decoded latent per step (SN: position, m; HD: heading, rad).
         hidden: (B, T, n_rec) hidden states, or ``None`` when not kept.
+        outputs: (B, T, n_code) network outputs (output noise included), or ``None`` when not kept.
         final_state: (B, n_rec) the last hidden state (to continue the rollout).
     """
 
     decoded: Tensor
     hidden: Tensor | None
     final_state: Tensor
+    outputs: Tensor | None = None
 
 
 @torch.no_grad()
@@ -80,6 +82,7 @@ def rollout(
     inputs: Tensor | None = None,
     chunk: int = 500,
     keep_hidden: bool = False,
+    keep_outputs: bool = False,
 ) -> Rollout:
     """Run ``model`` from ``h0`` for ``steps`` steps and decode its outputs.
 
@@ -93,6 +96,7 @@ def rollout(
         inputs: (B, T, n_in) inputs (the active phase); ``None`` means zero input (quiescence).
         chunk: steps run per forward call; bounds the memory of each call.
         keep_hidden: also return the hidden states (B x T x n_rec floats: mind long rollouts).
+        keep_outputs: also return the outputs (B x T x n_code floats), e.g. to export them.
 
     Returns:
         A :class:`Rollout`.
@@ -101,7 +105,7 @@ def rollout(
         raise ValueError(f"inputs have {inputs.shape[1]} steps but steps={steps}")
     batch_size, h = h0.shape[0], h0
     zeros = torch.zeros(batch_size, min(chunk, steps), model.n_in, device=h0.device, dtype=h0.dtype)
-    decoded, hidden = [], []
+    decoded, hidden, kept = [], [], []
     for start in range(0, steps, chunk):
         length = min(chunk, steps - start)
         x = zeros[:, :length] if inputs is None else inputs[:, start : start + length]
@@ -110,7 +114,12 @@ def rollout(
         decoded.append(task.decode(outputs).cpu())
         if keep_hidden:
             hidden.append(states.cpu())
+        if keep_outputs:
+            kept.append(outputs.cpu())
         del states, outputs  # free this chunk's buffers before the next one is allocated (bounded memory)
     return Rollout(
-        decoded=torch.cat(decoded, dim=1), hidden=torch.cat(hidden, dim=1) if keep_hidden else None, final_state=h
+        decoded=torch.cat(decoded, dim=1),
+        hidden=torch.cat(hidden, dim=1) if keep_hidden else None,
+        final_state=h,
+        outputs=torch.cat(kept, dim=1) if keep_outputs else None,
     )

@@ -103,3 +103,14 @@ def test_load_run_restores_weights_and_centres(tiny_config, tmp_path):
     assert not torch.equal(early.model.recurrent.weight, setup.model.recurrent.weight)
     with pytest.raises(ReactivationError, match=r"no checkpoint at step 3; available steps: \[0, 2, 4, 5\]"):
         load_run(tmp_path, step=3)
+
+
+def test_kept_outputs_are_the_forwards_outputs_across_chunks_and_decode_to_the_decoded_latent():
+    task, model = _setup(sigma2_rec=0.0)
+    batch = task.sample(3, torch.Generator().manual_seed(5))
+    _, outputs = model(batch.inputs, batch.init_code)
+    h0 = model.initial_state(batch.init_code)
+    kept = rollout(model, task, h0, 8, inputs=batch.inputs, chunk=3, generator=torch.Generator(), keep_outputs=True)
+    torch.testing.assert_close(kept.outputs, outputs.detach())  # (B, T, n_code), the chunks in time order
+    torch.testing.assert_close(task.decode(kept.outputs), kept.decoded)
+    assert rollout(model, task, h0, 8, inputs=batch.inputs, generator=torch.Generator()).outputs is None
