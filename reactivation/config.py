@@ -20,6 +20,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import CONDITIONS, ConfigError, runs, usage
+from reactivation.precision import PRECISIONS
 from reactivation.tasks import TASKS
 from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
@@ -39,6 +40,10 @@ def _runtime_keys() -> tuple[str, ...]:
 #: Keys that do not change what is trained: device, resume, path, scale (the sizes themselves are compared),
 #: trainer.progress. Left out of run-directory names and of the comparison of a run with a command.
 RUNTIME_KEYS = _runtime_keys()
+
+#: Training keys added after runs were first trained, with the value every run that lacks them was trained with: a
+#: saved config without one reads as having it, so older runs still resume, and analyses still find them.
+ADDED_KEYS: dict[str, Any] = {"trainer.matmul_precision": "float32"}
 
 # Config groups of reactivation/configs/train; `key=value` for these selects a part instead of setting a value.
 _GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes")
@@ -510,6 +515,11 @@ def validate(cfg: DictConfig) -> None:
         _require(is_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
     _require(trainer.lr > 0, f"trainer.lr={trainer.lr!r} must be > 0.")
     _require(trainer.weight_decay >= 0, f"trainer.weight_decay={trainer.weight_decay!r} must be >= 0.")
+    precision = trainer.get("matmul_precision", "float32")  # absent from the configs of runs older than the key
+    _require(
+        precision in PRECISIONS,
+        f"trainer.matmul_precision={precision!r} is not a precision; choose one of {', '.join(PRECISIONS)}.",
+    )
     _require(
         is_positive_int(task.get("batch_size")),
         f"task.batch_size={task.get('batch_size')!r} must be a positive integer.",

@@ -13,8 +13,8 @@ from typing import Any, cast
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ReactivationError, runs
-from reactivation.config import RUNTIME_KEYS, resolve_sizes, validate
+from reactivation import ReactivationError, precision, runs
+from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, resolve_sizes, validate
 from reactivation.models import NoisyRecurrentBase, build_model
 from reactivation.seeding import generator
 from reactivation.tasks import build_task
@@ -56,6 +56,7 @@ def build(cfg: DictConfig) -> Setup:
     validate(cfg)
     cfg = cfg.copy()
     device = select_device(cfg.device)
+    precision.check(cfg.trainer.get("matmul_precision", "float32"), device)  # before any work, on the device
     task = build_task(cfg.task, generator(cfg.seed, "centres"))
     resolve_sizes(cfg, task.n_in, task.n_code)
     model = build_model(cfg.rnn, generator(cfg.seed, "init"))
@@ -113,8 +114,12 @@ def require_finite_weights(state: dict[str, Any], path: Path, fix: str) -> None:
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's recorded config without the keys that do not change what is trained (``RUNTIME_KEYS``)."""
+    """A run's recorded config without the keys that do not change what is trained (``RUNTIME_KEYS``), and with
+    the keys added since it was saved (``ADDED_KEYS``)."""
     flat = OmegaConf.create(config)
+    for key, value in ADDED_KEYS.items():  # a run saved before the key existed was trained with its value
+        if OmegaConf.select(flat, key) is None:
+            OmegaConf.update(flat, key, value)
     for key in RUNTIME_KEYS:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(flat, parent) if parent else flat

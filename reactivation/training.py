@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reactivation import ReactivationError, runs
 from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
+from reactivation.precision import matmul_precision
 from reactivation.seeding import generator
 from reactivation.tasks import Batch
 
@@ -238,7 +239,8 @@ class _Run:
         )
         postfix: dict[str, float] = {}
         test: dict[str, float] = {}
-        with self.metrics, logging_redirect_tqdm(), bar:
+        products = matmul_precision(tr.get("matmul_precision", "float32"), self.device)
+        with self.metrics, logging_redirect_tqdm(), bar, products:
             # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already;
             # doing it again would draw the evaluation noise twice and shift every later test metric.
             if not state:

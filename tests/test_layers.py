@@ -26,6 +26,7 @@ LAYERS = [
         "reactivation",
         "reactivation.processes",
         "reactivation.usage",
+        "reactivation.precision",
         "reactivation.values",
         "reactivation.seeding",
         "reactivation.codes",

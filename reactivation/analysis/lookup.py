@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
-from reactivation.config import RUNTIME_KEYS, absolute, compose_train, leaves
+from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, absolute, compose_train, leaves
 from reactivation.loading import Setup, load_run
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     matches: list[Path] = []
     near: list[str] = []  # runs of the preset and seed with other settings, and what differs
     for run_dir, config in runs.iter_runs(root):
-        flat = leaves(config)
+        flat = {**ADDED_KEYS, **leaves(config)}  # a run saved before a key existed was trained with its value
         if config.get("preset") != preset or config.get("seed") != seed:
             continue
         differing = [f"{k}={flat.get(k)!r}" for k, v in wanted.items() if flat.get(k) != v]

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from reactivation.analysis.settings import Settings
 from reactivation.loading import Setup
 from reactivation.models import NoisyRecurrentBase, build_model
+from reactivation.precision import matmul_precision
 from reactivation.quiescence import Rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
 
@@ -71,22 +72,29 @@ def simulate(
     with torch.no_grad():
         h0 = model.initial_state(batch.init_code)
     act = None
-    if active:
-        act = rollout(
-            model, setup.task, h0, batch.inputs.shape[1], inputs=batch.inputs, generator=gen, keep_hidden=keep_hidden
-        )
-    quiet = {
-        mode: rollout(
-            model,
-            setup.task,
-            h0,
-            t_quiescent,
-            generator=gen,
-            keep_hidden=keep_hidden,
-            sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise),
-        )
-        for mode in (modes or (s.mode,))
-    }
+    with matmul_precision(s.cfg.matmul_precision, setup.device):
+        if active:
+            act = rollout(
+                model,
+                setup.task,
+                h0,
+                batch.inputs.shape[1],
+                inputs=batch.inputs,
+                generator=gen,
+                keep_hidden=keep_hidden,
+            )
+        quiet = {
+            mode: rollout(
+                model,
+                setup.task,
+                h0,
+                t_quiescent,
+                generator=gen,
+                keep_hidden=keep_hidden,
+                sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise),
+            )
+            for mode in (modes or (s.mode,))
+        }
     return Phases(act, quiet)
 
 

@@ -56,6 +56,11 @@ def _default(kind: str, scale: str, task: str, model: str) -> Settings:
     return settings(compose_analysis(kind, scale, task, model, seed=0))
 
 
+#: Analysis settings added after results were first written, with the value every result that lacks them was made
+#: with (so older results are still reused).
+_ADDED_SETTINGS: dict[str, Any] = {"matmul_precision": "float32"}
+
+
 def result_settings(s: Settings, kind: str) -> dict[str, Any]:
     """The settings that make a ``kind`` result what it is (recorded in its ``.meta.json`` as ``settings``).
 
@@ -267,7 +272,8 @@ def read_result(s: Settings, kind: str) -> tuple[dict[str, Any], dict[str, Any]]
         isinstance(meta, dict) and isinstance(meta.get("settings"), dict) and isinstance(meta.get("runs", {}), dict)
     ):
         raise UnusableResult(f"{meta_file} does not record the settings and runs of {path.name}; {redo}")
-    wanted, saved = result_settings(s, kind), meta["settings"]
+    # A result saved before a setting existed was made with its value then (_ADDED_SETTINGS).
+    wanted, saved = result_settings(s, kind), {**_ADDED_SETTINGS, **meta["settings"]}
     differing = [
         f"{k}={show(saved[k]) if k in saved else '(none)'} where {show(v)} was asked for"
         for k, v in wanted.items()

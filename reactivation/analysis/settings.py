@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError, usage
+from reactivation import ConfigError, precision, usage
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.loading import select_device
 from reactivation.quiescence import NOISE_MODES
@@ -159,7 +159,8 @@ def settings(cfg: DictConfig) -> Settings:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
     if "analyses" in values:
         _check_analyses(values["analyses"])
-    select_device(values["device"])  # an unknown device, or CUDA asked for where there is none
+    device = select_device(values["device"])  # an unknown device, or CUDA asked for where there is none
+    precision.check(values["matmul_precision"], device, key="matmul_precision")
     values["path"] = str(results_root(values["path"]))  # absolute: the caller's directory, for children too
     task, model = values["task"], values["model"]
     noise = PRESET_NOISE[task] if values["noise"] is None else float(values["noise"])
