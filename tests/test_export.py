@@ -205,7 +205,8 @@ def test_a_trained_run_exports_end_to_end_and_through_nwb(trained, preset, kind,
 def test_an_export_is_the_rollout_the_analyses_run_for_the_same_seed(trained):
     run_dir = trained["head_direction/noisy_biased"]
     setup = load_run(run_dir, device="cpu")
-    s = SimpleNamespace(seed=0, noise=1e-2, mode="scaled")  # what protocol.simulate reads of the settings
+    # What protocol.simulate reads of the settings.
+    s = SimpleNamespace(seed=0, noise=1e-2, mode="scaled", cfg=SimpleNamespace(matmul_precision="float32"))
     phases = protocol.simulate(setup, s, B, 9, keep_hidden=True)
     active = export.rollout(run_dir, "active", n_trajectories=B, device="cpu")
     quiet = export.rollout(run_dir, "quiescent", n_trajectories=B, n_steps=9, device="cpu")
