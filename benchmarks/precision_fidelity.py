@@ -48,7 +48,7 @@ def train_and_analyse(mode: str, seeds: list[int], path: Path) -> None:
     subprocess.run([*train, f"path={path}", "trainer.progress=false", *_overrides(mode)], check=True)
     for seed in seeds:
         for kind in KINDS:
-            overrides = "[" + ",".join(_overrides(mode)) + "]"
+            overrides = "[" + ",".join(json.dumps(o) for o in _overrides(mode)) + "]"  # quoted: '=' inside items
             args = [f"seed={seed}", f"path={path}", f"train_overrides={overrides}", f"matmul_precision={mode}"]
             try:
                 read_result(_settings(kind, mode, seed, path), kind)
@@ -64,11 +64,18 @@ def collect(seeds: list[int], path: Path) -> dict:
     for mode in MODES:
         by_mode[mode] = {}
         for seed in seeds:
-            by_mode[mode][seed] = {
-                "sn": {kind: read_result(_settings(kind, mode, seed, path), kind)[0] for kind in KINDS}
-            }
+            made = {}
+            for kind in KINDS:  # a missing result leaves its criteria undefined (NaN), not the table unwritten
+                try:
+                    made[kind] = read_result(_settings(kind, mode, seed, path), kind)[0]
+                except ReactivationError:
+                    pass
+            by_mode[mode][seed] = {"sn": made}
             for condition, preset in FAMILIES[FAMILY].items():
-                run_dir = lookup.find_run(path, preset, seed, _overrides(mode), None)
+                try:
+                    run_dir = lookup.find_run(path, preset, seed, _overrides(mode), None)
+                except ReactivationError:  # not trained to the end yet
+                    continue
                 found["curves"].setdefault(condition, {}).setdefault(str(seed), {})[mode] = read_test_metrics(run_dir)
     for claim in claims.claims():
         for criterion in claim.criteria:
@@ -105,13 +112,11 @@ def markdown(found: dict, seeds: list[int]) -> str:
         for seed, modes in by_seed.items():
             lines += [f"### {condition}, seed {seed}", "", "| step | loss float32 | loss bf16 | pos_mse float32 | "
                       "pos_mse bf16 |", "|---|---|---|---|---|"]  # fmt: skip
-            exact, rounded = modes["float32"], modes["bf16"]
-            for step in sorted(exact, key=int):
-                e, r = exact[step], rounded.get(step, {})
-                lines.append(
-                    f"| {step} | {e['loss']:.3g} | {r.get('loss', float('nan')):.3g} | {e['pos_mse']:.3g} | "
-                    f"{r.get('pos_mse', float('nan')):.3g} |"
-                )
+            exact, rounded = modes.get("float32", {}), modes.get("bf16", {})
+            for step in sorted({*exact, *rounded}, key=int):
+                e, r = exact.get(step, {}), rounded.get(step, {})
+                cells = [f"{m.get(k, float('nan')):.3g}" for k in ("loss", "pos_mse") for m in (e, r)]
+                lines.append(f"| {step} | {' | '.join(cells)} |")
             lines.append("")
     return "\n".join(lines)
 
