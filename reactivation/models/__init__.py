@@ -1,4 +1,5 @@
-"""Noisy recurrent models (SPEC section 4) and ``build_model``, which makes one from the ``rnn`` config node."""
+"""Noisy recurrent models (SPEC section 4), ``build_model``, which makes one from the ``rnn`` config node, and
+``Ensemble``, which runs E models of one kind and shape as one batched computation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from omegaconf.errors import OmegaConfBaseException
 
 from reactivation import ConfigError
+from reactivation.models.ensemble import Ensemble
 from reactivation.models.gru import NoisyGRU
 from reactivation.models.noise import NOISE_DISTS, NoiseSample, sample_noise
 from reactivation.models.rnn import ACTIVATIONS, NoisyRecurrentBase, NoisyRNN
@@ -17,6 +19,7 @@ __all__ = [
     "ACTIVATIONS",
     "MODELS",
     "NOISE_DISTS",
+    "Ensemble",
     "NoiseSample",
     "NoisyGRU",
     "NoisyRNN",

@@ -13,10 +13,57 @@ Encoder, readout, noise and the forward signature are those of :class:`~reactiva
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from reactivation.models import ops
 from reactivation.models.rnn import ACTIVATIONS, NoisyRecurrentBase
+
+
+def gru_loop(
+    x: Tensor,
+    h0: Tensor,
+    zeta: Tensor | None,
+    w_in: Tensor,
+    w_rec: Tensor,
+    bias: Tensor | None,
+    alpha: float,
+    activation: str,
+) -> Tensor:
+    """The GRU time loop, recorded op by op by autograd.
+
+    Shapes for one network; an ensemble adds a leading member dim E to every tensor (its weights stacked), and the
+    per-step products are then batched (``baddbmm``) over the members.
+
+    Args:
+        x: (T, B, n_in) noisy inputs x~_t, time-major.
+        h0: (B, n_rec) initial state.
+        zeta: (T, B, n_rec) scaled recurrent noise, or ``None``.
+        w_in: (3 n_rec, n_in) input weights [W_z; W_r; W_h].
+        w_rec: (3 n_rec, n_rec) recurrent weights [U_z; U_r; U_h].
+        bias: (3 n_rec,) input + recurrent bias, or ``None``.
+        alpha: leak dt / tau.
+        activation: phi of the candidate state (``tanh`` in the presets).
+
+    Returns:
+        (T, B, n_rec) states h_1..h_T, contiguous.
+    """
+    phi, n = ACTIVATIONS[activation], h0.shape[-1]
+    # Gate blocks: rows [0, 2n) are z and r, rows [2n, 3n) are h (dim -2 of a weight, dim -1 of a bias).
+    b_zr, b_h = (None, None) if bias is None else (bias.narrow(-1, 0, 2 * n), bias.narrow(-1, 2 * n, n))
+    # Two input projections rather than one split, so that each per-step slice is contiguous.
+    drive_zr = ops.linear(x, w_in.narrow(-2, 0, 2 * n), b_zr)  # (T, B, 2 n_rec)
+    drive_h = ops.linear(x, w_in.narrow(-2, 2 * n, n), b_h)  # (T, B, n_rec)
+    u_zr_t, u_h_t = w_rec.narrow(-2, 0, 2 * n).transpose(-1, -2), w_rec.narrow(-2, 2 * n, n).transpose(-1, -2)
+    zeta_t = None if zeta is None else zeta.unbind(-3)  # unbind: one view node, not T indexing nodes
+    h, states = h0, []
+    for t, (d_zr, d_h) in enumerate(zip(drive_zr.unbind(-3), drive_h.unbind(-3))):
+        z, r = torch.sigmoid(ops.addmm(d_zr, h, u_zr_t)).chunk(2, dim=-1)
+        c = phi(ops.addmm(d_h, r * h, u_h_t))
+        h = torch.lerp(h, c, alpha * (1 - z))  # h + alpha (1 - z) (c - h)
+        if zeta_t is not None:
+            h = h + zeta_t[t]
+        states.append(h)
+    return torch.stack(states, dim=-3)  # (T, B, n_rec)
 
 
 class NoisyGRU(NoisyRecurrentBase):
@@ -29,22 +76,4 @@ class NoisyGRU(NoisyRecurrentBase):
     """
 
     n_gates = 3
-
-    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
-        phi, alpha, n = ACTIVATIONS[self.activation_fn], self.alpha, self.n_rec
-        bias = self._input_bias()
-        w_in, w_rec = self.input.weight, self.recurrent.weight
-        # Two input projections rather than one split, so that each per-step slice is contiguous.
-        drive_zr = F.linear(x, w_in[: 2 * n], None if bias is None else bias[: 2 * n])  # (T, B, 2 n_rec)
-        drive_h = F.linear(x, w_in[2 * n :], None if bias is None else bias[2 * n :])  # (T, B, n_rec)
-        u_zr_t, u_h_t = w_rec[: 2 * n].t(), w_rec[2 * n :].t()
-        zeta_t = None if zeta is None else zeta.unbind(0)  # unbind: one view node, not T indexing nodes
-        states = []
-        for t, (d_zr, d_h) in enumerate(zip(drive_zr.unbind(0), drive_h.unbind(0))):
-            z, r = torch.sigmoid(torch.addmm(d_zr, h, u_zr_t)).chunk(2, dim=1)
-            c = phi(torch.addmm(d_h, r * h, u_h_t))
-            h = torch.lerp(h, c, alpha * (1 - z))  # h + alpha (1 - z) (c - h)
-            if zeta_t is not None:
-                h = h + zeta_t[t]
-            states.append(h)
-        return torch.stack(states)  # (T, B, n_rec)
+    time_loop = staticmethod(gru_loop)

@@ -11,21 +11,97 @@ The fast path does everything that does not depend on h_{t-1} outside the time l
 per kind, the input projection of all steps is one matrix product and the readout of all steps is another. The
 vanilla time loop itself, forward and backward, is one autograd node (:mod:`reactivation.models.scan`) that writes
 the states into one time-major buffer; training and no-grad rollouts run the same code.
+
+The time loops (:func:`vanilla_loop` here, :func:`~reactivation.models.gru.gru_loop`) and the part of forward that
+follows the noise draw (:func:`forward_time_major`) are module-level functions of the weights, written once for one
+network (2-D weights) and for an :class:`~reactivation.models.ensemble.Ensemble` of E networks (weights stacked to
+(E, out, in), activations (E, ...)); see :mod:`reactivation.models.ops`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reactivation import ConfigError
+from reactivation.models import ops
 from reactivation.models.noise import NoiseSample, check_noise_dist, check_std, sample_noise
 from reactivation.models.scan import leaky_rnn_scan
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+def vanilla_loop(
+    x: Tensor,
+    h0: Tensor,
+    zeta: Tensor | None,
+    w_in: Tensor,
+    w_rec: Tensor,
+    bias: Tensor | None,
+    alpha: float,
+    activation: str,
+) -> Tensor:
+    """The vanilla time loop: input projection of all steps at once, then the scan (forward and backward).
+
+    Shapes for one network; an ensemble adds a leading member dim E to every tensor (its weights stacked).
+
+    Args:
+        x: (T, B, n_in) noisy inputs x~_t, time-major.
+        h0: (B, n_rec) initial state.
+        zeta: (T, B, n_rec) scaled recurrent noise, or ``None``.
+        w_in: (n_rec, n_in) input weights W_in.
+        w_rec: (n_rec, n_rec) recurrent weights W_rec.
+        bias: (n_rec,) input + recurrent bias, or ``None``.
+        alpha: leak dt / tau.
+        activation: ``relu``, ``tanh`` or ``sigmoid``.
+
+    Returns:
+        (T, B, n_rec) states h_1..h_T, contiguous.
+    """
+    drive = ops.linear(x, w_in, bias)  # (T, B, n_rec): W_in x_t for all t at once
+    # drive is a temporary of this call: without grad, the states are written over it (one buffer less).
+    return leaky_rnn_scan(drive, h0, w_rec, zeta, alpha, activation, drive_is_scratch=True)
+
+
+def forward_time_major(
+    run: Callable[[Tensor, Tensor, Tensor | None], Tensor],
+    inputs: Tensor,
+    h0: Tensor,
+    noise: NoiseSample,
+    w_out: Tensor,
+    b_out: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """What forward does once h_0 and the noise are known; shared by one network and an ensemble.
+
+    Adds the input noise, runs the time loop time-major, reads out and adds the output noise. Shapes for one
+    network; an ensemble passes (E, ...) tensors and stacked readout weights and gets (E, B, T, n) results.
+
+    Args:
+        run: the time loop, ``run(x (T, B, n_in), h0 (B, n_rec), zeta (T, B, n_rec) | None) -> (T, B, n_rec)``.
+        inputs: (B, T, n_in) inputs.
+        h0: (B, n_rec) initial state.
+        noise: the call's noise, batch-major (B, T, n) tensors or ``None`` per kind, already scaled.
+        w_out: (n_out, n_rec) readout weights.
+        b_out: (n_out,) readout bias, or ``None``.
+
+    Returns:
+        hidden: (B, T, n_rec) states h_1..h_T, a transposed view of the time-major state buffer.
+        outputs: (B, T, n_out) readouts, likewise a view of a time-major buffer (plus output noise, if any).
+    """
+    x = inputs if noise.input is None else inputs + noise.input
+    # Time-major inside: per-step slices of a contiguous (T, B, n) tensor are contiguous (B, n) blocks.
+    zeta = None if noise.recurrent is None else noise.recurrent.transpose(-3, -2)
+    states = run(x.transpose(-3, -2), h0, zeta)  # (T, B, n_rec)
+    hidden = states.transpose(-3, -2)  # (B, T, n_rec), a view: no copy of the states
+    # Read out time-major too: one matrix product on the contiguous states (on the batch-major view, linear
+    # would first copy all of them). outputs is then a (B, T, n_out) view of a time-major buffer, like hidden.
+    outputs = ops.linear(states, w_out, b_out).transpose(-3, -2)
+    if noise.output is not None:
+        outputs = outputs + noise.output
+    return hidden, outputs
 
 
 def _positive_int(name: str, value: int) -> int:
@@ -60,7 +136,8 @@ def _linear(n_from: int, n_to: int, bias: bool, generator: torch.Generator | Non
 class NoisyRecurrentBase(nn.Module):
     """Encoder, input projection, recurrent weights, readout, noise and forward shared by the noisy models.
 
-    Subclasses set ``n_gates`` (rows of the input and recurrent weights per hidden unit) and implement ``_run``.
+    Subclasses set ``n_gates`` (rows of the input and recurrent weights per hidden unit) and ``time_loop`` (their
+    module-level loop, e.g. :func:`vanilla_loop`; ``_run`` calls it with the model's weights).
     Constructor keywords are the ``rnn.*`` config keys of SPEC section 1; variances are given, and the standard
     deviations ``sigma_in``, ``sigma_rec``, ``sigma_out`` (their square roots) are what the equations use.
 
@@ -222,25 +299,35 @@ class NoisyRecurrentBase(nn.Module):
             raise ValueError("noise=... is a complete sample; do not also pass generator, sigma_* or noise_dist")
         else:
             noise.check_shapes(batch_size, steps, self.n_in, self.n_rec, self.n_out)
-        x = inputs if noise.input is None else inputs + noise.input
-        # Time-major inside: per-step slices of a contiguous (T, B, n) tensor are contiguous (B, n) blocks.
-        zeta = None if noise.recurrent is None else noise.recurrent.transpose(0, 1)
-        states = self._run(x.transpose(0, 1), h, zeta)  # (T, B, n_rec)
-        hidden = states.transpose(0, 1)  # (B, T, n_rec), a view: no copy of the states
-        # Read out time-major too: one matrix product on the contiguous states (on the batch-major view, linear
-        # would first copy all of them). outputs is then a (B, T, n_out) view of a time-major buffer, like hidden.
-        outputs = self.readout(states).transpose(0, 1)
-        if noise.output is not None:
-            outputs = outputs + noise.output
-        return hidden, outputs
+        return forward_time_major(self._run, inputs, h, noise, self.readout.weight, self.readout.bias)
 
     def _input_bias(self) -> Tensor | None:
         """Input and recurrent biases act on the same pre-activation, so they are added once, outside the loop."""
         return self.input.bias + self.recurrent.bias if self.bias else None
 
+    @staticmethod
+    def time_loop(
+        x: Tensor,
+        h0: Tensor,
+        zeta: Tensor | None,
+        w_in: Tensor,
+        w_rec: Tensor,
+        bias: Tensor | None,
+        alpha: float,
+        activation: str,
+    ) -> Tensor:
+        """This kind's time loop as a function of its weights (:func:`vanilla_loop`'s signature and shapes).
+
+        A function rather than a method so that an :class:`~reactivation.models.ensemble.Ensemble` runs it on
+        stacked weights; subclasses set it to their module-level loop.
+        """
+        raise NotImplementedError
+
     def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
         """Time loop: x (T, B, n_in) noisy inputs, h (B, n_rec) start, zeta (T, B, n_rec) noise -> (T, B, n_rec)."""
-        raise NotImplementedError
+        return self.time_loop(
+            x, h, zeta, self.input.weight, self.recurrent.weight, self._input_bias(), self.alpha, self.activation_fn
+        )
 
 
 class NoisyRNN(NoisyRecurrentBase):
@@ -250,9 +337,4 @@ class NoisyRNN(NoisyRecurrentBase):
     (n_out, n_rec), ``encoder.weight`` (n_rec, n_init). See :class:`NoisyRecurrentBase` for the arguments.
     """
 
-    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
-        drive = F.linear(x, self.input.weight, self._input_bias())  # (T, B, n_rec): W_in x_t for all t at once
-        # drive is a temporary of this call: without grad, the states are written over it (one buffer less).
-        return leaky_rnn_scan(
-            drive, h, self.recurrent.weight, zeta, self.alpha, self.activation_fn, drive_is_scratch=True
-        )
+    time_loop = staticmethod(vanilla_loop)
