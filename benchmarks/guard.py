@@ -3,9 +3,10 @@
     python benchmarks/guard.py                 # SN vanilla, SN GRU and HD at paper size, 2 threads (about 2 min)
     python benchmarks/guard.py --threads 1
 
-The guard (reactivation.training._Run.step / .checkpoint) checks after every update that the loss and every weight
-are finite and the loss under 1e4 x that of zero outputs (one device sync), and before every checkpoint runs the
-test batch once without noise. Both are timed interleaved with a whole training step of the same run (the
+The guard (reactivation.training._loop, after each update and before each checkpoint) checks that the loss and
+every weight are finite and the loss under 1e4 x that of zero outputs (one device sync), and before every
+checkpoint runs the test batch once without noise. Both are timed interleaved with a whole training step of the
+same run (the
 library's own step: batch generation, forward, backward, Adam), in one process, and reported as ratios.
 Writes ``benchmarks/results/<machine>-guard.md``.
 """
@@ -29,7 +30,7 @@ from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
 from reactivation.loading import build  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
-from reactivation.training import _healthy, _mse, _Run  # noqa: E402
+from reactivation.training import _healthy, _mse, _One, _Run  # noqa: E402
 
 
 def measure(preset: str, repeats: int) -> dict[str, float]:
@@ -39,6 +40,11 @@ def measure(preset: str, repeats: int) -> dict[str, float]:
     run.test_batch = run.task.sample(cfg.task.batch_size, generator(0, "test_batch"))
     run.zero_loss = torch.mean(run.test_batch.targets**2).item()
     loss = torch.tensor(1e-4)
+    network = _One(run)
+
+    def train_step() -> None:  # what the loop does for a step before its check
+        batches = [run.sample()]
+        network.update(network.losses(network.forward(batches, "train_noise"), batches))
 
     def check() -> None:
         _healthy(loss, run.zero_loss, run.params).item()
@@ -50,7 +56,7 @@ def measure(preset: str, repeats: int) -> dict[str, float]:
             )
             _healthy(_mse(outputs, run.test_batch.targets), run.zero_loss, run.params).item()
 
-    step, per_step, per_save = _interleaved_medians([lambda: run.step(1), check, noise_free_forward], repeats)
+    step, per_step, per_save = _interleaved_medians([train_step, check, noise_free_forward], repeats)
     every = cfg.trainer.save_freq
     return {
         "step_s": step,

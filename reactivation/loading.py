@@ -22,6 +22,9 @@ from reactivation.tasks.base import CodedTask
 
 #: What every checkpoint holds (a training run's ``resume.pt`` adds its optimizer and random streams).
 CHECKPOINT_KEYS = ("step", "model", "task", "config")
+#: Keys a run's recorded config adds to its training config: the preset it was made from and, for a run trained
+#: in an ensemble, that ensemble (``reactivation.training.train_ensemble``).
+RECORD_KEYS = ("preset", "ensemble")
 
 
 @dataclass
@@ -82,7 +85,7 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
     step = steps[-1] if step is None else step
     if step not in steps:
         raise ReactivationError(f"{run_dir} has no checkpoint at step {step}; available steps: {steps}.")
-    cfg = OmegaConf.create({k: v for k, v in config.items() if k != "preset"})
+    cfg = OmegaConf.create({k: v for k, v in config.items() if k not in RECORD_KEYS})
     cfg.device = device
     setup = build(cfg)
     path = runs.checkpoint_path(run_dir, step)
@@ -114,9 +117,10 @@ def require_finite_weights(state: dict[str, Any], path: Path, fix: str) -> None:
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's recorded config without the keys that do not change what is trained (``RUNTIME_KEYS``), and with
-    the keys added since it was saved (``ADDED_KEYS``)."""
-    flat = OmegaConf.create(config)
+    """A run's recorded config without the keys that do not change what is trained (``RUNTIME_KEYS``, and the
+    ensemble it was trained in: a member is the run trained alone), and with the keys added since it was saved
+    (``ADDED_KEYS``)."""
+    flat = OmegaConf.create({k: v for k, v in config.items() if k != "ensemble"})
     for key, value in ADDED_KEYS.items():  # a run saved before the key existed was trained with its value
         if OmegaConf.select(flat, key) is None:
             OmegaConf.update(flat, key, value)

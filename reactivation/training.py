@@ -1,15 +1,22 @@
 """The training loop (SPEC §5): fresh batches, MSE on the cell code, Adam, checkpoints and resume.
 
-``train(cfg, run_dir)`` is independent of Hydra: ``train.py`` composes the config and picks the run
-directory; tests and notebooks call it directly with a composed or hand-made config.
+``train(cfg, run_dir)`` trains one run; ``train_ensemble(jobs)`` trains runs that share shapes and schedule as one
+stacked computation (:class:`~reactivation.models.Ensemble`, :class:`~reactivation.optim.StackedAdam`), each
+member in its own ordinary run directory. Both are independent of Hydra: ``train.py`` composes the config and
+picks the run directory; tests and notebooks call them directly with a composed or hand-made config.
+
+One loop (:func:`_loop`) drives both: it steps a :class:`_Networks` (one model with ``torch.optim.Adam``, or an
+ensemble) and keeps each run's books (metrics, checkpoints, resume state) in a :class:`_Run`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +27,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reactivation import ReactivationError, runs
 from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
+from reactivation.models import Ensemble
+from reactivation.optim import StackedAdam
 from reactivation.precision import matmul_precision
 from reactivation.seeding import generator
 from reactivation.tasks import Batch
@@ -32,15 +41,16 @@ RESUME_KEYS = (*CHECKPOINT_KEYS, "optimizer", "rng")
 DIVERGED_FACTOR = 1e4
 
 
-def _healthy(loss: torch.Tensor, zero_loss: float, params: Sequence[torch.Tensor]) -> torch.Tensor:
+def _healthy(loss: torch.Tensor, zero_loss: float | torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
     """True (a 0-d bool tensor, so that checking costs one device sync) if training has not diverged.
 
     Diverged: a non-finite loss or weight, or a loss :data:`DIVERGED_FACTOR` times ``zero_loss``, the loss of a
     network that outputs zeros (an untrained network's is 1-5 times that; SN and HD codes lie in [0, 1]).
+    With stacked members, ``loss`` and ``zero_loss`` are (E,) and each parameter (E, ...): the result is (E,).
     """
-    ok = torch.isfinite(loss) & (loss <= DIVERGED_FACTOR * zero_loss)
+    ok = torch.isfinite(loss) & (loss <= DIVERGED_FACTOR * torch.as_tensor(zero_loss, device=loss.device))
     for p in params:
-        ok = ok & torch.isfinite(p).all()
+        ok = ok & torch.isfinite(p).flatten(ok.dim()).all(-1)
     return ok
 
 
@@ -48,13 +58,18 @@ def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.mean((outputs - targets) ** 2)
 
 
+def _member_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(E,) mean squared error of each member: (E, B, T, n) outputs and targets."""
+    return torch.mean((outputs - targets) ** 2, dim=(1, 2, 3))
+
+
 def _diverged(run_dir: Path, step: int, what: str) -> ReactivationError:
     steps = runs.checkpoint_steps(run_dir)
     last = f"the last good checkpoint is {runs.checkpoint_path(run_dir, steps[-1])}" if steps else "nothing was saved"
     return ReactivationError(
-        f"training diverged at step {step} ({what}; non-finite or over {DIVERGED_FACTOR:g} times the loss of zero "
-        f"outputs); it stopped without saving that step and {last}. Lower trainer.lr or the noise variances "
-        "(rnn.sigma2_*), then rerun with resume=false."
+        f"training of {run_dir} diverged at step {step} ({what}; non-finite or over {DIVERGED_FACTOR:g} times the "
+        f"loss of zero outputs); it stopped without saving that step and {last}. Lower trainer.lr or the noise "
+        "variances (rnn.sigma2_*), then rerun with resume=false."
     )
 
 
@@ -71,6 +86,15 @@ def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
     except ReactivationError:
         log.warning("the final checkpoint %s is missing or unreadable; rewriting it from %s", path, runs.RESUME_FILE)
     runs.save_checkpoint(path, {k: state[k] for k in CHECKPOINT_KEYS})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to train: its composed config, its directory and the preset name recorded in ``config.yaml``."""
+
+    cfg: DictConfig
+    run_dir: Path
+    preset: str | None = None
 
 
 def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> dict[str, Any]:
@@ -90,28 +114,85 @@ def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> di
             :data:`DIVERGED_FACTOR` times that of zero outputs; nothing of it is saved, the last good checkpoint
             is kept).
     """
-    setup = build(cfg)
-    run_dir = Path(run_dir)
-    with runs.RunLock(run_dir):
-        # We hold the run: any temporary file here is a leftover of a killed writer.
-        for folder in (run_dir, run_dir / runs.CHECKPOINT_DIR):
-            for tmp in runs.clean_temporaries(folder, every=True):
-                log.info("removed %s, left by an interrupted write", tmp)
-        return _Run(setup, run_dir, preset).train()
+    result = train_ensemble([Job(cfg, Path(run_dir), preset)])[0]
+    if isinstance(result, ReactivationError):
+        raise result
+    return result
+
+
+def train_ensemble(jobs: Sequence[Job]) -> list[dict[str, Any] | ReactivationError]:
+    """Train the runs of ``jobs`` together, as one stacked computation (an ensemble).
+
+    The jobs must share shapes and schedule (:func:`reactivation.ensembles.group` makes such groups); they may
+    differ in seed, noise levels and distribution, ``task.biased``, learning rate and weight decay. Each member
+    draws its centres, weights, batches and noise from its own seed's streams, so it is the run that
+    :func:`train` would train, to float rounding (batched matrix products need not round as single ones do),
+    and it writes its own ordinary run directory. Finished runs are skipped; runs resumed from different steps
+    train one after the other, each step's group as one ensemble; a group of one is a plain single run.
+
+    Args:
+        jobs: the runs.
+
+    Returns:
+        One entry per job, in order: the result :func:`train` returns, or the error that stopped that member
+        (e.g. divergence, which stops only the diverged member; the others finish).
+
+    Raises:
+        ReactivationError: a bad config, an unusable run directory or checkpoint (before any training), or
+            jobs that cannot share an ensemble.
+    """
+    setups = [build(job.cfg) for job in jobs]
+    results: list[dict[str, Any] | ReactivationError | None] = [None] * len(jobs)
+    with contextlib.ExitStack() as held:
+        members: list[_Run] = []
+        for index, (job, setup) in enumerate(zip(jobs, setups)):
+            held.enter_context(runs.RunLock(job.run_dir))
+            # We hold the run: any temporary file here is a leftover of a killed writer.
+            for folder in (job.run_dir, job.run_dir / runs.CHECKPOINT_DIR):
+                for tmp in runs.clean_temporaries(folder, every=True):
+                    log.info("removed %s, left by an interrupted write", tmp)
+            run = _Run(setup, job.run_dir, job.preset, index)
+            done = run.restore_or_finish()
+            if done is not None:
+                results[index] = done
+            else:
+                members.append(run)
+        # A run resumed at step 0 has evaluated step 0 already and a fresh one has not: they train apart.
+        for start, resumed in sorted({(run.start, run.state is not None) for run in members}):
+            group = [run for run in members if (run.start, run.state is not None) == (start, resumed)]
+            for position, run in enumerate(group):
+                held.enter_context(run.open(_ensemble_record(group, position)))
+            networks: _Networks = _Stacked(group) if len(group) > 1 else _One(group[0])
+            for run, result in zip(group, _loop(networks, start)):
+                results[run.index] = result
+    assert all(result is not None for result in results)  # every job was finished, trained or failed
+    return cast(list, results)
+
+
+def _ensemble_record(group: Sequence[_Run], position: int) -> dict[str, Any] | None:
+    """What ``config.yaml`` records of the ensemble a run trains in: its members (preset and seed) and the run's
+    place among them; ``None`` for a run trained alone."""
+    if len(group) == 1:
+        return None
+    return {"size": len(group), "index": position, "members": [f"{run.preset} seed={run.cfg.seed}" for run in group]}
 
 
 class _Run:
-    """One training run in its directory, in the pieces a run is made of: restore, step, evaluate, checkpoint.
+    """One training run's books in its directory: config, task, random streams, metrics, checkpoints.
+
+    Its ``model`` and ``optimizer`` hold the run's state whenever it is restored or saved; an ensemble copies
+    its members' states in and out of them (:meth:`_Networks.sync`).
 
     Args:
         setup: the built task and model (:func:`build`).
         run_dir: the run directory (its lock is held by the caller).
         preset: the preset name recorded in ``config.yaml``.
+        index: the run's place among the jobs of the call.
     """
 
-    def __init__(self, setup: Setup, run_dir: Path, preset: str | None):
+    def __init__(self, setup: Setup, run_dir: Path, preset: str | None, index: int = 0):
         self.cfg, self.task, self.model, self.device = setup.config, setup.task, setup.model, setup.device
-        self.run_dir, self.preset = run_dir, preset
+        self.run_dir, self.preset, self.index = run_dir, preset, index
         # The container of a DictConfig is a str-keyed dict.
         self.config = {"preset": preset, **cast(dict[str, Any], OmegaConf.to_container(self.cfg, resolve=True))}
         self.resume_file = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
@@ -122,9 +203,12 @@ class _Run:
         self.streams = {
             name: generator(self.cfg.seed, name, self.device) for name in ("train_batches", "train_noise", "eval_noise")
         }
-        self.test_batch: Batch | None = None  # drawn by train(), before any evaluate() or checkpoint()
+        self.test_batch: Batch | None = None  # drawn by open(), before any evaluation or checkpoint
         self.zero_loss = 0.0  # the test batch's loss of an all-zero output: the scale divergence is judged on
         self.metrics: runs.MetricsLog | None = None
+        self.state: dict[str, Any] | None = None  # the resume state restored, if any
+        self.start = 0  # the last step done before this call
+        self.test: dict[str, float] = {}  # the last evaluation
 
     def restore(self) -> dict[str, Any] | None:
         """Load ``resume.pt`` into model, task, optimizer and streams; ``None`` when starting afresh.
@@ -155,109 +239,306 @@ class _Run:
             gen.set_state(state["rng"][name].cpu())
         return state
 
-    def step(self, step: int) -> dict[str, float]:
-        """One optimizer step on a fresh batch; returns the logged training values.
+    def restore_or_finish(self) -> dict[str, Any] | None:
+        """Restore the run; if it is finished already, return its result (and touch nothing else)."""
+        self.state = self.restore()
+        self.start = self.state["step"] if self.state else 0
+        if self.start < self.cfg.trainer.n_epochs:
+            if self.state:
+                log.info("resuming %s from step %d", self.run_dir, self.start)
+            return None
+        assert self.state is not None  # trainer.n_epochs >= 1 (config.validate), so start > 0 came from a state
+        _restore_final_checkpoint(self.run_dir, self.state)
+        log.info("%s already finished (%d steps); rerun with resume=false to retrain.", self.run_dir, self.start)
+        return self.result(self.start, self.state.get("test", {}))
 
-        Raises:
-            ReactivationError: training diverged (checked after the update: the loss was computed before it,
-                the weights that would be saved after it).
+    def open(self, ensemble: dict[str, Any] | None) -> runs.MetricsLog:
+        """Write ``config.yaml`` (with the ``ensemble`` record, if any), open the metrics and draw the test batch.
+
+        Returns the metrics log, a context manager the caller closes.
         """
-        batch = self.task.sample(self.cfg.task.batch_size, self.streams["train_batches"])
-        _, outputs = self.model(batch.inputs, batch.init_code, generator=self.streams["train_noise"])
-        loss = _mse(outputs, batch.targets)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if not _healthy(loss.detach(), self.zero_loss, self.params).item():
-            raise _diverged(self.run_dir, step, f"training loss {loss.item():.3g}")
-        values = {"loss": loss.item()}
+        if ensemble is not None:
+            self.config["ensemble"] = ensemble
+        runs.save_config(self.run_dir, self.config)
+        self.metrics = runs.MetricsLog(self.run_dir, resume_step=self.start if self.state else None)
+        test_stream = generator(self.cfg.seed, "test_batch", self.device)
+        self.test_batch = self.task.sample(self.cfg.task.batch_size, test_stream)
+        # Once, not per step: over a (B, T, cells) batch it costs as much as the rest of the check, and every
+        # training batch of the task gives nearly the same value.
+        self.zero_loss = torch.mean(self.test_batch.targets**2).item()
+        return self.metrics
+
+    def result(self, step: int, test: dict[str, float]) -> dict[str, Any]:
+        return {"step": step, "test": test, "run_dir": str(self.run_dir)}
+
+    def sample(self) -> Batch:
+        """A fresh training batch from the run's own stream."""
+        return self.task.sample(self.cfg.task.batch_size, self.streams["train_batches"])
+
+    def train_values(self, step: int, loss: float, outputs: torch.Tensor, batch: Batch) -> dict[str, float]:
+        """The logged training values of a step (the decoding error every ``trainer.decode_freq`` steps)."""
+        values = {"loss": loss}
         if step % self.cfg.trainer.decode_freq == 0 or step == self.cfg.trainer.n_epochs:
             values[self.error_name] = self.task.decoding_error(outputs.detach(), batch.latent).item()
         return values
 
-    def evaluate(self, step: int) -> dict[str, float]:
-        """Test loss and decoding error on the fixed test batch (with the evaluation noise), logged."""
+    def record_test(self, step: int, outputs: torch.Tensor) -> dict[str, float]:
+        """Test loss and decoding error of ``outputs`` (B, T, n_code) on the test batch, logged.
+
+        Raises:
+            ReactivationError: a non-finite value (divergence).
+        """
         batch, metrics = self.test_batch, self.metrics
-        assert batch is not None and metrics is not None  # train() sets both before it evaluates
-        with torch.no_grad():
-            _, outputs = self.model(batch.inputs, batch.init_code, generator=self.streams["eval_noise"])
-            values = {
-                "loss": _mse(outputs, batch.targets).item(),
-                self.error_name: self.task.decoding_error(outputs, batch.latent).item(),
-            }
+        assert batch is not None and metrics is not None  # open() sets both before any evaluation
+        values = {
+            "loss": _mse(outputs, batch.targets).item(),
+            self.error_name: self.task.decoding_error(outputs, batch.latent).item(),
+        }
         if not all(math.isfinite(v) for v in values.values()):
             raise _diverged(self.run_dir, step, f"test loss {values['loss']:.3g}")
         metrics.log("test", step, **values)
+        self.test = values
         return values
 
-    def checkpoint(self, step: int, test: dict[str, float]) -> None:
-        """Write the step checkpoint, the metric summaries and ``resume.pt`` (last: what a resumed run reads).
-
-        The weights were updated after the last loss was checked, so they are checked themselves first: on the
-        test batch without noise (which draws nothing, so every random stream stays as it is).
-        """
-        batch, metrics = self.test_batch, self.metrics
-        assert batch is not None and metrics is not None  # train() sets both before it checkpoints
-        with torch.no_grad():
-            _, outputs = self.model(batch.inputs, batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
-            loss = _mse(outputs, batch.targets)
-        if not _healthy(loss, self.zero_loss, self.params).item():
-            raise _diverged(self.run_dir, step, f"noise-free test loss {loss.item():.3g} of the weights to be saved")
+    def save(self, step: int) -> None:
+        """Write the step checkpoint, the metric summaries and ``resume.pt`` (last: what a resumed run reads)."""
+        metrics = self.metrics
+        assert metrics is not None  # open() sets it
         light = {"step": step, "model": self.model.state_dict(), "task": self.task.state_dict(), "config": self.config}
         runs.save_checkpoint(runs.checkpoint_path(self.run_dir, step), light)
         metrics.write_summaries()
         rng = {name: gen.get_state() for name, gen in self.streams.items()}
         runs.save_checkpoint(
-            self.resume_file, {**light, "optimizer": self.optimizer.state_dict(), "rng": rng, "test": test}
+            self.resume_file, {**light, "optimizer": self.optimizer.state_dict(), "rng": rng, "test": self.test}
         )
 
-    def train(self) -> dict[str, Any]:
-        """Restore or start, train to ``trainer.n_epochs`` steps, evaluating and checkpointing on schedule."""
-        cfg, tr, n_steps = self.cfg, self.cfg.trainer, self.cfg.trainer.n_epochs
-        state = self.restore()
-        start = state["step"] if state else 0
-        if start >= n_steps:
-            assert state is not None  # trainer.n_epochs >= 1 (config.validate), so start > 0 came from a state
-            _restore_final_checkpoint(self.run_dir, state)
-            log.info("%s already finished (%d steps); rerun with resume=false to retrain.", self.run_dir, start)
-            return {"step": start, "test": state.get("test", {}), "run_dir": str(self.run_dir)}
-        if state:
-            log.info("resuming %s from step %d", self.run_dir, start)
-        runs.save_config(self.run_dir, self.config)
-        self.metrics = runs.MetricsLog(self.run_dir, resume_step=start if state else None)
-        self.test_batch = self.task.sample(cfg.task.batch_size, generator(cfg.seed, "test_batch", self.device))
-        # Once, not per step: over a (B, T, cells) batch it costs as much as the rest of the check, and every
-        # training batch of the task gives nearly the same value.
-        self.zero_loss = torch.mean(self.test_batch.targets**2).item()
-        bar = tqdm(
-            total=n_steps,
-            initial=start,
-            desc=self.preset or self.run_dir.name,
-            disable=not tr.progress,
-            dynamic_ncols=True,
-            mininterval=1.0,
+
+class _Networks:
+    """What the training loop steps: the networks of its runs and their optimizer.
+
+    Outputs are (E, B, T, n_code) for the E runs (E = 1 for :class:`_One`), losses (E,).
+    """
+
+    runs: list[_Run]
+
+    def forward(self, batches: Sequence[Batch], stream: str | None) -> torch.Tensor:
+        """(E, B, T, n_code) outputs on the runs' batches, with the noise of each run's ``stream`` (``None``: none)."""
+        raise NotImplementedError
+
+    def losses(self, outputs: torch.Tensor, batches: Sequence[Batch]) -> torch.Tensor:
+        """(E,) mean squared error of each run's outputs against its batch's targets."""
+        raise NotImplementedError
+
+    def update(self, losses: torch.Tensor) -> None:
+        """Backpropagate the losses and take one optimizer step (each run's update is its own)."""
+        raise NotImplementedError
+
+    def healthy(self, losses: torch.Tensor) -> list[bool]:
+        """Per run: not diverged (see :func:`_healthy`), in one device sync."""
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        """Copy the current weights and optimizer state into each run's ``model`` and ``optimizer``."""
+
+    def drop(self, failed: Sequence[tuple[_Run, ReactivationError]]) -> None:
+        """Stop the runs that failed; the others go on."""
+        raise NotImplementedError
+
+
+class _One(_Networks):
+    """A single run: its own model and ``torch.optim.Adam``, exactly as it is built."""
+
+    def __init__(self, run: _Run):
+        self.runs = [run]
+
+    def forward(self, batches: Sequence[Batch], stream: str | None) -> torch.Tensor:
+        run, batch = self.runs[0], batches[0]
+        if stream is None:
+            _, outputs = run.model(batch.inputs, batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
+        else:
+            _, outputs = run.model(batch.inputs, batch.init_code, generator=run.streams[stream])
+        return outputs.unsqueeze(0)
+
+    def losses(self, outputs: torch.Tensor, batches: Sequence[Batch]) -> torch.Tensor:
+        return _mse(outputs[0], batches[0].targets).reshape(1)
+
+    def update(self, losses: torch.Tensor) -> None:
+        optimizer = self.runs[0].optimizer
+        optimizer.zero_grad(set_to_none=True)
+        losses[0].backward()
+        optimizer.step()
+
+    def healthy(self, losses: torch.Tensor) -> list[bool]:
+        run = self.runs[0]
+        return [bool(_healthy(losses[0], run.zero_loss, run.params).item())]
+
+    def drop(self, failed: Sequence[tuple[_Run, ReactivationError]]) -> None:
+        if failed:
+            self.runs = []
+
+
+class _Stacked(_Networks):
+    """Runs of one shape as an :class:`~reactivation.models.Ensemble` with :class:`~reactivation.optim.StackedAdam`.
+
+    Built from the runs' models and optimizers as restored (fresh or resumed), so member k starts exactly where
+    run k would on its own.
+    """
+
+    def __init__(self, group: Sequence[_Run]):
+        self._build(group)
+
+    def _build(self, group: Sequence[_Run]) -> None:
+        self.runs = list(group)
+        self.net = Ensemble([run.model for run in self.runs])
+        self.params = list(self.net.parameters())
+        self.optimizer = StackedAdam(
+            self.params,
+            lr=[run.cfg.trainer.lr for run in self.runs],
+            weight_decay=[run.cfg.trainer.weight_decay for run in self.runs],
         )
-        postfix: dict[str, float] = {}
-        test: dict[str, float] = {}
-        products = matmul_precision(tr.get("matmul_precision", "float32"), self.device)
-        with self.metrics, logging_redirect_tqdm(), bar, products:
-            # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already;
-            # doing it again would draw the evaluation noise twice and shift every later test metric.
-            if not state:
-                test = self.evaluate(0)
-                self.checkpoint(0, test)
-            for step in range(start + 1, n_steps + 1):
-                values = self.step(step)
-                self.metrics.log("train", step, **values)
-                postfix.update(values)
-                if step % tr.test_freq == 0 or step == n_steps:
-                    test = self.evaluate(step)
-                    postfix.update({f"test_{k}": v for k, v in test.items()})
-                if step % tr.save_freq == 0 or step == n_steps:
-                    self.checkpoint(step, test)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
-                bar.update()
-        log.info(
-            "finished %s: test loss %.3g, %s %.3g", self.run_dir, test["loss"], self.error_name, test[self.error_name]
-        )
-        return {"step": n_steps, "test": test, "run_dir": str(self.run_dir)}
+        if self.runs[0].optimizer.state:  # resumed (or rebuilt after a drop): every member has its Adam state
+            for k, run in enumerate(self.runs):
+                self.optimizer.load_member_state_dict(k, run.optimizer.state_dict(), run.params)
+        self.zero_losses = torch.tensor([run.zero_loss for run in self.runs], device=self.runs[0].device)
+
+    def forward(self, batches: Sequence[Batch], stream: str | None) -> torch.Tensor:
+        inputs = torch.stack([batch.inputs for batch in batches])
+        init_code = torch.stack([batch.init_code for batch in batches])
+        if stream is None:
+            _, outputs = self.net(inputs, init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
+        else:
+            _, outputs = self.net(inputs, init_code, generators=[run.streams[stream] for run in self.runs])
+        return outputs
+
+    def losses(self, outputs: torch.Tensor, batches: Sequence[Batch]) -> torch.Tensor:
+        return _member_mse(outputs, torch.stack([batch.targets for batch in batches]))
+
+    def update(self, losses: torch.Tensor) -> None:
+        self.optimizer.zero_grad()
+        losses.sum().backward()  # member k's parameters get the gradient of its own loss only
+        self.optimizer.step()
+
+    def healthy(self, losses: torch.Tensor) -> list[bool]:
+        return _healthy(losses, self.zero_losses, self.params).tolist()
+
+    def sync(self) -> None:
+        for k, run in enumerate(self.runs):
+            run.model.load_state_dict(self.net.member_state_dict(k))
+            run.optimizer.load_state_dict(self.optimizer.member_state_dict(k, run.params))
+
+    def drop(self, failed: Sequence[tuple[_Run, ReactivationError]]) -> None:
+        if not failed:
+            return
+        for _, error in failed:
+            log.error("%s; the other members of its ensemble go on.", error)
+        self.sync()
+        gone = {id(run) for run, _ in failed}
+        kept = [run for run in self.runs if id(run) not in gone]
+        if kept:
+            self._build(kept)  # from the kept runs' synced states
+        else:
+            self.runs = []
+
+
+def _loop(networks: _Networks, start: int) -> list[dict[str, Any] | ReactivationError]:
+    """Train ``networks``' runs from ``start`` to ``trainer.n_epochs``, evaluating and checkpointing on schedule.
+
+    Returns each run's result, or the error that stopped it (a run that diverges is dropped and the others go
+    on).
+    """
+    group = list(networks.runs)
+    lead = group[0]
+    tr, n_steps = lead.cfg.trainer, lead.cfg.trainer.n_epochs
+    failed: dict[int, ReactivationError] = {}
+
+    def stop(bad: list[tuple[_Run, ReactivationError]]) -> None:
+        failed.update({id(run): error for run, error in bad})
+        networks.drop(bad)
+
+    def evaluate(step: int) -> None:
+        if not networks.runs:  # all stopped this step
+            return
+        batches = [run.test_batch for run in networks.runs]
+        bad = []
+        with torch.no_grad():
+            outputs = networks.forward(cast(list[Batch], batches), "eval_noise")
+            for k, run in enumerate(networks.runs):
+                try:
+                    run.record_test(step, outputs[k])
+                except ReactivationError as error:
+                    bad.append((run, error))
+        stop(bad)
+
+    def checkpoint(step: int) -> None:
+        # The weights were updated after the last loss was checked, so they are checked themselves first: on the
+        # test batch without noise (which draws nothing, so every random stream stays as it is).
+        if not networks.runs:
+            return
+        batches = cast(list[Batch], [run.test_batch for run in networks.runs])
+        with torch.no_grad():
+            losses = networks.losses(networks.forward(batches, None), batches)
+        healthy, values = networks.healthy(losses), losses.tolist()
+        stop([
+            (run, _diverged(run.run_dir, step, f"noise-free test loss {value:.3g} of the weights to be saved"))
+            for run, ok, value in zip(networks.runs, healthy, values)
+            if not ok
+        ])  # fmt: skip
+        networks.sync()
+        for run in networks.runs:
+            run.save(step)
+
+    name = lead.preset or lead.run_dir.name
+    bar = tqdm(
+        total=n_steps,
+        initial=start,
+        desc=name if len(group) == 1 else f"ensemble of {len(group)} ({name}, ...)",
+        disable=not tr.progress,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    postfix: dict[str, float] = {}
+    products = matmul_precision(tr.get("matmul_precision", "float32"), lead.device)
+    with logging_redirect_tqdm(), bar, products:
+        # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already;
+        # doing it again would draw the evaluation noise twice and shift every later test metric.
+        if lead.state is None:
+            evaluate(0)
+            checkpoint(0)
+        for step in range(start + 1, n_steps + 1):
+            if not networks.runs:
+                break
+            batches = [run.sample() for run in networks.runs]
+            outputs = networks.forward(batches, "train_noise")
+            losses = networks.losses(outputs, batches)
+            networks.update(losses)
+            losses = losses.detach()
+            healthy, values = networks.healthy(losses), losses.tolist()
+            bad = []
+            for k, run in enumerate(networks.runs):
+                if not healthy[k]:
+                    bad.append((run, _diverged(run.run_dir, step, f"training loss {values[k]:.3g}")))
+                    continue
+                logged = run.train_values(step, values[k], outputs[k], batches[k])
+                cast(runs.MetricsLog, run.metrics).log("train", step, **logged)
+                if k == 0:
+                    postfix.update(logged)
+            stop(bad)
+            if step % tr.test_freq == 0 or step == n_steps:
+                evaluate(step)
+                postfix.update({f"test_{k}": v for k, v in networks.runs[0].test.items()} if networks.runs else {})
+            if step % tr.save_freq == 0 or step == n_steps:
+                checkpoint(step)
+            if len(group) > 1:
+                postfix["members"] = len(networks.runs)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
+            bar.update()
+    results: list[dict[str, Any] | ReactivationError] = []
+    for run in group:
+        if id(run) in failed:
+            results.append(failed[id(run)])
+            continue
+        test = run.test
+        error = run.error_name
+        log.info("finished %s: test loss %.3g, %s %.3g", run.run_dir, test["loss"], error, test[error])
+        results.append(run.result(n_steps, test))
+    return results

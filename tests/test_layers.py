@@ -36,7 +36,7 @@ LAYERS = [
     ),
     ("reactivation.runs", "reactivation.config", "reactivation.loading"),
     ("reactivation.training", "reactivation.quiescence", "reactivation.cli"),
-    ("reactivation.analysis", "reactivation.export"),
+    ("reactivation.analysis", "reactivation.export", "reactivation.ensembles"),
     ("reactivation.figures",),
     ("reactivation.pipeline",),
     (

@@ -2,7 +2,8 @@
 
 Presets live in reactivation/configs/train/config/<task>/ (and in the directories of ``REACTIVATION_PRESETS``);
 every rnn.*, trainer.* and task.* key can be overridden (``--cfg job`` lists them). The run directory is
-results/<preset>/[<overrides>/]seed_<seed>; running the same command again resumes or skips it.
+results/<preset>/[<overrides>/]seed_<seed>; running the same command again resumes or skips it. A sweep
+(``-m config=a,b seed=0,1,2``) with ``hydra/launcher=ensemble`` trains its runs together (reactivation.ensembles).
 
 Importing this module prepares the process for training (it is a command, not a library module).
 """
@@ -18,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from reactivation import usage
+from reactivation import ensembles, usage
 from reactivation.cli import configure_process, exit_on_error
 from reactivation.config import TRAIN_CONFIG_DIR, preflight, presets, register_resolvers
 from reactivation.loading import build
@@ -53,5 +54,6 @@ def main() -> None:
     if {"-h", "--help"} & set(argv) and not any(a.startswith("config=") for a in argv):
         print(exit_on_error(_help)())
         return
+    exit_on_error(ensembles.preflight)(argv)
     exit_on_error(preflight)(argv, TRAIN_CONFIG_DIR, check=build)
     _app()
