@@ -215,11 +215,15 @@ def test_second_command_is_refused_and_sigterm_stops_resumably(tmp_path):
     """The issue's scenario: a live run, then the same command with resume=false; then SIGTERM, then resume."""
     root, straight = tmp_path / "live", tmp_path / "straight"
     first = _wait_until_training(_start(_train_cmd(root)), _run_dir(root), min_steps=2)
+    # Frozen while the second command starts, so a fast machine cannot finish the 400 steps first; the lock
+    # is still held (the process lives) and the SIGTERM sent while frozen is handled once it continues.
+    first.send_signal(signal.SIGSTOP)
     record = (_run_dir(root) / ".hydra" / "overrides.yaml").read_text()
     second = subprocess.run(_train_cmd(root, "resume=false"), capture_output=True, text=True, timeout=120)
     assert second.returncode == 2 and f"pid {first.pid} on" in second.stderr and "Traceback" not in second.stderr
     assert (_run_dir(root) / ".hydra" / "overrides.yaml").read_text() == record  # refused before Hydra wrote
     first.send_signal(signal.SIGTERM)
+    first.send_signal(signal.SIGCONT)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 143 and "run the same command again" in err and "Traceback" not in err
     assert not list(_run_dir(root).rglob("*.tmp"))
