@@ -295,3 +295,52 @@ def test_a_result_file_whose_meta_records_other_settings_is_refused_not_used(res
         r"output_distance\.py seed=0 .*t_quiescent=9",
     ):
         result_files.read_result(s, "distance")
+
+
+@pytest.mark.parametrize("task", ["spatial_navigation", "head_direction"])
+def test_batched_rollouts_of_a_seeds_conditions_equal_the_separate_ones(results, task):
+    """batch_models=true runs the conditions as one ensemble: each condition's phases (active, the default mode,
+    and the noisy run of the noise-free networks) equal its own simulate() to float tolerance, in the conditions'
+    order; the analyses then give the same numbers and reuse each other's results (not a result setting)."""
+    apart, together = (_settings("distance", results, f"batch_models={b}", task=task) for b in ("false", "true"))
+    assert not protocol.batched(apart) and protocol.batched(together)
+    setups = {name: setup for name, (_, setup) in lookup.load_conditions(together).items()}
+    modes = {
+        name: ("scaled", "absolute") if setup.model.sigma_rec == 0 else ("scaled",) for name, setup in setups.items()
+    }
+    assert {len(m) for m in modes.values()} == {1, 2}  # both kinds of condition in one ensemble
+    batched = list(protocol.simulate_all(setups, together, 6, 12, modes=modes, keep_hidden=True))
+    assert [name for name, _ in batched] == list(setups)
+    for name, phases in batched:
+        alone = protocol.simulate(setups[name], apart, 6, 12, modes=modes[name], keep_hidden=True)
+        assert set(phases.quiescent) == set(modes[name])
+        for mine, theirs in [
+            (phases.active, alone.active),
+            *((phases.quiescent[m], alone.quiescent[m]) for m in modes[name]),
+        ]:
+            assert torch.allclose(mine.decoded, theirs.decoded, rtol=1e-4, atol=1e-5)
+            assert torch.allclose(mine.hidden, theirs.hidden, rtol=1e-4, atol=1e-5)
+    separate = distance.run(apart)
+    joint = distance.run(together)
+    assert joint["path"] == separate["path"]  # one result file: batching is not a setting of the result
+    for name, entry in separate["distance"].items():
+        assert joint["distance"][name] == pytest.approx(entry, rel=1e-4, abs=1e-6)
+
+
+def test_separate_rollouts_run_one_condition_at_a_time(results, monkeypatch):
+    """Not batched, simulate_all simulates a condition only when it is asked for (one in memory at a time)."""
+    s = _settings("variance", results, "t_shift=4", "batch_models=false")
+    setups = {name: setup for name, (_, setup) in lookup.load_conditions(s).items()}
+    calls = []
+    real = protocol.simulate
+    monkeypatch.setattr(protocol, "simulate", lambda setup, *a, **k: calls.append(setup) or real(setup, *a, **k))
+    simulated = protocol.simulate_all(setups, s, 6, 12, active=False)
+    assert calls == []
+    name, phases = next(simulated)
+    assert name == next(iter(setups)) and calls == [setups[name]] and phases.active is None
+
+
+def test_batch_models_takes_auto_true_or_false(results):
+    with pytest.raises(ReactivationError, match=r"batch_models=sometimes is not allowed: batch_models must be auto"):
+        _settings("kl", results, "batch_models=sometimes")
+    assert not protocol.batched(_settings("kl", results, "batch_models=auto"))  # auto batches on CUDA; this is CPU

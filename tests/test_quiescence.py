@@ -9,8 +9,8 @@ import torch
 
 from reactivation import ReactivationError, runs
 from reactivation.loading import load_run
-from reactivation.models import NoisyRNN
-from reactivation.quiescence import quiescent_sigma, rollout
+from reactivation.models import Ensemble, NoisyGRU, NoisyRNN
+from reactivation.quiescence import ensemble_rollout, quiescent_sigma, rollout
 from reactivation.tasks import build_task
 from reactivation.training import train
 
@@ -114,3 +114,38 @@ def test_kept_outputs_are_the_forwards_outputs_across_chunks_and_decode_to_the_d
     torch.testing.assert_close(kept.outputs, outputs.detach())  # (B, T, n_code), the chunks in time order
     torch.testing.assert_close(task.decode(kept.outputs), kept.decoded)
     assert rollout(model, task, h0, 8, inputs=batch.inputs, generator=torch.Generator()).outputs is None
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "gru"])
+@pytest.mark.parametrize("active", [True, False])
+def test_an_ensemble_rollout_equals_each_members_own_rollout(kind, active):
+    """Mixed noise levels and distributions, chunks that do not divide the steps: member k's decoded latents,
+    hidden states, outputs and final state are its single rollout's to float tolerance (batched products round
+    differently), and the rollouts are not trivially equal (the members differ)."""
+    task, _ = _setup()
+    cls = NoisyGRU if kind == "gru" else NoisyRNN
+    noise = [{"sigma2_rec": 1e-3}, {"sigma2_rec": 0.0}, {"sigma2_rec": 1e-3, "noise_dist": "uniform"}]
+    members = [
+        cls(2, 12, 10, 10, sigma2_in=1e-4, **n, generator=torch.Generator().manual_seed(10 + k))
+        for k, n in enumerate(noise)
+    ]
+    ensemble = Ensemble(members)
+    steps, chunk = 23, 7
+    inputs = torch.randn(3, 5, steps, 2, generator=torch.Generator().manual_seed(2)) * 0.05 if active else None
+    h0 = torch.randn(3, 5, 12, generator=torch.Generator().manual_seed(3)) * 0.3
+    sigmas = [0.05, 0.0, 0.02]
+    together = ensemble_rollout(
+        ensemble, [task] * 3, h0, steps, inputs=inputs, sigma_rec=sigmas, chunk=chunk, keep_hidden=True,
+        keep_outputs=True, generators=[torch.Generator().manual_seed(100 + k) for k in range(3)],
+    )  # fmt: skip
+    for k, member in enumerate(members):
+        alone = rollout(
+            member, task, h0[k], steps, inputs=None if inputs is None else inputs[k], sigma_rec=sigmas[k],
+            chunk=chunk, keep_hidden=True, keep_outputs=True, generator=torch.Generator().manual_seed(100 + k),
+        )  # fmt: skip
+        for name in ("decoded", "hidden", "outputs", "final_state"):
+            mine, theirs = getattr(together[k], name), getattr(alone, name)
+            assert mine.shape == theirs.shape and torch.allclose(mine, theirs, rtol=1e-5, atol=1e-6), name
+    assert not torch.allclose(together[0].hidden, together[1].hidden, atol=1e-3)
+    with pytest.raises(ValueError, match="2 tasks for 3 members"):
+        ensemble_rollout(ensemble, [task] * 2, h0, steps, generators=[None] * 3)

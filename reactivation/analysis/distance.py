@@ -23,15 +23,18 @@ def run(s: Settings) -> dict:
     loaded = lookup.load_conditions(s)
     result: dict[str, dict[str, float]] = {}
     geometry: Geometry | None = None
-    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
-        noise_free = setup.model.sigma_rec == 0
-        modes = (s.mode, "absolute") if noise_free and s.mode != "absolute" else (s.mode,)
-        phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
-        geometry = setup.task.geometry
+    setups = {name: setup for name, (_, setup) in loaded.items()}
+    modes = {  # networks trained without noise are also run with noise added
+        name: (s.mode, "absolute") if setup.model.sigma_rec == 0 and s.mode != "absolute" else (s.mode,)
+        for name, setup in setups.items()
+    }
+    simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
+    for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
+        geometry = setups[name].task.geometry
         assert phases.active is not None  # simulate runs the active phase by default (active=True)
         entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
         entry.update(geometry.step_summary(phases.quiescent[s.mode].decoded.numpy(), "quiescent"))
-        if len(modes) == 2:
+        if len(modes[name]) == 2:
             entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
         result[name] = entry
     assert geometry is not None  # a family has at least one condition (its presets: FAMILIES), so the loop ran

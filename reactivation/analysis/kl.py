@@ -19,8 +19,9 @@ def run(s: Settings) -> dict:
     cfg = s.cfg
     loaded = lookup.load_conditions(s)
     active, quiescent = {}, {}
-    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
-        phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent)
+    setups = {name: setup for name, (_, setup) in loaded.items()}
+    simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent)
+    for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
         assert phases.active is not None  # simulate runs the active phase by default (active=True)
         active[name] = points(phases.active.decoded.numpy())
         quiescent[name] = points(phases.quiescent[s.mode].decoded.numpy())

@@ -46,13 +46,15 @@ def run(s: Settings) -> dict:
     cfg = s.cfg
     loaded = lookup.load_conditions(s)
     result, undefined = {}, {}
-    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
-        st = protocol.states(setup, s, cfg.batch_size, cfg.t_quiescent)
+    setups = {name: setup for name, (_, setup) in loaded.items()}
+    simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent, keep_hidden=True)
+    for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
+        st = protocol.states_of(phases, s.mode)
         result[name], why = _geometry(st, int(cfg.n_components))
         if why:
             undefined[name] = why
         # The task's space names its region of interest (a box's ring, a track's band from the reward end).
-        geometry = setup.task.geometry
+        geometry = setups[name].task.geometry
         for phase, decoded in (("active", st.active_decoded), ("quiescent", st.quiescent_decoded)):
             result[name].update(
                 {f"{region}_{phase}": share for region, share in geometry.occupancy(decoded, cfg.ring).items()}

@@ -31,8 +31,9 @@ from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config
 from reactivation.values import is_number
 
 #: Keys that do not change a result: where it goes, where it ran (devices give other random streams, but the
-#: same protocol), how it reports progress; ``sizes`` is the scale's table, read into the analysis's own keys.
-_NOT_RESULT_KEYS = ("seed", "path", "device", "progress", "sizes")
+#: same protocol), how it reports progress, whether the conditions ran batched (the same rollouts up to float
+#: rounding); ``sizes`` is the scale's table, read into the analysis's own keys.
+_NOT_RESULT_KEYS = ("seed", "path", "device", "progress", "sizes", "batch_models")
 #: Settings spelt by the file name's fixed part. ``scale`` is not spelt but still recorded and compared: a run
 #: directory's name leaves the scale out, so a results root holds one scale's runs of each preset, seed and
 #: train_overrides, and two scales' results of the same name cannot both be computed there.

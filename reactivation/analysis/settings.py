@@ -97,6 +97,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "path": (lambda v: isinstance(v, str) and bool(v.strip()), "a folder (a non-empty string)"),
     "progress": (lambda v: isinstance(v, bool), "true or false"),
+    "batch_models": (lambda v: v == "auto" or isinstance(v, bool), "auto (batched on CUDA), true or false"),
 }
 #: Analyses that write result files, each with its script (``output_<kind>.py``).
 KINDS = ("kl", "variance", "distance", "manifold")

@@ -21,10 +21,11 @@ def run(s: Settings) -> dict:
     loaded = lookup.load_conditions(s)
     result: dict[str, float] = {}
     geometry: Geometry | None = None
-    for name, (_, setup) in tqdm(loaded.items(), desc="models", disable=not cfg.progress):
-        phases = protocol.simulate(setup, s, cfg.batch_size, cfg.t_quiescent, active=False)
+    setups = {name: setup for name, (_, setup) in loaded.items()}
+    simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent, active=False)
+    for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
         kept = phases.quiescent[s.mode].decoded[:, cfg.t_shift :].double().numpy()
-        geometry = setup.task.geometry
+        geometry = setups[name].task.geometry
         result[name] = float(geometry.trajectory_variance(kept).mean())
     assert geometry is not None  # a family has at least one condition (its presets: FAMILIES), so the loop ran
     meta = {"unit": geometry.variance_unit, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
