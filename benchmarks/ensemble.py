@@ -43,21 +43,29 @@ from reactivation.loading import build  # noqa: E402
 from reactivation.training import _One, _Run, _Stacked  # noqa: E402
 
 
-def _runs(preset: str, members: int) -> list[_Run]:
-    """``members`` runs of ``preset`` with seeds 0..E-1; odd members without recurrent noise (a mixed ensemble)."""
+def _runs(preset: str, members: int, device: str = "cpu", overrides: tuple[str, ...] = ()) -> list[_Run]:
+    """``members`` runs of ``preset`` with seeds 0..E-1; odd members without recurrent noise (a mixed ensemble).
+
+    ``overrides``: extra config overrides of every member (e.g. ``scale=tiny`` for a smoke test).
+    """
     made = []
     for k in range(members):
         extra = ["rnn.sigma2_rec=0.0"] if k % 2 else []
-        cfg = compose_train([f"config={preset}", f"seed={k}", "device=cpu", "trainer.progress=false", *extra])
+        cfg = compose_train(
+            [f"config={preset}", f"seed={k}", f"device={device}", "trainer.progress=false", *overrides, *extra]
+        )
         run = _Run(build(cfg), Path(tempfile.mkdtemp()), preset, k)
         run.zero_loss = 1.0
         made.append(run)
     return made
 
 
-def _step_function(preset: str, members: int):
-    """The training loop's step for E members (E = 1: the single run's own path)."""
-    group = _runs(preset, members)
+def step_function(preset: str, members: int, device: str = "cpu", overrides: tuple[str, ...] = ()):
+    """The training loop's step for E members (E = 1: the single run's own path), and the networks it trains.
+
+    Also timed on a GPU by benchmarks/gpu.py.
+    """
+    group = _runs(preset, members, device, overrides)
     networks = _Stacked(group) if members > 1 else _One(group[0])
 
     def step() -> None:
@@ -74,7 +82,7 @@ def child(preset: str, members: int, threads: int, steps: int, profile: bool) ->
     torch.set_num_threads(threads)
     configure_process(training=True)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    step, networks = _step_function(preset, members)
+    step, networks = step_function(preset, members)
     step()
     times = []
     for _ in range(steps):

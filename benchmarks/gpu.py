@@ -1,6 +1,6 @@
 """The benchmarks/bench.py table measured on a GPU, and the CUDA correctness tests (tests/test_cuda.py) run there.
 
-    python benchmarks/gpu.py --quick        # on a GPU machine: well under 5 minutes on an H200
+    python benchmarks/gpu.py --quick        # on a GPU machine: at most 6 minutes (--budget 360)
     python benchmarks/gpu.py                # full: more repeats, 10,000-step rollouts, more compile modes (< 9 min)
     python benchmarks/gpu.py --device cpu --quick --out /tmp/gpu_smoke   # plumbing smoke test (small sizes)
 
@@ -15,10 +15,13 @@ In order; every part is wrapped, so a failure is recorded as ``failed: <error>``
 3. timings (the functions of benchmarks/bench.py): training step of the three models against fused
    ``torch.nn.RNN`` / ``nn.GRU`` (cuDNN), quiescent rollouts (200 trajectories) against the fused forward,
    trajectory generation alone; peak device memory of each.
-4. CUDA graph capture of the quiescent rollout chunk (static input / noise / state buffers) against ``rollout()``.
-5. ``torch.compile`` of the model (``nn.Module.compile``) inside the library's training step: compile time and
+4. ensembles (benchmarks/ensemble.py's step: the training loop's own step for E stacked members of different
+   seeds, every other one without recurrent noise): network-steps per second and peak device memory at
+   E = 1, 10, 50 (full: 1, 2, 4, 10, 20, 50) for each network, against E = 1 on the same device.
+5. CUDA graph capture of the quiescent rollout chunk (static input / noise / state buffers) against ``rollout()``.
+6. ``torch.compile`` of the model (``nn.Module.compile``) inside the library's training step: compile time and
    step time against eager.
-Parts 1, 4 and 5 run in child processes with a time limit each (a hung compile or a failed capture cannot take the
+Parts 1, 4, 5 and 6 run in child processes with a time limit each (a hung compile or a failed capture cannot take the
 run down); a global time budget (``--budget``) skips what no longer fits.
 
 TF32 is switched off for matrix products and cuDNN (here and in the tests): every number is float32 (TF32 keeps a
@@ -60,8 +63,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))  # bench.py, imported as a module from any working directory
 
 import bench  # noqa: E402
+import ensemble  # noqa: E402
 
 from reactivation.cli import configure_process  # noqa: E402
+from reactivation.ensembles import member_bytes  # noqa: E402
 from reactivation.models.noise import NoiseSample  # noqa: E402
 from reactivation.quiescence import rollout  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
@@ -387,6 +392,19 @@ def time_rollout(name: str, clock: Clock, overrides: tuple, steps: int) -> dict:
     return result
 
 
+def time_ensemble(name: str, clock: Clock, overrides: tuple, members: int, repeats: int, warmup: int) -> dict:
+    """The training loop's step for an ensemble of ``members`` networks of ``name`` (benchmarks/ensemble.py)."""
+    step, networks = ensemble.step_function(PRESETS[name], members, str(clock.device), overrides)
+    seconds, peak = clock.median(step, repeats, warmup)
+    return {
+        "members": members,
+        "step_s": seconds,
+        "throughput": members / seconds,
+        "peak_mb": peak,
+        "estimate_mb_per_member": member_bytes(networks.runs[0].cfg) / 2**20,
+    }
+
+
 def graph_rollout(name: str, clock: Clock, overrides: tuple, steps: int, chunk: int = CHUNK) -> dict:
     """The quiescent rollout with each chunk's forward replayed from one captured CUDA graph, against rollout().
 
@@ -520,7 +538,8 @@ def _attempt(results: dict, key: str, fn: Callable[[], Any]) -> None:
 
 
 def child_item(item: str, args: argparse.Namespace) -> dict:
-    """One experiment in this (child) process: ``graph:<model>`` or ``compile:<model>:<mode>``."""
+    """One experiment in this (child) process: ``graph:<model>``, ``compile:<model>:<mode>`` or
+    ``ensemble:<model>:<members>``."""
     clock = Clock(args.device)
     kind, name, *rest = item.split(":")
     overrides = size_overrides(PRESETS[name], args.sizes)
@@ -528,6 +547,8 @@ def child_item(item: str, args: argparse.Namespace) -> dict:
         return graph_rollout(name, clock, overrides, args.rollout_steps)
     if kind == "compile":
         return compile_item(name, clock, overrides, rest[0], args.repeats, args.warmup)
+    if kind == "ensemble":  # few repeats: an E = 50 SN step is 50 networks' work
+        return time_ensemble(name, clock, overrides, int(rest[0]), min(args.repeats, 5), 1)
     raise ValueError(item)
 
 
@@ -754,6 +775,34 @@ def markdown(results: dict) -> str:
     elif rate is not None:
         out.append(f"| float32 matmul | {rate} | | | |")
 
+    out += ["", "## Ensembles: E networks as one stacked training step", ""]
+    out += [
+        (
+            "benchmarks/ensemble.py's step (the training loop's own: each member's batch from its stream, the "
+            "stacked forward and backward, StackedAdam, the divergence check), members of different seeds, every "
+            "other one without recurrent noise. Ratio = throughput against E = 1 on this device."
+        ),
+        "",
+        "| network | E | step | network-steps/s | ratio | peak | growth per member (measured / estimate) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, by_size in results.get("ensembles", {}).items():
+        one = by_size.get("1")
+        for e, r in by_size.items():
+            if not isinstance(r, dict):
+                out.append(f"| {name} | {e} | {r} | | | | |")
+                continue
+            ratio = f"{r['throughput'] / one['throughput']:.2f}x" if isinstance(one, dict) else "-"
+            growth = (
+                f"{(r['peak_mb'] - one['peak_mb']) / (int(e) - 1):.3g}"
+                if isinstance(one, dict) and int(e) > 1 and r["peak_mb"] is not None
+                else "-"
+            )
+            out.append(
+                f"| {name} | {e} | {_t(r['step_s'])} | {r['throughput']:.1f} | {ratio} | {_mb(r['peak_mb'])} "
+                f"| {growth} / {r['estimate_mb_per_member']:.3g} MB |"
+            )
+
     out += ["", "## CUDA graph of the quiescent rollout chunk", ""]
     graphs = results["graphs"]
     if isinstance(graphs, str):
@@ -819,7 +868,7 @@ def main() -> None:
     parser.add_argument(
         "--budget",
         type=float,
-        help="seconds for the whole run; experiments that no longer fit are skipped (default: 230 quick, 480 full)",
+        help="seconds for the whole run; experiments that no longer fit are skipped (default: 360 quick, 540 full)",
     )
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile experiments")
     parser.add_argument("--item", help=argparse.SUPPRESS)  # internal: one experiment in a child process
@@ -829,7 +878,7 @@ def main() -> None:
     if cuda and not torch.cuda.is_available():
         parser.error("CUDA is not available here; use --device cpu for the plumbing smoke test")
     args.sizes = args.sizes or ("paper" if cuda else "small")
-    args.budget = args.budget or (230.0 if args.quick else 480.0)
+    args.budget = args.budget or (360.0 if args.quick else 540.0)
     # A CPU run is a plumbing check on a possibly shared machine: one thread (OpenMP threads spin-waiting for
     # busy cores slow the small ops down tenfold) and 1,000-step rollouts.
     if not cuda:
@@ -903,6 +952,9 @@ def main() -> None:
         )
         return _run_child(item, args, min(cap, left))
 
+    # Ensembles before the graphs and compiles: they are the library's way to many runs on a GPU.
+    members = ((1, 10, 50) if args.quick else (1, 2, 4, 10, 20, 50)) if cuda else (1, 3)
+    results["ensembles"] = {name: {str(e): child(f"ensemble:{name}:{e}", 90) for e in members} for name in PRESETS}
     if cuda:
         results["graphs"] = {name: child(f"graph:{name}", 90) for name in ("SN vanilla", "HD vanilla")}
     else:

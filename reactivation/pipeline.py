@@ -63,8 +63,16 @@ ANALYSES: dict[str, Callable[[Settings], dict]] = {
     "distance": distance.run,
     "manifold": manifold.run,
 }
-#: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one).
-LAUNCHERS = {"basic": None, "local": "local", "slurm": "slurm", "slurm_local": "slurm_local"}
+#: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one);
+#: ``auto`` is resolved by :func:`launcher`.
+LAUNCHERS = {
+    "auto": None,
+    "basic": None,
+    "local": "local",
+    "ensemble": "ensemble",
+    "slurm": "slurm",
+    "slurm_local": "slurm_local",
+}
 
 
 STAGES = ("train", "analyse", "figures", "report")
@@ -135,6 +143,24 @@ def missing_runs(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict
     return missing
 
 
+def launcher(cfg: DictConfig) -> tuple[str, str]:
+    """The launcher the training runs use, and why.
+
+    ``auto`` trains as ensembles (``hydra/launcher=ensemble``) on CUDA, where one stacked computation replaces
+    many launch-bound small ones, and as parallel single runs (``local``) on a CPU, where ensembles measured no
+    gain: 0.70-0.98x the throughput of separate runs for SN and the GRU, 0.79-1.34x for HD
+    (benchmarks/results/vm-ensemble.md, docs/speed.md "Many runs").
+    """
+    if cfg.launcher != "auto":
+        return cfg.launcher, "as asked (launcher=" + cfg.launcher + ")"
+    if select_device(cfg.device).type == "cuda":
+        return "ensemble", "launcher=auto on CUDA: runs that share shapes train as one ensemble"
+    return "local", (
+        "launcher=auto on CPU: parallel single runs, since ensembles measured no gain on CPU "
+        "(benchmarks/results/vm-ensemble.md); launcher=ensemble forces them"
+    )
+
+
 def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[str]]:
     """One ``reactivation train -m`` command per group of presets missing the same seeds.
 
@@ -143,7 +169,7 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
     groups: dict[tuple[int, ...], list[str]] = {}
     for preset, seeds in missing.items():
         groups.setdefault(tuple(seeds), []).append(preset)
-    launcher = LAUNCHERS[cfg.launcher]
+    option = LAUNCHERS[launcher(cfg)[0]]
     commands = []
     for group_seeds, presets in groups.items():
         command = [
@@ -159,7 +185,7 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
             f"device={cfg.device}",
             "trainer.progress=false",
         ]
-        command += [f"hydra/launcher={launcher}"] if launcher else []
+        command += [f"hydra/launcher={option}"] if option else []
         commands.append(command + [str(a) for a in cfg.train_args])
     return commands
 
@@ -178,6 +204,7 @@ def train(cfg: DictConfig, seeds: list[int], families: list[str]) -> int:
     if not n:
         log.info("every run is trained already; reusing them")
         return 0
+    log.info("training %d run(s) with the %s launcher: %s", n, *launcher(cfg))
     for command in train_commands(cfg, missing):
         log.info("training %s", shlex.join(command[1:]))
         # In the caller's working directory (train_args may name files relative to it; path is absolute), in
@@ -329,6 +356,7 @@ def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, di
         ("seeds", ", ".join(map(str, seeds))),
         ("families", ", ".join(families)),
         ("runs", f"{len(infos)} ({trained} trained by this call, the rest reused)"),
+        *([("training launcher", "{} ({})".format(*launcher(cfg)))] if trained else []),
         ("time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())),
         (
             "machine",

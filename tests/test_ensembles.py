@@ -174,9 +174,9 @@ def test_the_memory_estimate_grows_with_the_shapes(tiny_config):
     wider = tiny_config("spatial_navigation/noisy_unbiased", "rnn.n_rec=32")
     gru = tiny_config("spatial_navigation/noisy_unbiased_gru")
     assert ensembles.member_bytes(small) < ensembles.member_bytes(wider) < 2 * ensembles.member_bytes(small) + 1
-    # 4 bytes x T x B x (8 n_rec + 8 cells) for vanilla; the GRU keeps twice as much per unit.
-    assert ensembles.member_bytes(small) == 4 * 6 * 4 * (8 * 16 + 8 * 32)
-    assert ensembles.member_bytes(gru) == 4 * 6 * 4 * (16 * 16 + 8 * 32)
+    # 4 bytes x T x B x (12 n_rec + 9 cells) for vanilla; the GRU keeps 16 n_rec + 9 cells.
+    assert ensembles.member_bytes(small) == 4 * 6 * 4 * (12 * 16 + 9 * 32)
+    assert ensembles.member_bytes(gru) == 4 * 6 * 4 * (16 * 16 + 9 * 32)
 
 
 def test_the_launcher_trains_a_sweep_as_ensembles_from_another_directory(tmp_path):

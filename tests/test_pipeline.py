@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from reactivation import ReactivationError, pipeline
 from reactivation.analysis import aggregate, claims, lookup, results, settings
@@ -245,6 +246,22 @@ def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
     assert all({"scale=tiny", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"} <= set(c) for c in commands)
 
 
+def test_launcher_auto_means_ensembles_on_cuda_and_parallel_single_runs_on_cpu(tmp_path, monkeypatch):
+    cfg = pipeline.main_config([f"path={tmp_path}"])
+    assert cfg.launcher == "auto"
+    (command,) = pipeline.train_commands(cfg, {"a/x": [0, 1]})
+    assert "hydra/launcher=local" in command and not any("ensemble" in c for c in command)
+    name, why = pipeline.launcher(cfg)
+    assert name == "local" and "benchmarks/results/vm-ensemble.md" in why  # the reason cites the measurement
+    forced = pipeline.main_config([f"path={tmp_path}", "launcher=ensemble"])
+    assert "hydra/launcher=ensemble" in pipeline.train_commands(forced, {"a/x": [0]})[0]
+    monkeypatch.setattr(pipeline, "select_device", lambda name: torch.device("cuda"))
+    (command,) = pipeline.train_commands(cfg, {"a/x": [0, 1]})
+    assert "hydra/launcher=ensemble" in command and "hydra/launcher=local" not in command
+    assert pipeline.launcher(cfg)[0] == "ensemble"
+    assert pipeline.launcher(pipeline.main_config([f"path={tmp_path}", "launcher=basic"]))[0] == "basic"
+
+
 def test_scale_shrinks_runs_and_analyses_together():
     paper = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0"])
     small = compose_train(["config=spatial_navigation/noisy_unbiased", "seed=0", "scale=small"])
@@ -325,6 +342,9 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     ):
         assert section in text, section
     assert "## Missing" not in text and "not evaluated" not in text
+    # launcher=auto on a CPU: parallel single runs, and both the log and the report say so and why.
+    assert "training 20 run(s) with the local launcher: launcher=auto on CPU" in done.stdout
+    assert "- **training launcher:** local (launcher=auto on CPU: parallel single runs" in text
     numbers = re.findall(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|inf|n/a) ± ", text)
     assert len(numbers) > 100 and not {"nan", "inf", "n/a"} & set(numbers)
     assert len(re.findall(r"^\| (spatial_navigation|head_direction)/\S+ \| [01] \| 30 \|", text, re.M)) == 20
