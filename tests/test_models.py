@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from reactivation import ConfigError
-from reactivation.models import MODELS, NoiseSample, NoisyGRU, NoisyRNN, build_model
+from reactivation.models import MODELS, NOISE_DISTS, Ensemble, NoiseSample, NoisyGRU, NoisyRNN, build_model
 
 SMALL = {"n_in": 2, "n_rec": 24, "n_out": 10, "n_init": 12}
 NOISY = {"sigma2_in": 0.3**2, "sigma2_rec": 0.1**2, "sigma2_out": 0.2**2}
@@ -152,7 +152,7 @@ def test_generator_required_when_any_sigma_is_positive(cls):
 
 
 @pytest.mark.parametrize("cls", [NoisyRNN, NoisyGRU])
-@pytest.mark.parametrize("dist", ["gaussian", "uniform"])
+@pytest.mark.parametrize("dist", NOISE_DISTS)
 def test_same_seed_same_outputs_different_seed_different(cls, dist):
     model = make(cls, noise_dist=dist, **NOISY)
     inputs, init_code = batch(model)
@@ -175,21 +175,29 @@ def _check_moments(values, mean, std):
     assert abs(values.std().item() - std) < 0.02 * std
 
 
-@pytest.mark.parametrize("dist", ["gaussian", "uniform"])
+def _expected_moments(dist, sigma):
+    """(mean, std) of one input or recurrent noise term of scale ``sigma`` under ``dist``."""
+    return {
+        "gaussian": (0.0, sigma),
+        "uniform": (0.5 * sigma, sigma / math.sqrt(12)),
+        "gaussian_matched": (0.0, sigma / math.sqrt(12)),
+    }[dist]
+
+
+@pytest.mark.parametrize("dist", NOISE_DISTS)
 def test_noise_moments_via_sample_noise(dist):
     sigma = 0.3
     model = make(noise_dist=dist, n_rec=64, sigma2_in=sigma**2, sigma2_rec=sigma**2, sigma2_out=sigma**2)
     noise = model.sample_noise(64, 50, gen(0))
-    mean, std = (0.5 * sigma, sigma / math.sqrt(12)) if dist == "uniform" else (0.0, sigma)
-    _check_moments(noise.recurrent, mean, std)
+    _check_moments(noise.recurrent, *_expected_moments(dist, sigma))
     assert noise.recurrent.shape == (64, 50, 64) and noise.input.shape == (64, 50, 2)
-    _check_moments(noise.output, 0.0, sigma)  # output noise is Gaussian in both modes
+    _check_moments(noise.output, 0.0, sigma)  # output noise is Gaussian sigma_out * N(0, 1) in every mode
     if dist == "uniform":
         assert noise.recurrent.min() >= 0 and noise.recurrent.max() < sigma
         assert noise.input.min() >= 0 and noise.input.max() < sigma
 
 
-@pytest.mark.parametrize("dist", ["gaussian", "uniform"])
+@pytest.mark.parametrize("dist", NOISE_DISTS)
 def test_recurrent_noise_moments_through_forward_of_zero_weight_net(dist):
     sigma = 0.1
     model = zero_weights(make(n_rec=64, sigma2_rec=sigma**2, sigma2_out=0.2**2, activation_fn="tanh"))
@@ -199,13 +207,12 @@ def test_recurrent_noise_moments_through_forward_of_zero_weight_net(dist):
     # With W = 0: h_t = (1 - alpha) h_{t-1} + zeta_t and h_0 = 0, so zeta_t = h_t - (1 - alpha) h_{t-1}.
     previous = torch.cat([torch.zeros_like(hidden[:, :1]), hidden[:, :-1]], dim=1)
     zeta = hidden - (1 - model.alpha) * previous
-    mean, std = (0.5 * sigma, sigma / math.sqrt(12)) if dist == "uniform" else (0.0, sigma)
-    _check_moments(zeta, mean, std)
+    _check_moments(zeta, *_expected_moments(dist, sigma))
     _check_moments(outputs, 0.0, 0.2)  # zero readout: outputs are the (Gaussian) output noise alone
 
 
 @pytest.mark.parametrize("cls", [NoisyRNN, NoisyGRU])
-@pytest.mark.parametrize("dist", ["gaussian", "uniform"])
+@pytest.mark.parametrize("dist", NOISE_DISTS)
 def test_sigma_rec_override_scales_the_recurrent_noise_exactly(cls, dist):
     model = zero_weights(make(cls, sigma2_rec=0.01**2, noise_dist=dist, dt=1.0, tau=1.0, activation_fn="tanh"))
     model = model.double()  # float64: the GRU's h_t = h_{t-1} / 2 + zeta_t sums terms of both signs
@@ -219,6 +226,98 @@ def test_sigma_rec_override_scales_the_recurrent_noise_exactly(cls, dist):
     torch.testing.assert_close(doubled, math.sqrt(2) * own, rtol=1e-9, atol=1e-15)
 
 
+def test_gaussian_and_uniform_draws_are_the_same_generator_calls_as_before():
+    """gaussian_matched was added beside them: the other two still make exactly these calls, in this order."""
+    batch_size, steps = 4, 6
+    for dist, call in (("gaussian", torch.Tensor.normal_), ("uniform", torch.Tensor.uniform_)):
+        model = make(noise_dist=dist, **NOISY)
+        noise, g = model.sample_noise(batch_size, steps, gen(3)), gen(3)
+        kinds = {
+            "input": (model.n_in, model.sigma_in),
+            "recurrent": (model.n_rec, model.sigma_rec),
+            "output": (model.n_out, model.sigma_out),
+        }
+        for name, (width, std) in kinds.items():
+            draw = torch.Tensor.normal_ if name == "output" else call  # output noise is always Gaussian
+            expected = draw(torch.empty(steps, batch_size, width), 0.0, std, generator=g)
+            assert torch.equal(getattr(noise, name), expected.transpose(0, 1)), (dist, name)
+
+
+# Monte Carlo tolerance of the gaussian_matched tests: 5 standard errors of the statistic (a normal statistic is
+# that far off with probability 6e-7; the draws are seeded, so a pass is a pass for good).
+N_SE = 5.0
+
+
+@pytest.mark.parametrize("cls", [NoisyRNN, NoisyGRU])
+def test_gaussian_matched_noise_is_zero_mean_with_the_uniform_draws_std(cls):
+    sigma = 0.3
+    model = make(cls, noise_dist="gaussian_matched", n_rec=64, sigma2_in=sigma**2, sigma2_rec=sigma**2,
+                 sigma2_out=0.2**2)  # fmt: skip
+    noise = model.sample_noise(64, 50, gen(1))
+    std = sigma / math.sqrt(12)
+    for values in (noise.recurrent, noise.input):
+        n = values.numel()  # 204,800 recurrent and 6,400 input terms
+        # Standard errors of a normal sample's mean and standard deviation: std / sqrt(n), std / sqrt(2 n).
+        assert abs(values.double().mean().item()) < N_SE * std / math.sqrt(n)
+        assert abs(values.double().std().item() - std) < N_SE * std / math.sqrt(2 * n)
+    out = noise.output.double()  # output noise stays sigma_out * N(0, 1), not divided by sqrt(12)
+    assert abs(out.std().item() - 0.2) < N_SE * 0.2 / math.sqrt(2 * out.numel())
+
+
+def test_gaussian_matched_noise_has_the_variance_of_the_uniform_setting():
+    sigma, kinds = 0.3, ("uniform", "gaussian_matched")
+    samples = {
+        dist: make(noise_dist=dist, n_rec=64, sigma2_rec=sigma**2).sample_noise(64, 50, gen(2)).recurrent.double()
+        for dist in kinds
+    }
+    var, n = {dist: x.var().item() for dist, x in samples.items()}, samples["uniform"].numel()
+    # Both are sigma^2 / 12. The standard error of a sample variance is var * sqrt((kurtosis - 1) / n): kurtosis
+    # 1.8 for a uniform, 3 for a normal; the difference of two independent variances adds their squares.
+    target = sigma**2 / 12
+    se = {"uniform": target * math.sqrt(0.8 / n), "gaussian_matched": target * math.sqrt(2.0 / n)}
+    for dist in kinds:
+        assert abs(var[dist] - target) < N_SE * se[dist], dist
+    assert abs(var["gaussian_matched"] - var["uniform"]) < N_SE * math.hypot(*se.values())
+    assert abs(samples["uniform"].mean().item() - 0.5 * sigma) < 0.01 * sigma  # ...and only uniform has a mean
+
+
+@pytest.mark.parametrize("cls", [NoisyRNN, NoisyGRU])
+def test_an_ensemble_member_with_gaussian_matched_gets_its_single_models_noise(cls):
+    noise = [
+        {"noise_dist": "gaussian_matched", "sigma2_in": 1e-3, "sigma2_rec": 4e-2, "sigma2_out": 1e-2},
+        {"noise_dist": "uniform", "sigma2_in": 1e-3, "sigma2_rec": 4e-2},
+        {"noise_dist": "gaussian", "sigma2_rec": 1e-2},
+    ]
+    members = [make(cls, seed=k, **kw) for k, kw in enumerate(noise)]
+    ensemble = Ensemble(members)
+    assert ensemble.noise_dist == ("gaussian_matched", "uniform", "gaussian")
+    stacked = ensemble.sample_noise(5, 7, [gen(20 + k) for k in range(len(members))])
+    for k, single in enumerate(members):
+        own = single.sample_noise(5, 7, gen(20 + k))
+        for name in ("input", "recurrent", "output"):
+            ours = getattr(own, name)
+            if ours is None:  # nothing drawn for this member: zeros in the stack
+                assert not getattr(stacked, name)[k].any(), (k, name)
+            else:
+                assert torch.equal(getattr(stacked, name)[k], ours), (k, name)
+    # member(k) keeps the setting, and so its single model draws the same again.
+    assert ensemble.member(0).noise_dist == "gaussian_matched"
+    inputs = torch.randn(len(members), 5, 7, 2, generator=gen(30))
+    init = torch.rand(len(members), 5, SMALL["n_init"], generator=gen(31))
+    _, outputs = ensemble(inputs, init, generators=[gen(40 + k) for k in range(len(members))])
+    _, single = members[0](inputs[0], init[0], generator=gen(40))
+    torch.testing.assert_close(outputs[0], single, rtol=1e-5, atol=1e-6)
+
+
+def test_a_bad_noise_dist_lists_all_three():
+    for bad in ("laplace", "Gaussian", "matched"):
+        with pytest.raises(ConfigError) as info:
+            make(noise_dist=bad)
+        assert str(info.value) == (
+            f"rnn.noise_dist = {bad!r} is not allowed; choose one of gaussian, uniform, gaussian_matched"
+        )
+
+
 # --- the fast path against the reference ---------------------------------------------------------------------------
 CASES = [
     (NoisyRNN, "relu", False, {}),
@@ -229,7 +328,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("dist", ["gaussian", "uniform"])
+@pytest.mark.parametrize("dist", NOISE_DISTS)
 @pytest.mark.parametrize("cls, activation, bias, extra", CASES)
 def test_fast_path_matches_reference_outputs_and_gradients(cls, activation, bias, extra, dist):
     model = make(cls, activation_fn=activation, bias=bias, noise_dist=dist, **NOISY, **extra).double()

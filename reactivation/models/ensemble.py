@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from reactivation.models import ops
-from reactivation.models.noise import NoiseSample, check_std
+from reactivation.models.noise import NoiseSample, check_std, fill
 from reactivation.models.rnn import NoisyRecurrentBase, forward_time_major
 
 #: Settings every member must share: they fix the shapes and the arithmetic of the batched loop.
@@ -285,10 +285,8 @@ class Ensemble(nn.Module):
                 block = buffer[k]  # contiguous (T, B, n): draws fill it exactly as they fill a fresh tensor
                 if std[k] == 0.0:
                     block.zero_()
-                elif index == 2 or self.noise_dist[k] == "gaussian":  # output noise (index 2) is always Gaussian
-                    block.normal_(0.0, std[k], generator=generator)
-                else:
-                    block.uniform_(0.0, std[k], generator=generator)
+                else:  # output noise (index 2) is always Gaussian; the draw is the one sample_noise makes
+                    fill(block, std[k], "gaussian" if index == 2 else self.noise_dist[k], generator)
         return NoiseSample(*(None if buffer is None else buffer.transpose(1, 2) for buffer in buffers))
 
     def _check_noise(self, noise: NoiseSample, batch_size: int, steps: int) -> None:

@@ -1,10 +1,13 @@
 """Noise injected into the noisy recurrent models (SPEC section 4).
 
-Two distributions, chosen by ``rnn.noise_dist``:
+Three distributions, chosen by ``rnn.noise_dist``:
 
 * ``gaussian`` (default): every noise term is ``sigma * N(0, 1)``, the zero-mean noise the paper's theory assumes.
 * ``uniform``: reproduces the published code, which drew input and recurrent noise as ``sigma * U[0, 1)``
   (mean ``0.5 sigma``, standard deviation ``sigma / sqrt(12)``); its output noise was Gaussian, and so is ours.
+* ``gaussian_matched``: input and recurrent noise ``(sigma / sqrt(12)) * N(0, 1)``, the variance of ``uniform``
+  without its mean, so that the two effects of the published draws (less variance, a drift) can be told apart;
+  output noise is ``sigma_out * N(0, 1)`` as in the other two.
 
 All noise of one forward call is drawn up front, one draw per kind, so that the time loop does no random number
 generation and so that a test can feed the very same sample to a reference implementation.
@@ -20,7 +23,9 @@ from torch import Tensor
 
 from reactivation import ConfigError
 
-NOISE_DISTS = ("gaussian", "uniform")
+NOISE_DISTS = ("gaussian", "uniform", "gaussian_matched")
+#: Standard deviation of U[0, 1): ``gaussian_matched`` scales sigma by it to get the variance of ``uniform``.
+UNIFORM_STD = 1.0 / math.sqrt(12.0)
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,8 @@ def draw(
 
     Args:
         shape: (B, T, n) shape of the result.
-        std: the scale ``sigma`` (a standard deviation for ``gaussian``, the width of the interval for ``uniform``).
-        dist: ``gaussian`` (``std * N(0, 1)``) or ``uniform`` (``std * U[0, 1)``).
+        std: the scale ``sigma`` (see :func:`fill`).
+        dist: ``gaussian``, ``uniform`` or ``gaussian_matched`` (see :func:`fill`).
         generator: the random stream to draw from (on ``device``); may be ``None`` when ``std`` is 0 (nothing is
             drawn).
         device: device of the result.
@@ -93,13 +98,37 @@ def draw(
     batch, steps, width = shape
     # Time-major storage: the time loop unbinds along dim 0 of the underlying buffer and gets contiguous slices.
     buffer = torch.empty((steps, batch, width), device=device, dtype=dtype)
+    fill(buffer, std, dist, generator)
+    return buffer.transpose(0, 1)
+
+
+def fill(buffer: Tensor, std: float, dist: str, generator: torch.Generator | None) -> Tensor:
+    """Fill ``buffer`` in place with ``dist`` noise of scale ``std``, in one generator call; returns it.
+
+    The one place a distribution becomes generator calls, shared by :func:`draw` and the ensemble's per-member
+    blocks, so that a member's noise is bit-identical to its single model's.
+
+    Args:
+        buffer: tensor of any shape to overwrite (contiguous, so the draw fills it in memory order).
+        std: the scale ``sigma`` (a standard deviation for ``gaussian``, the width of the interval for ``uniform``,
+            ``sqrt(12)`` times the standard deviation for ``gaussian_matched``).
+        dist: ``gaussian`` (``std * N(0, 1)``), ``uniform`` (``std * U[0, 1)``) or ``gaussian_matched``
+            (``std / sqrt(12) * N(0, 1)``).
+        generator: the random stream to draw from (on ``buffer``'s device).
+
+    Raises:
+        ConfigError: an unknown ``dist``.
+    """
     if dist == "gaussian":
         buffer.normal_(0.0, std, generator=generator)
     elif dist == "uniform":
         buffer.uniform_(0.0, std, generator=generator)
+    elif dist == "gaussian_matched":
+        # The same single normal_ call as gaussian, at the uniform draw's standard deviation (variance sigma^2 / 12).
+        buffer.normal_(0.0, std * UNIFORM_STD, generator=generator)
     else:
         check_noise_dist(dist)
-    return buffer.transpose(0, 1)
+    return buffer
 
 
 def sample_noise(
@@ -120,7 +149,7 @@ def sample_noise(
         steps: T, the number of time steps.
         widths: (n_in, n_rec, n_out) widths of the three noise kinds.
         stds: (sigma_in, sigma_rec, sigma_out) standard deviations (unitless scale of each term).
-        dist: distribution of the input and recurrent noise (``gaussian`` or ``uniform``); output noise is Gaussian.
+        dist: distribution of the input and recurrent noise (one of :data:`NOISE_DISTS`); output noise is Gaussian.
         generator: random stream; required when any of ``stds`` is > 0.
         device: device of the noise.
         dtype: floating dtype of the noise.

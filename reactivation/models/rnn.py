@@ -153,7 +153,7 @@ class NoisyRecurrentBase(nn.Module):
         tau: time constant of the leak, same units as ``dt``.
         activation_fn: ``relu``, ``tanh`` or ``sigmoid``.
         bias: whether every layer gets a bias (the published models have none).
-        noise_dist: ``gaussian`` or ``uniform`` (see :mod:`reactivation.models.noise`).
+        noise_dist: ``gaussian``, ``uniform`` or ``gaussian_matched`` (see :mod:`reactivation.models.noise`).
         generator: random stream of the weight init (``None`` uses torch's global generator).
 
     Raises:
