@@ -8,6 +8,7 @@ implementation passes for any seed and a wrong one (e.g. a 1-D uniform density, 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from reactivation.analysis import (
     wrapped_step_distance,
 )
 from reactivation.analysis.metrics import vonmises_bandwidth, wrap
+from reactivation.geometry import Box, Circle
 
 BOX = ((-1.1, -1.1), (1.1, 1.1))
 
@@ -173,6 +175,88 @@ def test_circular_kl_bandwidth_rule_and_degenerate_angles():
         circular_kl_divergence(uniform, uniform, kappa=-1.0)
     with pytest.raises(ValueError, match="1-D array of angles"):
         circular_kl_divergence(uniform.reshape(50, 50), uniform)
+
+
+# ------------------------------------------------------------------------- density-ratio clip (SPEC §7 decision)
+
+# Wider than every ratio of these tests (|log ratio| < 700): such a clip must leave each estimate bit for bit.
+WIDE = (1e-300, 1e300)
+
+
+def _far_gaussians():
+    """p = N(0, I), q = N((3, 0), I) in 2-D: KL = 9 / 2 nats, and the log ratio log p(x) - log q(x) of a sample of
+    p is N(4.5, 9), so a clip at e^2 reaches most samples."""
+    return rng(30).normal(size=(2000, 2)), rng(31).normal(size=(2000, 2)) + np.array([3.0, 0.0])
+
+
+def test_a_ratio_clip_lowers_kl_where_ratios_exceed_it_and_equals_the_hand_computation():
+    p, q = _far_gaussians()
+    clip = (math.exp(-2.0), math.exp(2.0))
+    unclipped, clipped = kl_divergence(p, q, 1000, seed=0), kl_divergence(p, q, 1000, seed=0, ratio_clip=clip)
+    # By hand: neither cloud is degenerate, so the stream goes to the Monte Carlo draws alone (SPEC §7).
+    kde_p, kde_q = gaussian_kde(p.T), gaussian_kde(q.T)
+    x = kde_p.resample(1000, seed=np.random.default_rng(0))
+    log_ratio = kde_p.logpdf(x) - kde_q.logpdf(x)
+    assert (log_ratio > 2.0).mean() > 0.5  # the clip bites on most samples...
+    assert unclipped == float(np.mean(log_ratio)) and unclipped == pytest.approx(4.5, abs=0.5)
+    assert clipped == float(np.mean(np.clip(log_ratio, -2.0, 2.0)))  # ...and clipped ratios are averaged as logs
+    assert clipped < unclipped and clipped <= 2.0
+
+
+def test_a_ratio_clip_of_the_uniform_row_equals_the_hand_computation():
+    q = rng(32).normal(0.0, 0.2, size=(2000, 2))  # a tight cloud: the box's corners have vanishing q
+    clip = (1e-3, 1e3)
+    unclipped, clipped = kl_from_uniform(q, *BOX, 1000, seed=0), kl_from_uniform(q, *BOX, 1000, seed=0, ratio_clip=clip)
+    x = np.random.default_rng(0).uniform(BOX[0], BOX[1], size=(1000, 2))
+    log_ratio = -math.log(2.2 * 2.2) - gaussian_kde(q.T).logpdf(x.T)
+    assert log_ratio.max() > math.log(1e3)
+    # 1e-12: the clip is applied to log q (the same bounds, moved by log U), so rounding may differ by an ulp.
+    assert clipped == pytest.approx(float(np.mean(np.clip(log_ratio, *np.log(clip)))), rel=1e-12)
+    assert clipped < unclipped
+
+
+def test_a_circular_ratio_clip_lowers_kl_and_saturates_at_its_bound():
+    p, q = rng(33).vonmises(0.0, 8.0, size=2000), rng(34).vonmises(math.pi, 8.0, size=2000)
+    unclipped = circular_kl_divergence(p, q, 1000, seed=0)
+    clipped = circular_kl_divergence(p, q, 1000, seed=0, ratio_clip=(1e-2, 1e2))
+    # Opposite concentrated clouds: every sample's ratio is far above 1e2 (the unclipped mean is ≈ 130 nats), so the
+    # clipped estimate is the mean of 1000 copies of log 1e2, equal to it up to the rounding of the sum.
+    assert unclipped > 100.0
+    assert clipped == pytest.approx(math.log(1e2), rel=1e-12)
+
+
+def test_a_ratio_clip_wider_than_every_ratio_changes_nothing_bit_for_bit():
+    p, q = _far_gaussians()
+    assert kl_divergence(p, q, 1000, seed=0, ratio_clip=WIDE) == kl_divergence(p, q, 1000, seed=0)
+    assert kl_from_uniform(q, *BOX, 1000, seed=0, ratio_clip=WIDE) == kl_from_uniform(q, *BOX, 1000, seed=0)
+    a, b = rng(35).vonmises(0.0, 4.0, size=500), rng(36).vonmises(1.0, 4.0, size=500)
+    assert circular_kl_divergence(a, b, 1000, seed=0, ratio_clip=WIDE) == circular_kl_divergence(a, b, 1000, seed=0)
+    # The task spaces' whole tables (the uniform row included) pass the clip on and keep every cell.
+    for space, rows, cols in (
+        (Box(*BOX), {"x": p, "y": q}, {"x": p, "y": q}),
+        (Circle(), {"a": a[:, None]}, {"a": a[:, None], "b": b[:, None]}),
+    ):
+        plain, plain_jitter = space.kl_table(rows, cols, 500, 0)
+        wide, wide_jitter = space.kl_table(rows, cols, 500, 0, ratio_clip=WIDE)
+        assert wide == plain and wide_jitter == plain_jitter
+        tight, _ = space.kl_table(rows, cols, 500, 0, ratio_clip=(0.5, 2.0))
+        assert set(tight) == set(plain) and all(
+            math.log(0.5) <= tight[r][c] <= math.log(2.0) for r in tight for c in tight[r]
+        )
+
+
+@pytest.mark.parametrize("bad", [1e7, (1e7,), (1e-7, 1e7, 1e9), (1e7, 1e-7), (2.0, 2.0), (0.0, 1e7), (-1.0, 1.0),
+                                 (1e-7, math.inf), (math.nan, 1.0), "1e-7,1e7", (True, 2)])  # fmt: skip
+def test_a_bad_ratio_clip_is_refused_by_every_estimate(bad):
+    p, q = _far_gaussians()
+    message = "ratio_clip must be None or [low, high] with 0 < low < high, both finite; got "
+    for estimate in (
+        lambda: kl_divergence(p, q, ratio_clip=bad),
+        lambda: kl_from_uniform(q, *BOX, ratio_clip=bad),
+        lambda: circular_kl_divergence(p[:, 0], q[:, 0], ratio_clip=bad),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            estimate()
 
 
 # --------------------------------------------------------------------------------- per-trajectory statistics

@@ -1,7 +1,9 @@
 """output_kl.py: KL(quiescent ‖ active) between decoded-output distributions (SPEC §7).
 
 Rows are the quiescent distributions (each model, an untrained random network and the uniform
-distribution), columns the active distributions of the models: ``{quiescent: {active: nats}}``.
+distribution), columns the active distributions of the models: ``{quiescent: {active: nats}}``. With ``ratio_clip``
+set, each sample's density ratio is clipped to ``[low, high]`` before the log, as the published code did with
+``[1e-7, 1e7]`` (SPEC §7 decision "ratio clip"); the ``.meta.json`` records it as ``ratio_clip``.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ def run(s: Settings) -> dict:
     )
     quiescent["random"] = points(phases.quiescent["scaled"].decoded.numpy())
     # The task's space knows its KDE and its uniform distribution (a box's true density, a circle's von Mises).
+    clip = None if cfg.ratio_clip is None else (float(cfg.ratio_clip[0]), float(cfg.ratio_clip[1]))
     table, jittered = reference.task.geometry.kl_table(
-        quiescent, active, cfg.n_samples, stream_seed(s.seed, "analysis")
+        quiescent, active, cfg.n_samples, stream_seed(s.seed, "analysis"), ratio_clip=clip
     )
     rows = [*quiescent, "uniform"]
     meta = {
         "rows": rows,
         "columns": list(active),
         "jittered_1mm": jittered,
+        # [low, high] each density ratio was clipped to (SPEC §7 decision "ratio clip"), or null: unclipped.
+        "ratio_clip": None if clip is None else list(clip),
         "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
     }
     path = results.write_result(s, "kl", table, meta)

@@ -1,10 +1,12 @@
 """The metrics' checks of their inputs: one array validator, parametrised by what each caller needs of the shape
 (the messages are the caller's), that always returns finite float64 values; the positive-integer check of counts
-such as ``n_samples`` and ``k``; and the seed type the Monte Carlo estimates take.
+such as ``n_samples`` and ``k``; the density-ratio clip of the KL estimates; and the seed type the Monte Carlo
+estimates take.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -65,6 +67,36 @@ def check_array(
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains non-finite values (NaN or inf)")
     return a
+
+
+def log_ratio_bounds(ratio_clip: Sequence[float] | None) -> tuple[float, float] | None:
+    """``(log low, log high)`` of a density-ratio clip ``[low, high]``, or ``None`` for no clip (``None``).
+
+    The KL estimates clip each sample's ratio p(x)/q(x) to [low, high] by clipping its log, so a ratio is never
+    formed (it over- or underflows where the log does not).
+
+    Raises:
+        ValueError: ``ratio_clip`` is not two finite numbers with 0 < low < high.
+    """
+    if ratio_clip is None:
+        return None
+    pair = isinstance(ratio_clip, (Sequence, np.ndarray)) and not isinstance(ratio_clip, str) and len(ratio_clip) == 2
+    numbers = pair and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in ratio_clip
+    )
+    if not (numbers and 0 < ratio_clip[0] < ratio_clip[1]):
+        raise ValueError(f"ratio_clip must be None or [low, high] with 0 < low < high, both finite; got {ratio_clip!r}")
+    return math.log(ratio_clip[0]), math.log(ratio_clip[1])
+
+
+def mean_log_ratio(log_ratio: np.ndarray, bounds: tuple[float, float] | None) -> float:
+    """The Monte Carlo KL estimate: the mean of (n,) log density ratios (nats), each first clipped to ``bounds``
+    (``(log low, log high)`` from :func:`log_ratio_bounds`) when given.
+
+    A clip that reaches no sample changes nothing, bit for bit: ``np.clip`` returns in-range values as they are.
+    """
+    return float(np.mean(log_ratio if bounds is None else np.clip(log_ratio, *bounds)))
 
 
 def positive_int(value: int, name: str) -> int:

@@ -1,18 +1,20 @@
 """Distributions of angles on the circle (head direction; SPEC §7): wrapping to [-pi, pi) (:func:`wrap`), von Mises
 kernel density estimates with a Silverman-style concentration (:func:`vonmises_bandwidth`), and the KL divergence
 between two sets of angles or a table of them (:func:`circular_kl_divergence`, :func:`circular_kl_matrix`), by Monte
-Carlo in nats with a seeded ``numpy.random.Generator``; wrap-around is exact, as kernels see angles only through cos.
+Carlo in nats with a seeded ``numpy.random.Generator`` (optionally with each density ratio clipped, ``ratio_clip``);
+wrap-around is exact, as kernels see angles only through cos.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 from scipy.special import i0e
 
-from reactivation.geometry._checks import Seed, check_array, positive_int
+from reactivation.geometry._checks import Seed, check_array, log_ratio_bounds, mean_log_ratio, positive_int
 
 TWO_PI = 2.0 * math.pi
 
@@ -86,6 +88,7 @@ def circular_kl_divergence(
     seed: Seed = 0,
     *,
     kappa: float | None = None,
+    ratio_clip: Sequence[float] | None = None,
     return_kappa: bool = False,
 ) -> float | tuple[float, dict[str, float]]:
     """KL(p ‖ q) between two distributions of angles, by von Mises KDE on the circle and Monte Carlo.
@@ -102,15 +105,18 @@ def circular_kl_divergence(
         seed: seed or ``numpy.random.Generator``.
         kappa: kernel concentration for both sets; ``None`` picks one per set with
             :func:`vonmises_bandwidth` (Silverman's rule on the circle, with a floor).
+        ratio_clip: ``[low, high]`` (0 < low < high) to clip each sample's density ratio p(x)/q(x) to before the
+            mean, i.e. its log to [log low, log high] (the published code used [1e-7, 1e7]); ``None``: unclipped.
         return_kappa: also return the concentrations used, ``{"p": kappa_p, "q": kappa_q}``.
 
     Returns:
         The estimate in nats, or ``(kl, {"p": kappa_p, "q": kappa_q})``.
 
     Raises:
-        ValueError: if an input is not 1-D with at least 2 finite angles, or ``kappa`` is not positive.
+        ValueError: if an input is not 1-D with at least 2 finite angles, ``kappa`` is not positive or
+            ``ratio_clip`` is not [low, high] with 0 < low < high.
     """
-    table, kappas = circular_kl_matrix({"p": p}, {"q": q}, n_samples, seed, kappa=kappa)
+    table, kappas = circular_kl_matrix({"p": p}, {"q": q}, n_samples, seed, kappa=kappa, ratio_clip=ratio_clip)
     kl = table["p"]["q"]
     return (kl, {"p": kappas["row", "p"], "q": kappas["column", "q"]}) if return_kappa else kl
 
@@ -122,6 +128,7 @@ def circular_kl_matrix(
     seed: Seed = 0,
     *,
     kappa: float | None = None,
+    ratio_clip: Sequence[float] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], float]]:
     """:func:`circular_kl_divergence` for every (row, column) pair, each row's samples and ``log p`` drawn once.
 
@@ -131,6 +138,8 @@ def circular_kl_matrix(
         n_samples: Monte Carlo samples per row.
         seed: seed or ``numpy.random.Generator``.
         kappa: kernel concentration for every set (``None``: :func:`vonmises_bandwidth` per set).
+        ratio_clip: ``[low, high]`` to clip each density ratio to (see :func:`circular_kl_divergence`); ``None``:
+            unclipped.
 
     Returns:
         ``({row: {column: nats}}, {("row" | "column", name): kappa used})``.
@@ -138,6 +147,7 @@ def circular_kl_matrix(
     rows = {name: _angles(x, name) for name, x in rows.items()}
     columns = {name: _angles(x, name) for name, x in columns.items()}
     n_samples = positive_int(n_samples, "n_samples")
+    bounds = log_ratio_bounds(ratio_clip)
     if kappa is not None and not (math.isfinite(kappa) and kappa > 0):
         raise ValueError(f"kappa must be a positive finite concentration; got {kappa!r}")
     kappas = {
@@ -152,6 +162,7 @@ def circular_kl_matrix(
         x = wrap(p[rng.integers(p.size, size=n_samples)] + rng.vonmises(0.0, k_p, size=n_samples))
         log_p = _vonmises_kde_logpdf(x, p, k_p)
         table[row] = {
-            col: float(np.mean(log_p - _vonmises_kde_logpdf(x, q, kappas["column", col]))) for col, q in columns.items()
+            col: mean_log_ratio(log_p - _vonmises_kde_logpdf(x, q, kappas["column", col]), bounds)
+            for col, q in columns.items()
         }
     return table, kappas

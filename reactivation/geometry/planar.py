@@ -1,8 +1,8 @@
 """Distributions of decoded planar points (SPEC §7, §9): Gaussian KDEs of (n, d) sample sets, jittered when
 degenerate (:func:`fit_kde`), the KL divergence between two sets or a table of them (:func:`kl_divergence`,
 :func:`kl_matrix`) and from the uniform distribution on a box (:func:`kl_from_uniform`), all by Monte Carlo in nats
-with a seeded ``numpy.random.Generator`` (never the global RNG), and the share of points on a ring
-(:func:`annulus_share`, claim 1).
+with a seeded ``numpy.random.Generator`` (never the global RNG), optionally with each density ratio clipped as the
+published code did (``ratio_clip``), and the share of points on a ring (:func:`annulus_share`, claim 1).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal, overload
 import numpy as np
 from scipy.stats import gaussian_kde
 
-from reactivation.geometry._checks import Seed, check_array, positive_int
+from reactivation.geometry._checks import Seed, check_array, log_ratio_bounds, mean_log_ratio, positive_int
 
 # A covariance eigenvalue at or below this (units², i.e. a 1 µm std for metres), or this fraction of the
 # largest eigenvalue when that exceeds 1, marks a point cloud as (near) singular: gaussian_kde's Cholesky
@@ -80,6 +80,7 @@ def kl_divergence(
     seed: Seed = 0,
     *,
     jitter: float = 1e-3,
+    ratio_clip: Sequence[float] | None = None,
     return_jitter: bool = False,
 ) -> float | tuple[float, dict[str, bool]]:
     """KL(p ‖ q) between two sample sets, by Gaussian KDE and Monte Carlo (SPEC §7).
@@ -96,6 +97,8 @@ def kl_divergence(
         n_samples: number of Monte Carlo samples drawn from the KDE of ``p``.
         seed: seed or ``numpy.random.Generator`` for the jitter and the Monte Carlo draws.
         jitter: std of the jitter added to a degenerate set, in the units of the samples (1 mm for metres).
+        ratio_clip: ``[low, high]`` (0 < low < high) to clip each sample's density ratio p(x)/q(x) to before the
+            mean, i.e. its log to [log low, log high] (the published code used [1e-7, 1e7]); ``None``: unclipped.
         return_jitter: also return which set was jittered.
 
     Returns:
@@ -103,9 +106,9 @@ def kl_divergence(
 
     Raises:
         ValueError: if an input is not (n, d) or (n,), has fewer than d + 1 samples or non-finite values,
-            or the two dimensions differ.
+            or the two dimensions differ, or ``ratio_clip`` is not [low, high] with 0 < low < high.
     """
-    table, jittered = kl_matrix({"p": p}, {"q": q}, n_samples, seed, jitter=jitter)
+    table, jittered = kl_matrix({"p": p}, {"q": q}, n_samples, seed, jitter=jitter, ratio_clip=ratio_clip)
     kl = table["p"]["q"]
     return (kl, {"p": ("row", "p") in jittered, "q": ("column", "q") in jittered}) if return_jitter else kl
 
@@ -117,6 +120,7 @@ def kl_matrix(
     seed: Seed = 0,
     *,
     jitter: float = 1e-3,
+    ratio_clip: Sequence[float] | None = None,
 ) -> tuple[dict[str, dict[str, float]], set[tuple[str, str]]]:
     """KL(row ‖ column) for every pair, fitting each KDE and drawing each row's samples once.
 
@@ -130,10 +134,12 @@ def kl_matrix(
         n_samples: Monte Carlo samples per row.
         seed: seed or ``numpy.random.Generator`` (jitter first, rows then columns, then each row's samples).
         jitter: std of the jitter added to a degenerate set, in the units of the samples.
+        ratio_clip: ``[low, high]`` to clip each density ratio to (see :func:`kl_divergence`); ``None``: unclipped.
 
     Returns:
         ``({row: {column: nats}}, {("row" | "column", name) of each set that was jittered})``.
     """
+    bounds = log_ratio_bounds(ratio_clip)
     rows = {name: _samples(x, name) for name, x in rows.items()}
     columns = {name: _samples(x, name) for name, x in columns.items()}
     dims = {x.shape[1] for x in (*rows.values(), *columns.values())}
@@ -151,7 +157,7 @@ def kl_matrix(
     for row in rows:
         x = kdes["row", row].resample(n_samples, seed=rng)
         log_p = kdes["row", row].logpdf(x)
-        table[row] = {col: float(np.mean(log_p - kdes["column", col].logpdf(x))) for col in columns}
+        table[row] = {col: mean_log_ratio(log_p - kdes["column", col].logpdf(x), bounds) for col in columns}
     return table, jittered
 
 
@@ -164,6 +170,7 @@ def kl_from_uniform(
     seed: Seed = ...,
     *,
     jitter: float = ...,
+    ratio_clip: Sequence[float] | None = ...,
     return_jitter: Literal[False] = ...,
 ) -> float: ...
 
@@ -177,6 +184,7 @@ def kl_from_uniform(
     seed: Seed = ...,
     *,
     jitter: float = ...,
+    ratio_clip: Sequence[float] | None = ...,
     return_jitter: Literal[True],
 ) -> tuple[float, dict[str, bool]]: ...
 
@@ -189,6 +197,7 @@ def kl_from_uniform(
     seed: Seed = 0,
     *,
     jitter: float = 1e-3,
+    ratio_clip: Sequence[float] | None = None,
     return_jitter: bool = False,
 ) -> float | tuple[float, dict[str, bool]]:
     """KL(U ‖ q) from the uniform distribution on the box [low, high] to the KDE of samples ``q``.
@@ -204,6 +213,8 @@ def kl_from_uniform(
         n_samples: number of uniform Monte Carlo samples.
         seed: seed or ``numpy.random.Generator``.
         jitter: std of the jitter added to a degenerate ``q``.
+        ratio_clip: ``[low, high]`` to clip each density ratio U(x)/q(x) to (see :func:`kl_divergence`); ``None``:
+            unclipped.
         return_jitter: also return ``{"p": False, "q": bool}`` (the uniform side is never jittered; the
             keys match :func:`kl_divergence` so callers can record both the same way).
 
@@ -211,8 +222,9 @@ def kl_from_uniform(
         The estimate in nats, or ``(kl, {"p": False, "q": bool})``.
 
     Raises:
-        ValueError: on malformed ``q`` or a box whose length or bounds do not fit ``q``.
+        ValueError: on malformed ``q``, a box whose length or bounds do not fit ``q``, or a bad ``ratio_clip``.
     """
+    bounds = log_ratio_bounds(ratio_clip)
     q = _samples(q, "q")
     low_a, high_a = np.asarray(low, dtype=np.float64).ravel(), np.asarray(high, dtype=np.float64).ravel()
     d = q.shape[1]
@@ -225,7 +237,12 @@ def kl_from_uniform(
     kde_q, jit_q = fit_kde(q, rng, jitter)
     x = rng.uniform(low_a, high_a, size=(n_samples, d))
     log_u = -float(np.sum(np.log(high_a - low_a)))
-    kl = log_u - float(np.mean(kde_q.logpdf(x.T)))
+    log_q = kde_q.logpdf(x.T)
+    if bounds is not None:
+        # log U - log q(x) in [log low, log high] <=> log q(x) in [log U - log high, log U - log low]: clipping
+        # log q keeps the unclipped arithmetic below, so a clip that reaches no sample changes nothing, bit for bit.
+        log_q = np.clip(log_q, log_u - bounds[1], log_u - bounds[0])
+    kl = log_u - float(np.mean(log_q))
     return (kl, {"p": False, "q": jit_q}) if return_jitter else kl
 
 

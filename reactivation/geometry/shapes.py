@@ -56,7 +56,13 @@ class Geometry:
         raise NotImplementedError
 
     def kl_table(
-        self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int, seed: int
+        self,
+        quiescent: dict[str, np.ndarray],
+        active: dict[str, np.ndarray],
+        n_samples: int,
+        seed: int,
+        *,
+        ratio_clip: Sequence[float] | None = None,
     ) -> tuple[dict[str, dict[str, float]], list[str]]:
         """KL(quiescent row ‖ active column) in nats for every pair, plus the row ``uniform`` (the uniform
         distribution on the space).
@@ -66,6 +72,8 @@ class Geometry:
             active: name → (n, d) decoded points of each column.
             n_samples: Monte Carlo samples per row.
             seed: seed of the estimate (one stream for the whole table).
+            ratio_clip: ``[low, high]`` (0 < low < high) to clip each sample's density ratio to before averaging, as
+                the published code did with [1e-7, 1e7] (SPEC §7 decision "ratio clip"); ``None``: unclipped.
 
         Returns:
             ``({row: {column: nats}}, [sets whose KDE was jittered, as "quiescent:<name>" / "active:<name>"])``.
@@ -112,14 +120,20 @@ class Box(Geometry):
         return {prefix: float(trajectories.stepwise_distance(x).mean())}
 
     def kl_table(
-        self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int, seed: int
+        self,
+        quiescent: dict[str, np.ndarray],
+        active: dict[str, np.ndarray],
+        n_samples: int,
+        seed: int,
+        *,
+        ratio_clip: Sequence[float] | None = None,
     ) -> tuple[dict[str, dict[str, float]], list[str]]:
-        table, hits = planar.kl_matrix(quiescent, active, n_samples, seed)
+        table, hits = planar.kl_matrix(quiescent, active, n_samples, seed, ratio_clip=ratio_clip)
         table["uniform"] = {}
         for col, a in active.items():
             # The true uniform density on the box, not a KDE of uniform samples (SPEC §7 decision).
             table["uniform"][col], flags = planar.kl_from_uniform(
-                a, self.low, self.high, n_samples, seed, return_jitter=True
+                a, self.low, self.high, n_samples, seed, ratio_clip=ratio_clip, return_jitter=True
             )
             hits |= {("column", col)} if flags["q"] else set()
         return table, sorted(f"{'quiescent' if side == 'row' else 'active'}:{name}" for side, name in hits)
@@ -168,11 +182,18 @@ class Circle(Geometry):
         }
 
     def kl_table(
-        self, quiescent: dict[str, np.ndarray], active: dict[str, np.ndarray], n_samples: int, seed: int
+        self,
+        quiescent: dict[str, np.ndarray],
+        active: dict[str, np.ndarray],
+        n_samples: int,
+        seed: int,
+        *,
+        ratio_clip: Sequence[float] | None = None,
     ) -> tuple[dict[str, dict[str, float]], list[str]]:
         # A circle has no edges for a kernel to blur, so the von Mises KDE of a large uniform sample stands
         # for the uniform density -log 2π up to sampling error.
         uniform = np.random.default_rng(seed).uniform(-math.pi, math.pi, size=max(n_samples, 2000))
         rows = {**{row: q[:, 0] for row, q in quiescent.items()}, "uniform": uniform}
-        table, _ = circular_kl_matrix(rows, {col: a[:, 0] for col, a in active.items()}, n_samples, seed)
+        columns = {col: a[:, 0] for col, a in active.items()}
+        table, _ = circular_kl_matrix(rows, columns, n_samples, seed, ratio_clip=ratio_clip)
         return table, []  # a von Mises kernel is capped in concentration instead of jittered
