@@ -54,7 +54,7 @@ from reactivation import ReactivationError, __version__, runs
 from reactivation.analysis.settings import FAMILIES, PRESET_NOISE
 from reactivation.geometry import Box, Circle, Geometry
 from reactivation.loading import load_run
-from reactivation.quiescence import NOISE_MODES, Rollout, quiescent_sigma
+from reactivation.quiescence import Rollout, noise_factor, quiescent_sigma
 from reactivation.quiescence import rollout as run_network
 from reactivation.seeding import generator
 from reactivation.tasks.base import CodedTask
@@ -342,8 +342,8 @@ def rollout(
             changes the random draws (the initial states are then no longer shared with a quiescent export).
         seed: seed of the batch and the noise (the ``analysis`` stream); default the run's own seed, as
             ``output_kl.py seed=<seed>``.
-        mode: quiescence noise mode (``scaled``, ``same``, ``absolute``); default as the analyses: ``same`` for a
-            GRU, ``scaled`` otherwise. Ignored for an active rollout (trained noise).
+        mode: quiescence noise mode (``scaled``, ``same``, ``absolute``, or a factor c as a string, ``"0.5"``);
+            default as the analyses: ``same`` for a GRU, ``scaled`` otherwise. Ignored for an active rollout.
         noise: the variance ``absolute`` doubles; default the task's noisy presets' (the analyses' default).
         step: checkpoint step (default: the last).
         device: ``auto``, ``cpu``, ``cuda``, ... (the random draws differ between CPU and CUDA).
@@ -364,8 +364,11 @@ def rollout(
     for name, value in (("n_trajectories", n_trajectories), ("n_steps", n_steps)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name}={value!r} must be a positive integer")
-    if mode is not None and mode not in NOISE_MODES:
-        raise ValueError(f"mode={mode!r}: choose one of {', '.join(NOISE_MODES)}")
+    if mode is not None:
+        try:
+            noise_factor(mode)  # before the run is loaded
+        except ValueError as err:
+            raise ValueError(f"mode={mode!r}: {err}") from None
     run_dir = Path(run_dir)
     setup = load_run(run_dir, step=step, device=device)
     cfg, task, model = setup.config, setup.task, setup.model

@@ -20,6 +20,9 @@ SCRIPTS = {
     "variance": "python output_variance.py",
     "distance": "python output_distance.py",
     "manifold": "python output_manifold.py",
+    "temperature": "python output_temperature.py",
+    "drift": "python output_drift.py",
+    "diffusion": "python output_diffusion.py",
     "figures": "python -m reactivation.figures",
     "reproduce": "python reproduce.py",
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reactivation.config import compose_train
@@ -31,3 +33,16 @@ def tiny_config():
         return compose_train([f"config={preset}", f"seed={seed}", *TINY, *overrides])
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_hd_runs(tmp_path_factory) -> Path:
+    """A results root holding the four HD vanilla presets trained at :data:`TINY` size, seed 0 (tests only read
+    the runs; each writes its own kind of result beside them)."""
+    from reactivation.analysis.settings import FAMILIES
+    from reactivation.training import train
+
+    root = tmp_path_factory.mktemp("tiny_hd")
+    for preset in FAMILIES[("head_direction", "vanilla")].values():
+        train(compose_train([f"config={preset}", "seed=0", *TINY]), root / preset / "seed_0", preset=preset)
+    return root

@@ -96,6 +96,23 @@ def test_kl_table_has_the_documented_rows_and_columns(results):
     assert json.loads(path.read_text()) == table
 
 
+def test_a_ratio_clip_reaches_every_kl_cell_and_is_recorded(results):
+    plain = kl.run(_settings("kl", results, "n_samples=200"))
+    before = Path(plain["path"]).read_text()
+    # A tight clip, so that it bites on these tiny runs: every cell, the uniform row included, is then a mean of
+    # log ratios in [log 0.5, log 2].
+    out = kl.run(_settings("kl", results, "n_samples=200", "ratio_clip=[0.5,2]"))
+    assert "ratio_clip=0.5-2," in Path(out["path"]).name and out["path"] != plain["path"]
+    assert Path(plain["path"]).read_text() == before  # the unclipped result is neither replaced nor changed
+    assert list(out["kl"]) == list(plain["kl"])
+    cells = [v for row in out["kl"].values() for v in row.values()]
+    assert all(math.log(0.5) <= v <= math.log(2.0) for v in cells)
+    assert any(v != plain["kl"][r][c] for r, row in out["kl"].items() for c, v in row.items())
+    meta = json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())
+    assert meta["ratio_clip"] == [0.5, 2.0] and meta["settings"]["ratio_clip"] == [0.5, 2.0]
+    assert json.loads(Path(plain["path"]).with_suffix(".meta.json").read_text())["ratio_clip"] is None
+
+
 def test_variance_and_distance_structure(results):
     var = json.loads(Path(variance.run(_settings("variance", results, "t_shift=4"))["path"]).read_text())
     assert set(var) == {"noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased"}
@@ -115,6 +132,21 @@ def test_gru_family_uses_same_mode_and_its_own_files(results):
     assert list(table) == ["noisy_unbiased", "noisy_biased", "random", "uniform"]
     assert all(list(row) == ["noisy_unbiased", "noisy_biased"] for row in table.values())
     assert json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())["mode"] == "same"
+
+
+def test_a_noise_factor_is_a_mode_of_its_own_file_and_the_named_modes_are_factors(results):
+    same = variance.run(_settings("variance", results, "mode=same", "t_shift=4"))
+    one = variance.run(_settings("variance", results, "mode=1", "t_shift=4"))
+    one_again = _settings("variance", results, "mode=1.0", "t_shift=4")
+    assert result_files.result_path(one_again, "variance") == Path(one["path"])  # mode=1 and mode=1.0: one file
+    assert "mode=1" in Path(one["path"]).name and Path(one["path"]) != Path(same["path"])
+    assert one["variance"] == same["variance"]  # c = 1 is the same noise as mode=same, draw for draw
+    still = variance.run(_settings("variance", results, "mode=0", "t_shift=4"))["variance"]
+    # without quiescent noise, each network is deterministic from its start; noisy ones then spread less
+    assert still["noisy_unbiased"] < one["variance"]["noisy_unbiased"]
+    assert still["no-noise_unbiased"] == one["variance"]["no-noise_unbiased"]  # no trained noise: c has no effect
+    meta = json.loads(Path(one["path"]).with_suffix(".meta.json").read_text())
+    assert meta["mode"] == "1" and meta["settings"]["mode"] == "1"
 
 
 def test_head_direction_analyses_are_circular(results):

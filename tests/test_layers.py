@@ -49,6 +49,9 @@ LAYERS = [
         "output_variance",
         "output_distance",
         "output_manifold",
+        "output_drift",
+        "output_temperature",
+        "output_diffusion",
     ),
 ]
 #: Imports inside functions between the package's own modules, each with its reason; no other is allowed.

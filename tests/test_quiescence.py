@@ -10,7 +10,7 @@ import torch
 from reactivation import ReactivationError, runs
 from reactivation.loading import load_run
 from reactivation.models import Ensemble, NoisyGRU, NoisyRNN
-from reactivation.quiescence import ensemble_rollout, quiescent_sigma, rollout
+from reactivation.quiescence import ensemble_rollout, noise_factor, quiescent_sigma, rollout
 from reactivation.tasks import build_task
 from reactivation.training import train
 
@@ -30,6 +30,19 @@ def test_noise_modes():
     assert quiescent_sigma(0.0, "scaled") == 0.0  # a network trained without noise stays deterministic
     with pytest.raises(ValueError, match="choose one of scaled, same, absolute"):
         quiescent_sigma(0.01, "double")
+
+
+def test_a_factor_mode_scales_the_trained_noise_and_names_agree_with_their_factors():
+    assert quiescent_sigma(0.01, "0.5") == 0.005
+    assert quiescent_sigma(0.01, "0") == 0.0
+    assert quiescent_sigma(0.01, "3") == 0.03
+    # the named modes are the factors sqrt(2) and 1, bit for bit
+    assert quiescent_sigma(0.01, repr(math.sqrt(2))) == quiescent_sigma(0.01, "scaled")
+    assert quiescent_sigma(0.01, "1") == quiescent_sigma(0.01, "same")
+    assert noise_factor("absolute") is None
+    for bad in ("-1", "nan", "inf", ""):
+        with pytest.raises(ValueError, match="a factor c >= 0"):
+            noise_factor(bad)
 
 
 def test_scaled_mode_multiplies_the_injected_noise_by_exactly_sqrt2():

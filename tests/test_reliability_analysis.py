@@ -49,6 +49,10 @@ def _settings(name: str, *overrides: str) -> analysis_settings.Settings:
         ("variance", ["batch_size=8", "t_shift=10"], "variance_0.0001_0_batch_size=8,t_shift=10.json"),
         ("manifold", ["ring=[0,1]", "n_components=3"], "manifold_0.0001_0_n_components=3,ring=0-1.json"),
         ("manifold", ["ring=[0.2,0.45]"], "manifold_0.0001_0.json"),
+        ("kl", ["ratio_clip=[1e-7,1e7]"], "kl_0.0001_0_ratio_clip=1e-07-1e+07.json"),  # the published clip
+        ("kl", ["ratio_clip=[1,10]"], "kl_0.0001_0_ratio_clip=1-10.json"),
+        ("kl", ["ratio_clip=[1.0,10.0]"], "kl_0.0001_0_ratio_clip=1-10.json"),  # [1,10] and [1.0,10.0]: one setting
+        ("kl", ["ratio_clip=null"], "kl_0.0001_0.json"),  # unclipped, the default
     ],
 )
 def test_result_names_follow_one_rule(tmp_path, kind, overrides, name):
@@ -71,8 +75,14 @@ def test_train_overrides_are_named_by_a_digest_and_a_long_tag_becomes_one(tmp_pa
     assert re.fullmatch(r"kl_0\.0001_0_settings=[0-9a-f]{8}\.json", results.result_path(long, "kl").name)
 
 
-def _changed(value):
+def _changed(key, value):
     """Another valid value of a result setting (the default's type decides)."""
+    if key == "ratio_clip":  # null by default, like epoch, but a pair of bounds when set
+        return [1e-7, 1e7]
+    if key == "bandwidth":  # null (Scott's rule) by default, a factor of it when set
+        return 2.0
+    if key == "factors":  # the noise factors of the temperature sweep
+        return [*value, 4.0]
     if value is None:  # epoch
         return 7
     if isinstance(value, bool):
@@ -94,9 +104,10 @@ def test_every_setting_that_changes_a_result_changes_its_file_name(tmp_path, kin
     """output_distance.py epoch=20 used to overwrite the final epoch's file; so did every other setting."""
     default = analysis_settings.settings(analysis_settings.compose_analysis(kind, seed=0, path=str(tmp_path)))
     settings = results.result_settings(default, kind)
-    varied = {key: _changed(value) for key, value in settings.items() if key not in NAMED}
+    varied = {key: _changed(key, value) for key, value in settings.items() if key not in NAMED}
     varied = {key: value for key, value in varied.items() if value is not None}  # None: no other value here
-    assert {"epoch", "mode", "train_overrides", "batch_size", "t_quiescent"} <= set(varied)
+    quiescent = set() if kind == "drift" else {"t_quiescent"}  # drift steps once from the active states
+    assert {"epoch", "mode", "train_overrides", "batch_size", *quiescent} <= set(varied)
     names = {results.result_path(default, kind).name}
     for key, value in varied.items():
         s = analysis_settings.settings(
@@ -114,6 +125,7 @@ def test_every_setting_that_changes_a_result_changes_its_file_name(tmp_path, kin
         ["scale=small", "batch_size=7"],
         ["model=gru", "noise=2e-4"],
         ['train_overrides=["trainer.n_epochs=1000","rnn.n_rec=64"]', "task=head_direction"],
+        ["ratio_clip=[1e-7,1e7]", "epoch=40"],
     ],
 )
 def test_the_command_a_message_gives_writes_the_file_asked_for(tmp_path, overrides):
@@ -145,6 +157,15 @@ def test_figure_settings_are_not_result_settings_and_for_kind_gives_them(tmp_pat
     kl = analysis_settings.for_kind(fig, "kl")
     assert (kl.cfg.epoch, kl.cfg.n_samples, kl.cfg.batch_size, kl.cfg.path) == (4, 100, 200, str(tmp_path))
     assert results.result_path(kl, "kl").name == "kl_0.0001_0_epoch=4,n_samples=100.json"
+
+
+def test_the_figures_ratio_clip_selects_the_clipped_kl_results(tmp_path):
+    fig = _settings("figures", f"path={tmp_path}", "analyses.kl.ratio_clip=[1e-7,1e7]")
+    kl = analysis_settings.for_kind(fig, "kl")
+    assert kl.cfg.ratio_clip == [1e-7, 1e7]
+    assert results.result_path(kl, "kl").name == "kl_0.0001_0_ratio_clip=1e-07-1e+07.json"
+    plain = analysis_settings.for_kind(_settings("figures", f"path={tmp_path}"), "kl")
+    assert plain.cfg.ratio_clip is None and results.result_path(plain, "kl").name == "kl_0.0001_0.json"
 
 
 # ------------------------------------------------------------------------------------------------ reading back
@@ -183,6 +204,36 @@ def test_a_result_reads_back_only_with_the_settings_that_made_it(tmp_path):
     results.meta_path(path).write_text("{")
     with pytest.raises(results.UnusableResult, match=r"meta\.json is unreadable \(JSONDecodeError"):
         results.read_result(s, "variance")
+
+
+KL = {row: {"noisy_unbiased": 0.5} for row in ("noisy_unbiased", "random", "uniform")}
+
+
+def test_a_clipped_kl_result_records_its_clip_and_never_stands_for_an_unclipped_one(tmp_path):
+    clipped, plain = _settings("kl", f"path={tmp_path}", "ratio_clip=[1e-7,1e7]"), _settings("kl", f"path={tmp_path}")
+    path = _write(clipped, "kl", KL)
+    assert path != results.result_path(plain, "kl")  # its own file: it never replaces the unclipped one
+    _, meta = results.read_result(clipped, "kl")
+    assert meta["settings"]["ratio_clip"] == [1e-7, 1e7] and meta["config"]["ratio_clip"] == [1e-7, 1e7]
+    with pytest.raises(results.MissingResult, match=r"kl_0\.0001_0\.json is missing"):
+        results.read_result(plain, "kl")
+    # Moved to the unclipped name, it is refused for what it is.
+    results.result_path(plain, "kl").write_text(path.read_text())
+    results.meta_path(results.result_path(plain, "kl")).write_text(results.meta_path(path).read_text())
+    with pytest.raises(
+        results.UnusableResult, match=re.escape("other settings (ratio_clip=[1e-07,1e+07] where null was asked for)")
+    ):
+        results.read_result(plain, "kl")
+
+
+def test_a_kl_result_from_before_ratio_clip_is_an_unclipped_one(tmp_path):
+    plain = _settings("kl", f"path={tmp_path}")
+    path = _write(plain, "kl", KL)
+    meta = json.loads(results.meta_path(path).read_text())
+    del meta["settings"]["ratio_clip"]  # as written before the setting existed (unclipped, the only estimate then)
+    results.meta_path(path).write_text(json.dumps(meta))
+    assert results.read_result(plain, "kl")[0] == KL
+    assert "ratio_clip" not in results.result_settings(_settings("variance", f"path={tmp_path}"), "variance")
 
 
 @pytest.mark.parametrize(
@@ -238,8 +289,8 @@ BAD = [
     (
         "distance",
         "mode=foo",
-        "mode=foo is not allowed: mode must be null (scaled for vanilla RNNs, same for GRUs) "
-        "or one of scaled, same, absolute.",
+        "mode=foo is not allowed: mode must be null (scaled for vanilla RNNs, same for GRUs), "
+        "one of scaled, same, absolute, or a factor c >= 0 of the trained noise",
     ),
     ("kl", "batch_size=0", "batch_size=0 is not allowed: batch_size must be a positive integer (trajectories)."),
     ("kl", "batch_size=2.5", "batch_size=2.5 is not allowed"),
@@ -292,6 +343,24 @@ BAD = [
         "analyses.kl.n_samples=0 is not allowed: analyses.kl.n_samples must be a positive integer",
     ),
     ("figures", "analyses.manifold.ring=[1,0]", "analyses.manifold.ring=[1,0] is not allowed"),
+    (
+        "kl",
+        "ratio_clip=1e-7",
+        "ratio_clip=1e-07 is not allowed: ratio_clip must be null (unclipped) or [low, high]: the bounds of each "
+        "density ratio in the KL estimate, two finite numbers with 0 < low < high, e.g. ratio_clip=[1e-7,1e7]",
+    ),  # one number
+    ("kl", "ratio_clip=[1e-7]", "ratio_clip=[1e-07] is not allowed: ratio_clip must be null (unclipped) or"),
+    ("kl", "ratio_clip=[1e7,1e-7]", "ratio_clip=[1e+07,1e-07] is not allowed"),  # low >= high
+    ("kl", "ratio_clip=[2,2]", "ratio_clip=[2,2] is not allowed"),
+    ("kl", "ratio_clip=[0,1e7]", "ratio_clip=[0,1e+07] is not allowed"),  # low <= 0
+    ("kl", "ratio_clip=[-1,1]", "ratio_clip=[-1,1] is not allowed"),
+    ("kl", "ratio_clip=[1e-7,inf]", "ratio_clip=[1e-07,inf] is not allowed"),
+    ("kl", "ratio_clip=[a,b]", "ratio_clip=[a,b] is not allowed"),
+    (
+        "figures",
+        "analyses.kl.ratio_clip=[0,1]",
+        "analyses.kl.ratio_clip=[0,1] is not allowed: analyses.kl.ratio_clip must be null (unclipped) or [low, high]",
+    ),
 ]
 
 

@@ -59,7 +59,7 @@ def _default(kind: str, scale: str, task: str, model: str) -> Settings:
 
 #: Analysis settings added after results were first written, with the value every result that lacks them was made
 #: with (so older results are still reused).
-_ADDED_SETTINGS: dict[str, Any] = {"matmul_precision": "float32"}
+_ADDED_SETTINGS: dict[str, Any] = {"matmul_precision": "float32", "ratio_clip": None}
 
 
 def result_settings(s: Settings, kind: str) -> dict[str, Any]:
@@ -214,6 +214,27 @@ def _statistics(v: Any) -> bool:
     )
 
 
+def _sweep(v: Any) -> bool:
+    """a JSON object of equally long lists of numbers (factors, kl, variance)"""
+    lists = [v.get(k) for k in ("factors", "kl", "variance")] if isinstance(v, dict) else [None]
+    sizes = {len(x) if isinstance(x, list) and all(map(is_number, x)) else 0 for x in lists}
+    return len(sizes) == 1 and 0 not in sizes
+
+
+def _comparison(v: Any) -> bool:
+    """a JSON object with the pca, decoded and reference comparisons (each with its slope and cosine)"""
+    parts = [v.get(k) for k in ("pca", "decoded", "reference")] if isinstance(v, dict) else [None]
+    return all(isinstance(x, dict) and is_number(x.get("slope")) and is_number(x.get("cosine")) for x in parts)
+
+
+def _phases(v: Any) -> bool:
+    """a JSON object with the active and quiescent statistics (each with its lags and msd)"""
+    parts = [v.get(k) for k in ("active", "quiescent")] if isinstance(v, dict) else [None]
+    return all(
+        isinstance(x, dict) and isinstance(x.get("lags"), list) and isinstance(x.get("msd"), list) for x in parts
+    )
+
+
 def _entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[Any], bool]) -> str | None:
     """What is wrong with ``node`` as ``{entry in allowed: value passing leaf}``; ``None`` if nothing."""
     if not isinstance(node, dict) or not node:
@@ -237,7 +258,15 @@ def _shape_problem(kind: str, data: Any, conditions: list[str]) -> str | None:
         for row, cols in data.items() if problem is None else ():
             problem = problem or _entries_problem(cols, conditions, row, _number)
         return problem
-    leaf = {"variance": _number, "distance": _numbers, "manifold": _statistics}[kind]
+    if kind == "drift":
+        return _entries_problem(data, [*conditions, "random"], "", _comparison)
+    leaf = {
+        "variance": _number,
+        "distance": _numbers,
+        "manifold": _statistics,
+        "temperature": _sweep,
+        "diffusion": _phases,
+    }[kind]
     return _entries_problem(data, conditions, "", leaf)
 
 
@@ -273,8 +302,9 @@ def read_result(s: Settings, kind: str) -> tuple[dict[str, Any], dict[str, Any]]
         isinstance(meta, dict) and isinstance(meta.get("settings"), dict) and isinstance(meta.get("runs", {}), dict)
     ):
         raise UnusableResult(f"{meta_file} does not record the settings and runs of {path.name}; {redo}")
-    # A result saved before a setting existed was made with its value then (_ADDED_SETTINGS).
-    wanted, saved = result_settings(s, kind), {**_ADDED_SETTINGS, **meta["settings"]}
+    # A result saved before a setting existed was made with its value then (_ADDED_SETTINGS), if its kind has it.
+    wanted = result_settings(s, kind)
+    saved = {**{k: v for k, v in _ADDED_SETTINGS.items() if k in wanted}, **meta["settings"]}
     differing = [
         f"{k}={show(saved[k]) if k in saved else '(none)'} where {show(v)} was asked for"
         for k, v in wanted.items()

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from reactivation import ConfigError, precision, usage
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.loading import select_device
-from reactivation.quiescence import NOISE_MODES
+from reactivation.quiescence import NOISE_MODES, noise_factor
 from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
 #: Conditions of each (task, model family): condition -> training preset (found in reactivation/configs/train/config/).
@@ -55,6 +55,21 @@ def _power(value: float) -> str:
     return f"1e{round(exponent)}" if math.isfinite(exponent) and 10.0 ** round(exponent) == value else show(value)
 
 
+def _is_mode(value: Any) -> bool:
+    """A named quiescence mode, or a factor c >= 0 (a number, or the string a checked factor is kept as)."""
+    if not (is_number(value) or isinstance(value, str)):
+        return False
+    try:
+        noise_factor(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_factor(value: Any) -> bool:
+    return is_number(value) and math.isfinite(value) and value >= 0
+
+
 def _is_ring(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -82,8 +97,9 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         + ") or a finite variance >= 0",
     ),
     "mode": (
-        lambda v: v is None or v in NOISE_MODES,
-        f"null (scaled for vanilla RNNs, same for GRUs) or one of {', '.join(NOISE_MODES)}",
+        lambda v: v is None or _is_mode(v),
+        f"null (scaled for vanilla RNNs, same for GRUs), one of {', '.join(NOISE_MODES)}, or a factor c >= 0 "
+        "of the trained noise (σ_q = c·σ_rec; scaled is √2, same is 1), e.g. mode=0.5",
     ),
     "batch_size": (is_positive_int, "a positive integer (trajectories)"),
     "t_quiescent": (is_positive_int, "a positive integer (quiescent steps)"),
@@ -91,6 +107,11 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_components": (is_positive_int, "a positive integer (principal components)"),
     "t_shift": (_non_negative, "an integer >= 0 (quiescent steps dropped at the start)"),
     "ring": (_is_ring, "[inner, outer]: two finite radii in m with 0 <= inner <= outer, e.g. ring=[0.2,0.45]"),
+    "ratio_clip": (
+        lambda v: v is None or (_is_ring(v) and 0 < v[0] < v[1]),  # _is_ring: two finite numbers, in order
+        "null (unclipped) or [low, high]: the bounds of each density ratio in the KL estimate, two finite numbers "
+        "with 0 < low < high, e.g. ratio_clip=[1e-7,1e7] (the published code's)",
+    ),
     "train_overrides": (
         lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
         "a list of train.py overrides, e.g. 'train_overrides=[\"trainer.n_epochs=1000\"]'",
@@ -98,9 +119,21 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "path": (lambda v: isinstance(v, str) and bool(v.strip()), "a folder (a non-empty string)"),
     "progress": (lambda v: isinstance(v, bool), "true or false"),
     "batch_models": (lambda v: v == "auto" or isinstance(v, bool), "auto (batched on CUDA), true or false"),
+    "n_states": (is_positive_int, "a positive integer (states in the KDE)"),
+    "n_queries": (is_positive_int, "a positive integer (states where drift and score are compared)"),
+    "bandwidth": (
+        lambda v: v is None or (is_number(v) and math.isfinite(v) and v > 0),
+        "null (Scott's rule) or a factor > 0 of Scott's kernel width, e.g. bandwidth=2",
+    ),
+    "fit_lag": (is_positive_int, "a positive integer (steps: the longest lag of the MSD exponent's fit)"),
+    "max_lag": (is_positive_int, "a positive integer (steps: the longest lag of the step autocorrelation)"),
+    "factors": (
+        lambda v: isinstance(v, list) and bool(v) and len(set(v)) == len(v) and all(_is_factor(c) for c in v),
+        "a non-empty list of distinct noise factors c >= 0 (σ_q = c·σ_rec), e.g. factors=[0,1,1.4142135623730951,2]",
+    ),
 }
 #: Analyses that write result files, each with its script (``output_<kind>.py``).
-KINDS = ("kl", "variance", "distance", "manifold")
+KINDS = ("kl", "variance", "distance", "manifold", "temperature", "drift", "diffusion")
 
 
 def show(value: Any) -> str:
@@ -158,6 +191,8 @@ def settings(cfg: DictConfig) -> Settings:
         )
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
+    if values.get("ratio_clip") is not None:
+        values["ratio_clip"] = [float(r) for r in values["ratio_clip"]]  # likewise [1,10] and [1.0,10.0]
     if "analyses" in values:
         _check_analyses(values["analyses"])
     device = select_device(values["device"])  # an unknown device, or CUDA asked for where there is none
@@ -165,7 +200,11 @@ def settings(cfg: DictConfig) -> Settings:
     values["path"] = str(results_root(values["path"]))  # absolute: the caller's directory, for children too
     task, model = values["task"], values["model"]
     noise = PRESET_NOISE[task] if values["noise"] is None else float(values["noise"])
-    mode = values["mode"] or ("same" if model == "gru" else "scaled")
+    mode = values["mode"]
+    if mode is None:
+        mode = "same" if model == "gru" else "scaled"
+    elif is_number(mode):  # a factor c, kept as a string like the named modes (mode=2 and mode=2.0 are one setting)
+        mode = values["mode"] = show(float(mode))
     plain = OmegaConf.create(values)
     OmegaConf.set_struct(plain, True)
     return Settings(values["seed"], task, model, noise, mode, FAMILIES[(task, model)], plain)

@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "variance": ("analyse:variance_main", "how widely the quiescent decoded outputs spread"),
     "distance": ("analyse:distance_main", "mean step length of decoded outputs, active vs quiescent"),
     "manifold": ("analyse:manifold_main", "quiescent hidden states in the active principal subspace"),
+    "drift": ("analyse:drift_main", "theory: the zero-input drift against the score s² ∇ log p of the active states"),
+    "diffusion": ("analyse:diffusion_main", "theory: diffusive or sequential? MSD exponent, steps, autocorrelation"),
+    "temperature": ("analyse:temperature_main", "theory: KL and spread against the quiescent noise factor c"),
     "figures": ("figures:main", "draw every figure of a task from the runs and results found"),
     "reproduce": ("reproduce:main", "train what is missing, run every analysis and figure, write the report"),
 }

@@ -1,4 +1,5 @@
-"""``reactivation kl|variance|distance|manifold seed=0`` (``python output_<name>.py seed=0`` in a checkout).
+"""``reactivation <analysis> seed=0`` for kl, variance, distance, manifold, drift, temperature, diffusion
+(``python output_<name>.py seed=0`` in a checkout).
 
 Reads the trained runs of one seed under results/ and writes results/<task>/<name>_<noise>_<seed>[_<tag>].json
 and its .meta.json (<tag>: the settings that differ from the scale's defaults; docs/analyses.md, "Result files").
@@ -16,7 +17,7 @@ from collections.abc import Callable
 import hydra
 from omegaconf import DictConfig
 
-from reactivation.analysis import distance, kl, manifold, variance
+from reactivation.analysis import diffusion, distance, drift, kl, manifold, temperature, variance
 from reactivation.analysis.settings import Settings, settings
 from reactivation.cli import configure_process, exit_on_error
 from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, register_resolvers
@@ -54,3 +55,18 @@ def distance_main() -> None:
 def manifold_main() -> None:
     """Quiescent hidden states in the active principal subspace (:mod:`reactivation.analysis.manifold`)."""
     _run("manifold", manifold.run)
+
+
+def temperature_main() -> None:
+    """KL(quiescent ‖ active) and spread against the noise factor c (:mod:`reactivation.analysis.temperature`)."""
+    _run("temperature", temperature.run)
+
+
+def drift_main() -> None:
+    """The zero-input drift against the score of the active states (:mod:`reactivation.analysis.drift`)."""
+    _run("drift", drift.run)
+
+
+def diffusion_main() -> None:
+    """Diffusive or sequential: MSD, step lengths, step autocorrelation (:mod:`reactivation.analysis.diffusion`)."""
+    _run("diffusion", diffusion.run)

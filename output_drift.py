@@ -1,0 +1,9 @@
+"""Drift against score: ``python output_drift.py seed=0``.
+
+The checkout's spelling of ``reactivation drift`` (reactivation/commands/analyse.py, which documents it).
+"""
+
+from reactivation.commands.analyse import drift_main
+
+if __name__ == "__main__":
+    drift_main()

@@ -1,0 +1,9 @@
+"""The noise temperature sweep: ``python output_temperature.py seed=0``.
+
+The checkout's spelling of ``reactivation temperature`` (reactivation/commands/analyse.py, which documents it).
+"""
+
+from reactivation.commands.analyse import temperature_main
+
+if __name__ == "__main__":
+    temperature_main()

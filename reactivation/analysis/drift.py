@@ -1,0 +1,231 @@
+"""output_drift.py: the learned zero-input drift against the score of the noisy active states (docs/theory.md).
+
+The theory (the paper's Eq. 16-18; SPEC §4 units): the greedy optimal denoiser of per-step noise s moves a noisy
+state r by ``Δr* = s² ∇_r log p(r)``, p the distribution of noisy active states (Tweedie / Miyasawa). This analysis
+measures how close a network's zero-input, noise-free one-step update ``Δr(r) = f(r, x = 0) − r`` comes to it, at
+``n_queries`` noisy active states r, against a Gaussian KDE of ``n_states`` others (its score is analytic):
+
+- ``pca``: in the active states' top ``n_components`` principal components, where the projected noise is s² I, so
+  the prediction is s² ∇_z log p(z);
+- ``decoded``: in the decoded latent (position, m; heading, rad). The task's own decoder (the top-k cells' centres)
+  is piecewise constant, so a one-step drift rarely moves it; a smooth one stands in: the least-squares linear map
+  from states to the network's own decoded latents (to cos and sin of the heading on the circle), fitted on the KDE
+  states. One step's noise moves this decoded latent with covariance Σ_y (measured: the decoded displacement of one
+  noise draw), so the prediction is Σ_y ∇_y log p(y): the decoder's view of the same denoiser, exact only where the
+  decoded latent is itself a Markov state;
+- ``reference``: the same estimator on a Gaussian with the projected states' mean and covariance, whose exact
+  optimal drift is known: the slope and cosine a perfect denoiser would show with this estimator, sample size and
+  dimension (a Scott KDE in 10-D attenuates the slope to ≈ 0.6: :func:`~reactivation.analysis.metrics.score.
+  drift_score_agreement`).
+
+Each holds :func:`~reactivation.analysis.metrics.score.drift_score_agreement` (``cosine``, ``slope``,
+``slope_reverse``, ...). s is the network's trained σ_rec, or, for networks trained without noise and the
+untrained ``random`` network (the baselines), the family's noisy level √noise. ``field`` bins the decoded drift
+and prediction on a grid of the latent space (the quiver figure). Result: ``{condition: {"noise_std", "pca",
+"decoded", "reference", "field"}}``, conditions plus ``random``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from reactivation.analysis import lookup, protocol, results
+from reactivation.analysis.metrics.pca import pca_fit, pca_project
+from reactivation.analysis.metrics.score import (
+    drift_score_agreement,
+    kde_bandwidth,
+    kde_score,
+    vonmises_kde_score,
+)
+from reactivation.analysis.settings import Settings
+from reactivation.geometry import Box, Circle, Geometry
+from reactivation.geometry.circular import vonmises_bandwidth, wrap
+from reactivation.models import NoisyRecurrentBase
+from reactivation.precision import matmul_precision
+from reactivation.seeding import stream_seed
+
+#: Bins per coordinate of the decoded field (a 2-D latent gets FIELD_BINS² cells).
+FIELD_BINS = 12
+
+
+@torch.no_grad()
+def one_step(model: NoisyRecurrentBase, r: Tensor) -> Tensor:
+    """The zero-input, noise-free update f(r, x = 0): (m, n_rec) states -> (m, n_rec) states one step later."""
+    zeros = torch.zeros(r.shape[0], 1, model.n_in, device=r.device, dtype=r.dtype)
+    hidden, _ = model(zeros, h0=r, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0)
+    return hidden[:, 0]
+
+
+class LinearDecoder:
+    """The least-squares linear map from states to decoded latents: a smooth stand-in for the top-k decoder.
+
+    Args:
+        states: (n, n_rec) states; decoded: (n, d) their decoded latents (m, or rad on the circle).
+        circular: fit cos and sin of the angle, decode with atan2.
+    """
+
+    def __init__(self, states: np.ndarray, decoded: np.ndarray, circular: bool) -> None:
+        target = np.concatenate([np.cos(decoded), np.sin(decoded)], axis=1) if circular else decoded
+        design = np.concatenate([states, np.ones((len(states), 1))], axis=1).astype(np.float64)
+        self.weights = np.linalg.lstsq(design, target.astype(np.float64), rcond=None)[0]  # (n_rec + 1, d')
+        self.circular = circular
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        """(m, n_rec) states -> (m, d) decoded latents, float64."""
+        y = np.asarray(r, dtype=np.float64) @ self.weights[:-1] + self.weights[-1]
+        return np.arctan2(y[:, 1:], y[:, :1]) if self.circular else y
+
+
+def _kernel(data: np.ndarray, bandwidth: float | None) -> np.ndarray:
+    """Scott's kernel covariance, scaled by ``bandwidth`` in standard deviation (None: Scott's own)."""
+    cov = kde_bandwidth(data)
+    return cov if bandwidth is None else cov * float(bandwidth) ** 2
+
+
+def _difference(geometry: Geometry, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a − b in the latent space (wrapped on the circle)."""
+    return wrap(a - b) if isinstance(geometry, Circle) else a - b
+
+
+def compare(
+    model: NoisyRecurrentBase,
+    geometry: Geometry,
+    states: np.ndarray,
+    decoded: np.ndarray,
+    s: float,
+    *,
+    n_states: int,
+    n_queries: int,
+    n_components: int,
+    bandwidth: float | None,
+    seed: int,
+) -> dict[str, Any]:
+    """Drift against prediction for one network: one condition's entry of the result.
+
+    Args:
+        model: the network whose drift is measured (a run's, or the untrained one).
+        geometry: the latent space of its task.
+        states: (N, n_rec) noisy active states (float32); the queries and the KDE samples are disjoint random
+            subsets of them (at most half are queries).
+        decoded: (N, d) the task decoder's latents of those states (m or rad).
+        s: per-step noise standard deviation of the prediction.
+        n_states, n_queries: KDE samples and query states.
+        n_components: principal components of the PCA space.
+        bandwidth: kernel standard deviation as a multiple of Scott's (None: Scott's).
+        seed: seed of the subsets, the decoded noise draw and the reference Gaussian.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(states))
+    n_queries = min(n_queries, len(states) // 2)
+    query, kde = order[:n_queries], order[n_queries : n_queries + n_states]
+    queries, data = states[query], states[kde]
+    device = next(model.parameters()).device
+    f = one_step(model, torch.as_tensor(queries, device=device))
+    stepped = f.double().cpu().numpy()
+
+    # PCA space: noise s² I after an orthonormal projection.
+    mean, components, _ = pca_fit(states, n_components)
+    z_data, z = pca_project(data, mean, components), pca_project(queries, mean, components)
+    drift_z = pca_project(stepped, mean, components) - z
+    pca = drift_score_agreement(drift_z, s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth)))
+
+    # The estimator's own ceiling: a Gaussian of the same mean and covariance, whose optimal drift is exact.
+    centre, cov = z_data.mean(axis=0), np.cov(z_data, rowvar=False)
+    gauss = rng.multivariate_normal(centre, cov, size=len(z_data) + len(z))
+    g_data, g_query = gauss[: len(z_data)], gauss[len(z_data) :]
+    exact = -(s**2) * np.linalg.solve(cov, (g_query - centre).T).T
+    reference = drift_score_agreement(exact, s**2 * kde_score(g_query, g_data, _kernel(g_data, bandwidth)))
+
+    # Decoded space: the prediction scaled by the decoded covariance of one step's noise.
+    circular = isinstance(geometry, Circle)
+    decoder = LinearDecoder(data, decoded[kde], circular)
+    y, y_next, y_data = decoder(queries), decoder(stepped), decoder(data)
+    drift_y = _difference(geometry, y_next, y)
+    kick = _difference(geometry, decoder(stepped + s * rng.standard_normal(stepped.shape)), y_next)
+    sigma_y = kick.T @ kick / len(kick)  # (d, d): the mean of one draw's outer product, m² or rad²
+    if circular:
+        score_y = vonmises_kde_score(y[:, 0], y_data[:, 0], vonmises_bandwidth(y_data[:, 0]))[:, None]
+    else:
+        score_y = kde_score(y, y_data, _kernel(y_data, bandwidth))
+    predicted = score_y @ sigma_y  # Σ_y is symmetric: (Σ_y g)ᵀ = gᵀ Σ_y
+    return {
+        "noise_std": s,
+        "pca": pca,
+        "reference": reference,
+        "decoded": {**drift_score_agreement(drift_y, predicted), "noise_cov": sigma_y.tolist()},
+        "field": field(geometry, y, drift_y, predicted),
+    }
+
+
+def field(geometry: Geometry, y: np.ndarray, drift: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """The decoded drift and prediction averaged in bins of the latent space (the quiver figure's data).
+
+    Args:
+        geometry: a :class:`~reactivation.geometry.Box` (FIELD_BINS per coordinate) or the circle (FIELD_BINS ·
+            3 arcs).
+        y: (m, d) decoded query points; drift, predicted: (m, d) vectors at them.
+
+    Returns:
+        ``{"edges": [per-coordinate bin edges], "count": bins, "drift": bins × d, "predicted": bins × d}``, means
+        over the points of each bin (null where a bin is empty), flattened in C order.
+    """
+    if isinstance(geometry, Circle):
+        edges = [np.linspace(-math.pi, math.pi, 3 * FIELD_BINS + 1)]
+    elif isinstance(geometry, Box):
+        edges = [np.linspace(lo, hi, FIELD_BINS + 1) for lo, hi in zip(geometry.low, geometry.high)]
+    else:  # a new latent space: no field until it says how to bin itself
+        return {}
+    index = np.zeros(len(y), dtype=np.int64)
+    inside = np.ones(len(y), dtype=bool)
+    for k, e in enumerate(edges):
+        i = np.searchsorted(e, y[:, k], side="right") - 1
+        inside &= (i >= 0) & (i < len(e) - 1)
+        index = index * (len(e) - 1) + np.clip(i, 0, len(e) - 2)
+    n_bins = math.prod(len(e) - 1 for e in edges)
+    count = np.bincount(index[inside], minlength=n_bins)
+
+    def means(v: np.ndarray) -> list:
+        sums = np.stack([np.bincount(index[inside], v[inside, k], minlength=n_bins) for k in range(v.shape[1])], 1)
+        return [row.tolist() if c else None for row, c in zip(sums / np.maximum(count, 1)[:, None], count)]
+
+    return {
+        "edges": [e.tolist() for e in edges],
+        "count": count.tolist(),
+        "drift": means(drift),
+        "predicted": means(predicted),
+    }
+
+
+def run(s: Settings) -> dict:
+    """Compare drift and score for every condition of ``s`` and the untrained network, and write the result."""
+    cfg = s.cfg
+    loaded = lookup.load_conditions(s)
+    setups = {name: setup for name, (_, setup) in loaded.items()}
+    reference = setups.get("noisy_unbiased") or next(iter(setups.values()))
+    untrained = protocol.random_network(reference, s)
+    seed = stream_seed(s.seed, "analysis")
+    sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=cfg.bandwidth)
+    result: dict[str, dict] = {}
+    simulated = protocol.simulate_all(setups, s, cfg.batch_size, 1, keep_hidden=True)
+    baseline = [("random", protocol.simulate(reference, s, cfg.batch_size, 1, keep_hidden=True, model=untrained))]
+    for name, phases in tqdm([*simulated, *baseline], desc="models", total=len(setups) + 1, disable=not cfg.progress):
+        model = untrained if name == "random" else setups[name].model
+        assert phases.active is not None and phases.active.hidden is not None  # simulated with keep_hidden=True
+        states = phases.active.hidden.reshape(-1, phases.active.hidden.shape[-1]).numpy()
+        decoded = phases.active.decoded.reshape(len(states), -1).double().numpy()
+        noise = float(model.sigma_rec) if name != "random" and model.sigma_rec > 0 else math.sqrt(s.noise)
+        with matmul_precision(cfg.matmul_precision, reference.device):
+            result[name] = compare(model, reference.task.geometry, states, decoded, noise, **sizes, seed=seed)
+    meta = {
+        "unit": {"pca": "hidden units", "decoded": reference.task.geometry.unit},
+        "field_bins": FIELD_BINS,
+        "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
+    }
+    path = results.write_result(s, "drift", result, meta)
+    return {"path": str(path), "drift": result}
