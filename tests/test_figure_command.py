@@ -14,7 +14,8 @@ import pytest
 from nbclient import NotebookClient
 
 from reactivation import ConfigError, ReactivationError
-from reactivation.analysis import distance, kl, manifold, settings, variance
+from reactivation.analysis import diffusion, distance, drift, kl, manifold, settings, temperature, variance
+from reactivation.analysis.settings import KINDS
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.figures import from_results
 from reactivation.training import train
@@ -39,8 +40,26 @@ ANALYSES = {
     "variance": {**SIZES, "t_shift": 2},
     "distance": SIZES,
     "manifold": SIZES,
+    "temperature": {**SIZES, "t_shift": 2, "n_samples": 100, "factors": [0, 1, 1.4142135623730951, 2]},
+    "drift": {"batch_size": 6, "n_states": 40, "n_queries": 20},  # 36 states: 18 queries, 18 in the KDE
+    "diffusion": {**SIZES, "t_shift": 2},
 }
-ANALYSES_ARGS = [f"analyses.{kind}.{k}={v}" for kind, keys in ANALYSES.items() for k, v in keys.items()]
+#: Kinds whose sizes the figure command line can set: those of figures.yaml's analyses block (the command refuses a
+#: key it does not define, ``++`` or not).
+LISTED = set(compose_config(ANALYSIS_CONFIG_DIR, "figures", []).analyses)
+ANALYSES_ARGS = [
+    f"analyses.{kind}.{k}={settings.show(v)}"
+    for kind, keys in ANALYSES.items()
+    if kind in LISTED
+    for k, v in keys.items()
+]
+#: The figures of each theory analysis, drawn when its results exist (every task's latent space is binned).
+THEORY_OF = {
+    "drift": ("theory_drift_agreement", "theory_drift_field_noisy_unbiased", "theory_drift_field_noisy_biased"),
+    "temperature": ("theory_temperature",),
+    "diffusion": ("theory_msd",),
+}
+THEORY = {name for names in THEORY_OF.values() for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +71,7 @@ def results(tmp_path_factory) -> Path:
             for preset in settings.FAMILIES[(task, "vanilla")].values():
                 cfg = compose_train([f"config={preset}", f"seed={seed}", *_train_overrides(task)])
                 train(cfg, root / preset / f"seed_{seed}", preset=preset)
-        for analysis in (kl, variance, distance, manifold):
+        for analysis in (kl, variance, distance, manifold, temperature, drift, diffusion):
             name = analysis.__name__.rsplit(".", 1)[1]
             cfg = compose_config(
                 ANALYSIS_CONFIG_DIR,
@@ -63,7 +82,7 @@ def results(tmp_path_factory) -> Path:
                     f"task={task}",
                     "progress=false",
                     f"train_overrides={_quoted(task)}",
-                    *(f"{k}={v}" for k, v in ANALYSES[name].items()),
+                    *(f"{k}={settings.show(v)}" for k, v in ANALYSES[name].items()),
                 ],
             )
             analysis.run(settings.settings(cfg))
@@ -82,7 +101,7 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
         device="cpu",
     )
     assert inv.seeds == [0, 1] and settings.seed == 0
-    common = {"learning_curves", "kl_heatmap", "variance_box", "distance_box"}
+    common = {"learning_curves", "kl_heatmap", "variance_box", "distance_box", *THEORY}
     # The task's geometry chooses the state panels: the circle's, or those of a box or a track (same names).
     per_model = (
         {"explained_variance", "pc_ring", "heading_rose", "polar_trajectories", "angular_velocity"}
@@ -91,10 +110,10 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
     )
     expected = common | {f"{name}_{c}" for name in per_model for c in ("noisy_unbiased", "noisy_biased")}
     assert set(figures) == expected
-    # Seed 1 was trained but not analysed: each of its missing results is named with its command.
+    # Seed 1 was trained but not analysed: each of its missing results (one per kind) is named with its command.
     missing = "\n".join(inv.missing)
-    assert len(inv.missing) == 4 and "python output_kl.py seed=1" in missing
-    assert "python output_manifold.py seed=1" in missing
+    assert len(inv.missing) == len(KINDS) == 7 and "python output_kl.py seed=1" in missing
+    assert "python output_manifold.py seed=1" in missing and "python output_diffusion.py seed=1" in missing
 
 
 def test_figure_command_writes_png_and_pdf(results):
@@ -116,6 +135,12 @@ def test_figure_command_writes_png_and_pdf(results):
         for fmt in ("png", "pdf"):
             assert (out / f"{name}.{fmt}").stat().st_size > 1000
     assert "missing" in done.stdout and "python output_variance.py seed=1" in done.stdout
+    for kind, names in THEORY_OF.items():
+        if kind in LISTED:  # told the fixture's sizes: drawn
+            assert all((out / f"{name}.png").stat().st_size > 1000 for name in names)
+        else:  # at the command's default sizes, the fixture's results are not these: missing, with the command
+            assert not any((out / f"{name}.png").exists() for name in names)
+            assert f"python output_{kind}.py seed=0" in done.stdout
 
 
 def test_a_reference_seed_without_runs_is_an_error_naming_the_seeds_with_runs(results):
@@ -156,7 +181,7 @@ def test_results_of_other_settings_are_listed_as_missing_never_drawn(results):
         train_overrides=_train_overrides("spatial_navigation"),
         device="cpu",
     )
-    assert "kl_heatmap" not in figures and {"variance_box", "distance_box"} <= set(figures)
+    assert "kl_heatmap" not in figures and {"variance_box", "distance_box", *THEORY} <= set(figures)
     kl_lines = [m for m in inv.missing if "/kl_" in m]
     assert len(kl_lines) == 1 and re.search(
         r"n_samples=99,.*is missing; compute it with: python output_kl\.py "
@@ -174,8 +199,9 @@ def test_results_of_other_settings_are_listed_as_missing_never_drawn(results):
         train_overrides=_train_overrides("spatial_navigation"),
         device="cpu",
     )
-    assert not {"kl_heatmap", "variance_box", "distance_box"} & set(figures)
-    assert len(inv.missing) == 4 and all("epoch=4" in m for m in inv.missing)
+    assert not {"kl_heatmap", "variance_box", "distance_box", *THEORY} & set(figures)
+    # seed 0's result of every kind, none of them computed at epoch 4
+    assert len(inv.missing) == len(KINDS) and all("epoch=4" in m for m in inv.missing)
 
 
 def test_corrupt_results_and_test_logs_are_listed_with_the_fix_not_a_traceback(results, tmp_path):

@@ -3,6 +3,13 @@
 :func:`figures` returns ``{name: Figure}``; the figure command (``python -m reactivation.figures``) and
 the notebooks call it, then save or show. Each figure is drawn from what exists; what is missing is in
 the inventory's ``missing`` list, not an exception.
+
+The theory analyses (issue #14; :mod:`reactivation.figures.panels_theory`) add, each when its results exist:
+``theory_drift_agreement`` (slope and cosine of the learned drift against the optimal denoiser, mean ± std over
+seeds; ``reactivation drift``), ``theory_drift_field_<condition>`` (the binned decoded drift and its prediction
+of the reference seed, or of the first seed with a drift result, for ``noisy_unbiased`` and ``noisy_biased``),
+``theory_temperature`` (KL and spread against the quiescent noise factor; ``reactivation temperature``) and
+``theory_msd`` (mean squared displacement against lag and its exponent; ``reactivation diffusion``).
 """
 
 from __future__ import annotations
@@ -22,15 +29,15 @@ from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
-from reactivation.figures import collect, panels, states
-from reactivation.figures.style import check_formats, save
+from reactivation.figures import collect, panels, panels_theory, states
+from reactivation.figures.style import check_formats, label, save
 from reactivation.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
 
 def aggregate_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
-    """Panels over seeds: learning curves, KL heat map, variance and distance box plots."""
+    """Panels over seeds: learning curves, KL heat map, variance and distance box plots, the theory panels."""
     task = TASKS[s.task]  # its error's name and unit, and its space's units (no run needs loading)
     if any(inv.tests.values()):  # runs whose test log is unreadable are in inv.missing
         steps, loss, error = collect.learning_curves(inv, task.error_name)
@@ -52,6 +59,58 @@ def aggregate_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str
         yield (
             "distance_box",
             panels.distance_box(gather(inv.results["distance"]), ylabel=f"mean step ({task.geometry_type.unit})"),
+        )
+    yield from theory_figures(s, inv)
+
+
+#: The leaves of each theory result that its figures draw over seeds: kind -> (parts, keys of each part).
+_THEORY_LEAVES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "drift": (("pca", "decoded", "reference"), ("slope", "cosine")),
+    "diffusion": (("active", "quiescent"), ("lags", "msd", "exponent")),
+}
+
+
+def _theory_gathered(by_seed: dict[int, dict], kind: str) -> dict:
+    """:func:`gather` of the leaves of ``_THEORY_LEAVES[kind]`` only: {condition: {part: {key: (n_seeds, ...)}}}.
+
+    The other leaves do not stack: a drift ``field`` holds ``null`` bins among vectors, and a diffusion ``acf``
+    is ``null`` for a network that does not move and a list for one that does.
+    """
+    parts, keys = _THEORY_LEAVES[kind]
+    return gather(
+        {
+            seed: {
+                condition: {part: {k: entry[part][k] for k in keys} for part in parts if part in entry}
+                for condition, entry in result.items()
+            }
+            for seed, result in by_seed.items()
+        }
+    )
+
+
+def theory_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str, Figure]]:
+    """Panels of the theory analyses (drift, temperature, diffusion), each only where its results exist."""
+    geometry = TASKS[s.task].geometry_type
+    drift = inv.results.get("drift", {})
+    if drift:
+        yield "theory_drift_agreement", panels_theory.drift_agreement(_theory_gathered(drift, "drift"))
+        seed = s.seed if s.seed in drift else min(drift)
+        for condition in ("noisy_unbiased", "noisy_biased"):
+            field = drift[seed].get(condition, {}).get("field")
+            if field:  # {} for a latent space the drift analysis does not bin
+                title = f"{label(condition)}: decoded drift vs score (seed {seed})"
+                yield f"theory_drift_field_{condition}", panels_theory.drift_field(field, geometry.name, title)
+    if inv.results.get("temperature"):
+        yield (
+            "theory_temperature",
+            panels_theory.temperature_curves(
+                gather(inv.results["temperature"]), variance_label=geometry.variance_label
+            ),
+        )
+    if inv.results.get("diffusion"):
+        yield (
+            "theory_msd",
+            panels_theory.msd_curves(_theory_gathered(inv.results["diffusion"], "diffusion"), unit=geometry.unit),
         )
 
 
@@ -136,14 +195,15 @@ def _listed(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds)) or "none"
 
 
-def write(cfg: DictConfig) -> tuple[Settings, collect.Inventory, list[Path]]:
-    """:func:`from_config`, then save every figure as ``<path>/<task>/figures/<name>[_<family>].<format>``.
+def write(cfg: DictConfig, subdir: str = "") -> tuple[Settings, collect.Inventory, list[Path]]:
+    """:func:`from_config`, then save every figure as ``<path>/<task>/figures/[<subdir>/]<name>[_<family>].<format>``
+    (``subdir``: reproduce's variant, whose figures must not replace another variant's).
 
     Returns:
         The settings, the inventory and the written files.
     """
     s, inv, figs = from_config(cfg)
-    out_dir = Path(s.cfg.path) / s.task / "figures"
+    out_dir = Path(s.cfg.path) / s.task / "figures" / subdir
     suffix = "" if s.model == "vanilla" else f"_{s.model}"
     written = []
     try:
