@@ -6,6 +6,10 @@
    whose saved settings match is reused (``force=true`` recomputes).
 3. **Draw** every figure of every family (``<path>/<task>/figures/``).
 4. **Report** the claims of SPEC §9 with mean ± std over seeds in ``<path>/report.md``.
+
+With ``variants`` (named sets of ``train.py`` settings), each variant goes through the four stages as its own
+reproduction (its runs trained and analysed with its settings, its figures in ``figures/<variant>/``, its report
+``report_<variant>.md``), and ``report.md`` puts the claims of all of them side by side.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ from typing import Any, cast
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ReactivationError, runs, usage
+from reactivation import ConfigError, ReactivationError, runs, usage
 from reactivation.analysis import (
     claims,
+    diffusion,
     distance,
+    drift,
     kl,
     lookup,
     manifold,
     report,
+    temperature,
     variance,
 )
 from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
@@ -46,12 +53,13 @@ from reactivation.config import (
     ANALYSIS_CONFIG_DIR,
     absolute,
     compose_config,
+    preflight,
     resolved,
     results_root,
 )
 from reactivation.figures import make
 from reactivation.figures.style import check_formats
-from reactivation.loading import select_device
+from reactivation.loading import build, select_device
 from reactivation.processes import run_child
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,9 @@ ANALYSES: dict[str, Callable[[Settings], dict]] = {
     "variance": variance.run,
     "distance": distance.run,
     "manifold": manifold.run,
+    "drift": drift.run,  # the checks of the theory (docs/theory.md)
+    "temperature": temperature.run,
+    "diffusion": diffusion.run,
 }
 #: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one);
 #: ``auto`` is resolved by :func:`launcher`.
@@ -76,6 +87,10 @@ LAUNCHERS = {
 
 
 STAGES = ("train", "analyse", "figures", "report")
+#: Training keys the pipeline sets itself, which train_overrides and variants may not.
+_OWN_KEYS = ("config", "seed", "scale", "path", "device")
+#: A variant's name: the tag of its report file and figure folder.
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
 
 
 def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
@@ -112,11 +127,25 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
             "a list of training arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'",
         ),
         ("force", lambda v: isinstance(v, bool), "true or false"),
+        ("train_overrides", *CHECKS["train_overrides"]),
+        (
+            "variants",
+            lambda v: (
+                v is None
+                or isinstance(v, dict)
+                and bool(v)
+                and all(_VARIANT_NAME.fullmatch(str(k)) and CHECKS["train_overrides"][0](o) for k, o in v.items())
+            ),
+            "named lists of train.py overrides, names of letters, digits, '_', '.' and '-', e.g. "
+            "'variants={gaussian:[],uniform:[\"rnn.noise_dist=uniform\"]}' (null: none)",
+        ),
         ("path", *CHECKS["path"]),
         ("progress", *CHECKS["progress"]),
     ):
         check(key, values[key], test, allowed, typed[key])
     check_formats(values["formats"])
+    for name, overrides in variants(values).items():
+        _check_overrides(values, list(values["families"]), name, overrides)
     select_device(values["device"])
     values["path"] = str(results_root(values["path"]))
     plain = OmegaConf.create(values)
@@ -124,10 +153,53 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
     return plain, list(values["seeds"]), list(values["families"])
 
 
+def variants(cfg: DictConfig | dict) -> dict[str, list[str]]:
+    """``{variant: its train.py overrides}``, each after the common ``train_overrides``; ``{"": train_overrides}``
+    when there are no variants."""
+    common = list(cfg["train_overrides"])
+    if not cfg["variants"]:
+        return {"": common}
+    return {str(name): [*common, *overrides] for name, overrides in cfg["variants"].items()}
+
+
+def _check_overrides(values: dict, families: list[str], name: str, overrides: list[str]) -> None:
+    """Compose and check the training config of each family's first preset with ``overrides`` (before any work)."""
+    where = f"variant {name!r}" if name else "train_overrides"
+    for override in overrides:
+        if override.lstrip("+~").split("=", 1)[0] in _OWN_KEYS:
+            raise ConfigError(
+                f"{where}: {override!r} sets a key the pipeline sets itself ({', '.join(_OWN_KEYS)}); "
+                "use reproduce's own seeds=, scale=, path= and device= instead."
+            )
+    for family in families:
+        s = settings(compose_analysis("kl", values["scale"], *claims.FAMILY_KEYS[family], seed=0))
+        preset = next(iter(s.conditions.values()))
+        try:  # train.py's own check: composes, type-checks and builds the task and model (every rnn.* value)
+            preflight([f"config={preset}", "seed=0", f"scale={values['scale']}", *overrides], check=build)
+        except ReactivationError as err:
+            raise ConfigError(f"{where} ({' '.join(overrides)}) is not a valid training setting: {err}") from err
+
+
+def _variant_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """``cfg`` with ``train_overrides`` set to one variant's (the pipeline's functions read it from there)."""
+    one = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(cfg)))
+    one.train_overrides, one.variants = list(overrides), None
+    OmegaConf.set_struct(one, True)
+    return one
+
+
 def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) -> DictConfig:
     task, model = claims.FAMILY_KEYS[family]
     return compose_analysis(
-        name, cfg.scale, task, model, seed, path=cfg.path, device=cfg.device, progress=bool(cfg.progress)
+        name,
+        cfg.scale,
+        task,
+        model,
+        seed,
+        path=cfg.path,
+        device=cfg.device,
+        progress=bool(cfg.progress),
+        train_overrides=list(cfg.train_overrides),
     )
 
 
@@ -186,7 +258,7 @@ def train_commands(cfg: DictConfig, missing: dict[str, list[int]]) -> list[list[
             "trainer.progress=false",
         ]
         command += [f"hydra/launcher={option}"] if option else []
-        commands.append(command + [str(a) for a in cfg.train_args])
+        commands.append(command + [*map(str, cfg.train_overrides), *map(str, cfg.train_args)])
     return commands
 
 
@@ -272,13 +344,14 @@ def load_results(
     return results, problems
 
 
-def draw(cfg: DictConfig, seeds: list[int], families: list[str]) -> tuple[list[Path], list[str]]:
-    """Every figure of every family; returns the written files and what the figures lacked."""
+def draw(cfg: DictConfig, seeds: list[int], families: list[str], variant: str = "") -> tuple[list[Path], list[str]]:
+    """Every figure of every family (a variant's in its own folder); returns the written files and what the
+    figures lacked."""
     written, missing = [], []
     for family in families:
         fcfg = _analysis_config(cfg, "figures", family, None)
         fcfg.seeds, fcfg.formats = list(seeds), list(cfg.formats)
-        _, inv, files = make.write(fcfg)
+        _, inv, files = make.write(fcfg, subdir=variant)
         written += files
         missing += inv.missing
     return written, missing
@@ -322,15 +395,52 @@ def _configuration(cfg: DictConfig, infos: list[report.RunInfo]) -> list[tuple[s
     return blocks
 
 
-def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, dict[int, dict[str, dict[str, dict]]]]:
+def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, dict]:
     """Run the stages of ``cfg`` (reactivation/configs/analysis/reproduce.yaml) and write the report.
 
     Without the ``analyse`` stage the results found on disk are used; without ``report`` nothing is written.
+    With ``variants``, each variant is reproduced in turn (:func:`reproduce_one`) and ``report.md`` shows their
+    claims side by side.
+
+    Returns:
+        The report's path (``None`` without the report stage) and the results ``{seed: {family: {kind: ...}}}``;
+        with variants, ``{variant: those results}``.
+    """
+    cfg, seeds, families = _check(cfg)
+    command = usage.command("reproduce") + " " + " ".join(argv if argv is not None else sys.argv[1:])
+    if not cfg.variants:
+        return reproduce_one(cfg, seeds, families, command.strip())
+    done: dict[str, report.Variant] = {}
+    start = time.perf_counter()
+    for name, overrides in variants(cfg).items():
+        log.info("variant %s: %s", name, " ".join(overrides) or "no train.py overrides")
+        out, results = reproduce_one(_variant_config(cfg, overrides), seeds, families, command.strip(), name)
+        done[name] = report.Variant(overrides, results, out.name if out else "")
+    by_variant = {name: v.results for name, v in done.items()}
+    if "report" not in cfg.stages:
+        return None, by_variant
+    header = [
+        ("command", f"`{command.strip()}`"),
+        ("scale", str(cfg.scale)),
+        ("seeds", ", ".join(map(str, seeds))),
+        ("families", ", ".join(families)),
+        ("time", f"{(time.perf_counter() - start) / 60:.1f} min for all variants"),
+        ("written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    out = Path(cfg.path) / "report.md"
+    runs.write_text_atomic(out, report.render_variants(done, header, f"Variants side by side ({cfg.scale} scale)"))
+    return out, by_variant
+
+
+def reproduce_one(
+    cfg: DictConfig, seeds: list[int], families: list[str], command: str, variant: str = ""
+) -> tuple[Path | None, dict[int, dict[str, dict[str, dict]]]]:
+    """The four stages for one set of ``train_overrides`` (``cfg``'s); the report is ``report.md``, or
+    ``report_<variant>.md`` for a variant, whose figures go to ``figures/<variant>/``.
 
     Returns:
         The report's path (``None`` without the report stage) and the results ``{seed: {family: {kind: ...}}}``.
     """
-    cfg, seeds, families = _check(cfg)
     stages, root = set(cfg.stages), Path(cfg.path)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -342,16 +452,17 @@ def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, di
     )
     timings["analyses"] = time.perf_counter() - start
     start = time.perf_counter()
-    figures, lacking = draw(cfg, seeds, families) if "figures" in stages else ([], [])
+    figures, lacking = draw(cfg, seeds, families, variant) if "figures" in stages else ([], [])
     missing += lacking
     timings["figures"] = time.perf_counter() - start
     if "report" not in stages:
         return None, results
     infos = _run_infos(cfg, seeds, families, missing)
     missing = list(dict.fromkeys(missing))  # the figures and the result loading name the same missing files
-    command = usage.command("reproduce") + " " + " ".join(argv if argv is not None else sys.argv[1:])
     header = [
-        ("command", f"`{command.strip()}`"),
+        ("command", f"`{command}`"),
+        *([("variant", f"{variant}: train.py " + " ".join(cfg.train_overrides))] if variant else []),
+        *([("train overrides", " ".join(cfg.train_overrides))] if cfg.train_overrides and not variant else []),
         ("scale", str(cfg.scale)),
         ("seeds", ", ".join(map(str, seeds))),
         ("families", ", ".join(families)),
@@ -374,8 +485,9 @@ def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, di
         figures=[str(f.relative_to(root)) for f in figures if f.suffix == ".png"],
         configuration=_configuration(cfg, infos),
     )
-    out = root / "report.md"
-    runs.write_text_atomic(out, report.render(gathered, f"Reproduction report ({cfg.scale} scale)"))
+    out = root / (f"report_{variant}.md" if variant else "report.md")
+    title = f"Reproduction report ({cfg.scale} scale{', variant ' + variant if variant else ''})"
+    runs.write_text_atomic(out, report.render(gathered, title))
     return out, results
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from reactivation import ReactivationError, pipeline
-from reactivation.analysis import aggregate, claims, lookup, results, settings
+from reactivation.analysis import aggregate, claims, lookup, report, results, settings
 from reactivation.config import compose_train
 from reactivation.training import train
 
@@ -76,7 +76,7 @@ def _write_results(root: Path, family: str, kind: str, by_seed: dict[int, dict],
     """Result files as the analyses write them (with their .meta.json), of the settings reproduce.py asks for."""
     cfg = pipeline._analysis_config(pipeline.main_config([f"path={root}"]), kind, family, 0)
     for override in extra:
-        key, value = override.split("=")
+        key, value = override.split("=", 1)
         cfg[key] = json.loads(value)
     written = []
     for seed, result in by_seed.items():
@@ -129,6 +129,20 @@ def test_report_from_hand_made_result_files(tmp_path):
     assert re.search(r"\| 5\. .* \| not evaluated \|", text) and re.search(r"\| 6\. .* \| not evaluated \|", text)
     assert "run spatial_navigation/noisy_unbiased seed 0: python train.py" in text
     assert results[2]["sn"]["kl"]["noisy_biased"]["noisy_biased"] == 2.0
+
+
+def test_the_report_says_whether_the_kl_density_ratios_were_clipped():
+    kl = {0: {"sn": {"kl": {"noisy_unbiased": {"noisy_unbiased": 0.1}}}}}
+
+    def section(**kw):
+        text = report.render(report.Gathered(results=kl, **kw))
+        return text.split("## KL divergences (nats)")[1].split("### ")[0]
+
+    assert "KL density ratios unclipped (the published code clipped them to [1e-07, 1e+07]: ratio_clip)." in section()
+    published = section(kl_ratio_clip=[1e-7, 1e7])
+    assert "KL density ratios clipped to [1e-07, 1e+07] as in the published code." in published
+    assert "unclipped" not in published
+    assert "KL density ratios clipped to [0.5, 2]." in section(kl_ratio_clip=(0.5, 2.0))
 
 
 def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
@@ -190,6 +204,16 @@ def test_bad_pipeline_settings_are_clear_errors(tmp_path):
         ("device=gpu0", "device='gpu0' is not a device name"),
         ("path=''", "path= is not allowed"),
         ("train_args=abc", "train_args=abc is not allowed"),
+        (
+            "variants={a:abc}",
+            "variants={a:abc} is not allowed: variants must be named lists of train.py overrides",
+        ),
+        ('variants={a:["seed=3"]}', "variant 'a': 'seed=3' sets a key the pipeline sets itself"),
+        ('variants={a:["rnn.noise_dist=bogus"]}', "variant 'a' (rnn.noise_dist=bogus) is not a valid training setting"),
+        (
+            'train_overrides=["rnn.no_such_key=1"]',
+            "train_overrides (rnn.no_such_key=1) is not a valid training setting",
+        ),
         ("seeds=${oc.env:NO_SUCH_VARIABLE_HERE}", "seeds: "),
     ],
 )
@@ -201,6 +225,87 @@ def test_every_bad_reproduce_value_is_refused_before_any_work(tmp_path, override
     with pytest.raises(ReactivationError):
         pipeline.run(cfg, argv=[])
     assert not (tmp_path / "results").exists()
+
+
+def _kl_table(uu: float) -> dict:
+    """A KL table whose only claim-1 statistic that matters is KL(Uσ_q‖Uσ_a) = ``uu`` (against KL(R‖Uσ_a) = 1)."""
+    c = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+    table = {row: {col: 3.0 for col in c} for row in (*c, "random", "uniform")}
+    table["noisy_unbiased"]["noisy_unbiased"], table["random"]["noisy_unbiased"] = uu, 1.0
+    return table
+
+
+def test_variants_are_reproduced_each_with_its_settings_and_their_claims_side_by_side(tmp_path):
+    _write_results(tmp_path, "sn", "kl", {0: _kl_table(0.1)})  # gaussian: no overrides
+    _write_results(tmp_path, "sn", "kl", {0: _kl_table(2.0)}, 'train_overrides=["rnn.noise_dist=uniform"]')
+    cfg = pipeline.main_config(
+        [
+            f"path={tmp_path}",
+            "seeds=[0]",
+            "families=[sn]",
+            "stages=[report]",
+            'variants={gaussian:[],uniform:["rnn.noise_dist=uniform"]}',
+        ]
+    )
+    out, by_variant = pipeline.run(cfg, argv=[])
+    assert out == tmp_path / "report.md" and set(by_variant) == {"gaussian", "uniform"}
+    # Each variant read its own results: the uniform runs' file has the train_overrides digest in its name.
+    assert by_variant["uniform"][0]["sn"]["kl"]["noisy_unbiased"]["noisy_unbiased"] == 2.0
+    assert by_variant["gaussian"][0]["sn"]["kl"]["noisy_unbiased"]["noisy_unbiased"] == 0.1
+    text = out.read_text()
+    assert "| gaussian | (none) | [report_gaussian.md](report_gaussian.md) |" in text
+    assert "| uniform | `rnn.noise_dist=uniform` | [report_uniform.md](report_uniform.md) |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 1 | KL(Uσ_q‖Uσ_a) < KL(R‖Uσ_a) |"))
+    assert row == (
+        "| 1 | KL(Uσ_q‖Uσ_a) < KL(R‖Uσ_a) | 0.1 ± 0 vs 1 ± 0, **held** (1/1) | 2 ± 0 vs 1 ± 0, **not held** (0/1) |"
+    )
+    assert re.search(r"^\| 1\. .* \| \*\*held\*\* \| \*\*not held\*\* \|$", text, re.M) is None  # claim 1 has more
+    # Each variant's own full report, naming the variant; its missing runs are those of its own settings.
+    uniform = (tmp_path / "report_uniform.md").read_text()
+    assert uniform.startswith("# Reproduction report (paper scale, variant uniform)")
+    assert "- **variant:** uniform: train.py rnn.noise_dist=uniform" in uniform
+    assert "config=spatial_navigation/noisy_unbiased seed=0 rnn.noise_dist=uniform" in uniform
+    assert "rnn.noise_dist" not in (tmp_path / "report_gaussian.md").read_text().split("## Missing")[1]
+
+
+@pytest.mark.slow
+def test_tiny_variants_end_to_end_train_and_analyse_each_variant_with_its_own_runs(tmp_path):
+    variants = 'variants={gaussian:[],uniform:["rnn.noise_dist=uniform"]}'
+    done = _reproduce(tmp_path, "seeds=[0]", "families=[hd]", "stages=[train,analyse,report]", variants)
+    out = tmp_path / "out"
+    # 4 HD presets per variant, each variant's runs in their own directories, its results under their own names.
+    assert done.stdout.count("training 4 run(s)") == 2
+    assert (out / "head_direction" / "noisy_biased" / "rnn.noise_dist=uniform" / "seed_0" / "config.yaml").is_file()
+    assert (out / "head_direction" / "noisy_biased" / "seed_0" / "config.yaml").is_file()
+    tagged = sorted(
+        p.name.split("_")[0] for p in (out / "head_direction").glob("*_train=*.json") if "meta" not in p.name
+    )
+    assert tagged == sorted(pipeline.ANALYSES)
+    text = (out / "report.md").read_text()
+    assert re.search(r"^\| 5\. .* \| \*\*(not )?held\*\* \| \*\*(not )?held\*\* \|$", text, re.M)
+    assert "mean quiescent angular velocity Bσ" in text and "| 1 | " not in text  # claim 1's family not asked for
+    for name in ("gaussian", "uniform"):
+        assert re.search(rf"^{name}: claim 5 \(.*\): (held|NOT held)$", done.stdout, re.M)
+        assert "## Missing" not in (out / f"report_{name}.md").read_text()
+
+
+def test_train_overrides_reach_the_training_commands_before_the_launcher_arguments(tmp_path):
+    cfg = pipeline.main_config(
+        [f"path={tmp_path}", 'train_overrides=["rnn.noise_dist=uniform"]', 'train_args=["hydra.launcher.n_jobs=2"]']
+    )
+    (command,) = pipeline.train_commands(cfg, {"head_direction/noisy_biased": [0]})
+    assert command[-2:] == ["rnn.noise_dist=uniform", "hydra.launcher.n_jobs=2"]
+    variant = pipeline._variant_config(cfg, ["rnn.noise_dist=uniform", "trainer.n_epochs=50"])
+    assert pipeline._analysis_config(variant, "kl", "hd", 0).train_overrides == [
+        "rnn.noise_dist=uniform",
+        "trainer.n_epochs=50",
+    ]
+    assert pipeline.variants(
+        pipeline.main_config(['variants={a:[],b:["trainer.lr=0.01"]}', 'train_overrides=["x=1"]'])
+    ) == {
+        "a": ["x=1"],
+        "b": ["x=1", "trainer.lr=0.01"],
+    }
 
 
 def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_path, monkeypatch):
@@ -217,6 +322,37 @@ def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_
     assert "cwd" not in kwargs  # the caller's directory, as for every other relative path the user gave
     # Absolute, and quoted so that the comma does not make a multirun sweep of two paths.
     assert f"path='{tmp_path}/out,with comma'" in command
+
+
+def test_the_report_tabulates_the_theory_checks_over_seeds():
+    def drift_entry(slope):
+        part = {"slope": slope, "cosine": 0.5}
+        return {"pca": part, "reference": {"slope": 0.6, "cosine": 0.9}, "decoded": part}
+
+    def phase(exponent):
+        return {"exponent": exponent, "acf_time": 1.0}
+
+    results = {
+        seed: {
+            "hd": {
+                "drift": {"noisy_biased": drift_entry(0.2 + seed), "random": drift_entry(0.0)},
+                "temperature": {
+                    "noisy_biased": {"factors": [1.0, 2**0.5], "kl": [0.3, 0.1 * (1 + seed)], "best_factor": 2**0.5}
+                },
+                "diffusion": {"noisy_biased": {"active": phase(2.0), "quiescent": phase(None if seed else 1.1)}},
+            }
+        }
+        for seed in (0, 1)
+    }
+    text = report.render(report.Gathered(results=results))
+    section = text.split("## Theory checks")[1]
+    drift_row = next(line for line in section.splitlines() if line.startswith("| Bσ |") and "0.7 ± 0.5" in line)
+    assert drift_row.split(" | ")[3] == "0.6 ± 0"  # the ceiling, the same for both seeds
+    assert "| R (random) | 0 ± 0 | 0.5 ± 0 |" in section
+    assert "| condition | KL c=1 | KL c=1.41 | least-KL c |" in section
+    assert "| Bσ | 0.3 ± 0 | 0.15 ± 0.05 | 1.41 ± 0 |" in section
+    assert "| Bσ | 2 ± 0 | 1.1 ± 0 | 1 ± 0 | 1 ± 0 |" in section  # seed 1's undefined exponent left out
+    assert "Spatial navigation" not in section  # families without theory results have no tables
 
 
 def test_report_lists_a_corrupt_or_foreign_result_file_with_its_fix(tmp_path):
@@ -336,6 +472,10 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
         "quiescent output variance",
         "mean step between decoded outputs",
         "hidden-state manifold",
+        "## Theory checks",
+        "### Spatial navigation, vanilla RNN: zero-input drift against s² ∇ log p (output_drift.py)",
+        "### Head direction: KL(quiescent ‖ active) against the noise factor c (output_temperature.py)",
+        "### Spatial navigation, GRU: diffusion or sequence (output_diffusion.py)",
         "## Figures",
         "## Runs",
         "## Configuration",
@@ -345,7 +485,9 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     # launcher=auto on a CPU: parallel single runs, and both the log and the report say so and why.
     assert "training 20 run(s) with the local launcher: launcher=auto on CPU" in done.stdout
     assert "- **training launcher:** local (launcher=auto on CPU: parallel single runs" in text
-    numbers = re.findall(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|inf|n/a) ± ", text)
+    # Every statistic of the claims and summaries is defined (the theory checks may have n/a: a network that does
+    # not move has no MSD exponent).
+    numbers = re.findall(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|inf|n/a) ± ", text.split("## Theory checks")[0])
     assert len(numbers) > 100 and not {"nan", "inf", "n/a"} & set(numbers)
     assert len(re.findall(r"^\| (spatial_navigation|head_direction)/\S+ \| [01] \| 30 \|", text, re.M)) == 20
     for line in done.stdout.splitlines()[-7:-1]:
@@ -358,7 +500,9 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     assert meta["settings"]["scale"] == "tiny" and meta["settings"]["n_samples"] == 200
     assert (tmp_path / "head_direction" / "manifold_0.01_0.json").is_file()
 
-    results = sorted(tmp_path.glob("*/kl_*.json")) + sorted(tmp_path.glob("*/manifold_*.json"))
+    results = [
+        p for kind in ("kl", "manifold", "drift", "temperature") for p in sorted(tmp_path.glob(f"*/{kind}_*.json"))
+    ]
     stamps = {p: p.stat().st_mtime_ns for p in results}
     _reproduce(tmp_path.parent, "stages=[train,analyse,report]")
     assert "(0 trained by this call, the rest reused)" in (tmp_path / "report.md").read_text()

@@ -24,6 +24,8 @@ _SHORT = {
     "random": "R (random)",
     "uniform": "𝒰 (uniform)",
 }
+#: The density-ratio clip of the published KL routine (SPEC §7 decision "ratio clip").
+_PUBLISHED_RATIO_CLIP = (1e-7, 1e7)
 _FAMILY_TITLES = {
     "sn": "Spatial navigation, vanilla RNN",
     "sn_gru": "Spatial navigation, GRU",
@@ -61,6 +63,8 @@ class Gathered:
         header: ``(key, value)`` lines of the header (scale, seeds, machine, timings, command).
         configuration: ``(title, yaml text)`` blocks: the pipeline's settings and each preset's training config.
         missing: what could not be found or computed, with the command that makes it.
+        kl_ratio_clip: ``[low, high]`` the KL results clipped each density ratio to (their ``ratio_clip`` setting),
+            or ``None``: unclipped.
     """
 
     results: dict[int, dict[str, dict[str, dict]]]
@@ -69,6 +73,7 @@ class Gathered:
     header: list[tuple[str, str]] = field(default_factory=list)
     configuration: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    kl_ratio_clip: tuple[float, float] | list[float] | None = None
 
 
 def _verdict(held: bool | None) -> str:
@@ -91,26 +96,81 @@ def _claims_section(results: dict) -> list[str]:
         outcomes = [claims.evaluate(c, results) for c in claim.criteria]
         lines.append(f"| {claim.number}. {claim.title} | {_verdict(claims.claim_held(outcomes))} |")
         for o in outcomes:
-            seeds = f"{len(o.seeds_held)}/{len(o.seeds)}" if o.seeds else "–"
-            sides = [
-                q.label if q.constant else s.format() for q, s in ((o.criterion.lhs, o.lhs), (o.criterion.rhs, o.rhs))
-            ]
+            sides, seeds = _sides(o)
             details.append(
                 f"| {claim.number} | {o.criterion.text()} | {sides[0]} | {sides[1]} | {_verdict(o.held)} | {seeds} |"
             )
     return [*lines, *details, ""]
 
 
+def _sides(o: claims.Outcome) -> tuple[tuple[str, str], str]:
+    """The two sides of an evaluated criterion as the report prints them, and its ``held/defined`` seed count."""
+    lhs, rhs = (q.label if q.constant else s.format() for q, s in ((o.criterion.lhs, o.lhs), (o.criterion.rhs, o.rhs)))
+    return (lhs, rhs), f"{len(o.seeds_held)}/{len(o.seeds)}" if o.seeds else "–"
+
+
+@dataclass
+class Variant:
+    """One variant of a side-by-side report: its ``train.py`` overrides, its results and its own report file."""
+
+    overrides: list[str]
+    results: dict[int, dict[str, dict[str, dict]]]
+    report: str
+
+
+def render_variants(variants: dict[str, Variant], header: list[tuple[str, str]], title: str) -> str:
+    """The markdown of ``report.md`` for variants: the claims of SPEC §9 under each variant, side by side.
+
+    Each cell is ``left side vs right side, verdict (seeds held/defined)``, as in each variant's own report.
+    """
+    names = list(variants)
+    lines = [f"# {title}", "", *[f"- **{key}:** {value}" for key, value in header], ""]
+    lines += ["## Variants", "", "| variant | train.py overrides | report |", "|---|---|---|"]
+    for name, v in variants.items():
+        lines.append(f"| {name} | {' '.join(f'`{o}`' for o in v.overrides) or '(none)'} | [{v.report}]({v.report}) |")
+    columns = " | ".join(names)
+    lines += ["", "## Claims side by side (SPEC §9)", "", "Verdicts on the means over seeds; each variant's report has"]
+    lines += ["every table and figure.", "", f"| claim | {columns} |", "|---" * (len(names) + 1) + "|"]
+    details = ["", f"| claim | criterion | {columns} |", "|---" * (len(names) + 2) + "|"]
+    first = variants[names[0]].results
+    for claim in claims.reported(first):
+        outcomes = {name: [claims.evaluate(c, v.results) for c in claim.criteria] for name, v in variants.items()}
+        verdicts = (_verdict(claims.claim_held(outcomes[name])) for name in names)
+        lines.append(f"| {claim.number}. {claim.title} | " + " | ".join(verdicts) + " |")
+        for i, criterion in enumerate(claim.criteria):
+            if all(outcomes[name][i].held is None for name in names):
+                continue  # its family was not asked for: the verdict table says "not evaluated" already
+            cells = []
+            for name in names:
+                o = outcomes[name][i]
+                (lhs, rhs), seeds = _sides(o)
+                cells.append(f"{lhs} vs {rhs}, {_verdict(o.held)} ({seeds})")
+            details.append(f"| {claim.number} | {criterion.text()} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, *details, ""])
+
+
 def _by_family(results: dict, family: str, kind: str) -> dict[int, dict]:
     return {seed: r[family][kind] for seed, r in results.items() if kind in r.get(family, {})}
 
 
-def _kl_section(results: dict) -> list[str]:
+def ratio_clip_note(ratio_clip: tuple[float, float] | list[float] | None) -> str:
+    """The report's line saying whether, and to what, the KL estimates clipped each density ratio."""
+    if ratio_clip is None:
+        low, high = _PUBLISHED_RATIO_CLIP
+        return f"KL density ratios unclipped (the published code clipped them to [{low:g}, {high:g}]: ratio_clip)."
+    low, high = (float(r) for r in ratio_clip)
+    published = " as in the published code" if (low, high) == _PUBLISHED_RATIO_CLIP else ""
+    return f"KL density ratios clipped to [{low:g}, {high:g}]{published}."
+
+
+def _kl_section(results: dict, ratio_clip: tuple[float, float] | list[float] | None = None) -> list[str]:
     lines = [
         "## KL divergences (nats)",
         "",
         "KL(quiescent row ‖ active column), mean ± std over seeds, rows and columns in the paper's order",
         "(paper Fig. 2 / C.2). Small negative values are Monte Carlo error.",
+        # Clipped and unclipped tables differ wherever a quiescent cloud reaches places of vanishing active density.
+        ratio_clip_note(ratio_clip),
         "",
     ]
     for family in claims.FAMILY_KEYS:
@@ -198,6 +258,82 @@ def _summaries_section(results: dict) -> list[str]:
     return lines
 
 
+def _flat(by_seed: dict[int, dict], pick) -> dict[int, dict]:
+    """``{seed: {condition: {column: number}}}`` from each seed's result, ``pick(entry)`` giving the columns."""
+    return {seed: {c: pick(entry) for c, entry in result.items()} for seed, result in by_seed.items()}
+
+
+def _columns(table: dict[int, dict]) -> list[str]:
+    """The columns of a :func:`_flat` table, in the order of its first entry."""
+    first = next(iter(table.values()))
+    return list(next(iter(first.values())))
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _drift_columns(entry: dict) -> dict[str, float]:
+    return {
+        "PCA slope": entry["pca"]["slope"],
+        "PCA cosine": entry["pca"]["cosine"],
+        "ceiling slope": entry["reference"]["slope"],
+        "ceiling cosine": entry["reference"]["cosine"],
+        "decoded slope": entry["decoded"]["slope"],
+        "decoded cosine": entry["decoded"]["cosine"],
+    }
+
+
+def _temperature_columns(entry: dict) -> dict[str, float]:
+    kl = {f"KL c={c:.3g}": _number(k) for c, k in zip(entry["factors"], entry["kl"])}
+    return {**kl, "least-KL c": _number(entry["best_factor"])}
+
+
+def _diffusion_columns(entry: dict) -> dict[str, float]:
+    return {
+        "active exponent": _number(entry["active"]["exponent"]),
+        "quiescent exponent": _number(entry["quiescent"]["exponent"]),
+        "active acf time": _number(entry["active"]["acf_time"]),
+        "quiescent acf time": _number(entry["quiescent"]["acf_time"]),
+    }
+
+
+def _theory_section(results: dict) -> list[str]:
+    """The checks of the theory (docs/theory.md): drift against score, the noise temperature, diffusion."""
+    sections = []
+    for family in claims.FAMILY_KEYS:
+        name, unit = _FAMILY_TITLES[family], _task(family).geometry_type.unit
+        if by_seed := _by_family(results, family, "drift"):
+            table = _flat(by_seed, _drift_columns)
+            sections += _leaf_table(
+                f"### {name}: zero-input drift against s² ∇ log p (output_drift.py)",
+                "Slope of the drift on the score times the noise variance, and their cosine, in the active top-k "
+                "principal components and in the decoded latent; theory: 1 and 1. *ceiling*: the same estimator on "
+                "a Gaussian whose optimal drift is exact, the most a perfect denoiser could show here. R (random): "
+                "the untrained network.",
+                table,
+                _columns(table),
+            )
+        if by_seed := _by_family(results, family, "temperature"):
+            table = _flat(by_seed, _temperature_columns)
+            sections += _leaf_table(
+                f"### {name}: KL(quiescent ‖ active) against the noise factor c (output_temperature.py)",
+                "σ_q = c · σ_rec, nats; theory: least near c = √2 ≈ 1.41 (Langevin sampling of the active states).",
+                table,
+                _columns(table),
+            )
+        if by_seed := _by_family(results, family, "diffusion"):
+            sections += _leaf_table(
+                f"### {name}: diffusion or sequence (output_diffusion.py)",
+                "Log-log slope of the mean squared displacement of decoded trajectories against lag (1 diffusive, "
+                f"2 ballistic; {unit}², short lags) and the step autocorrelation's 1/e time (steps; a seed whose "
+                "autocorrelation never falls below 1/e is left out of the mean).",
+                table := _flat(by_seed, _diffusion_columns),
+                _columns(table),
+            )
+    return ["## Theory checks", "", *sections] if sections else []
+
+
 def _runs_section(runs: list[RunInfo]) -> list[str]:
     lines = [
         "## Runs",
@@ -217,7 +353,8 @@ def render(g: Gathered, title: str = "Reproduction report") -> str:
     """The markdown text of a report."""
     lines = [f"# {title}", ""]
     lines += [f"- **{key}:** {value}" for key, value in g.header] + [""]
-    lines += _claims_section(g.results) + _kl_section(g.results) + _summaries_section(g.results)
+    lines += _claims_section(g.results) + _kl_section(g.results, g.kl_ratio_clip) + _summaries_section(g.results)
+    lines += _theory_section(g.results)
     if g.figures:
         lines += ["## Figures", "", *[f"- [{Path(f).name}]({f})" for f in g.figures], ""]
     lines += _runs_section(g.runs)

@@ -25,7 +25,8 @@ from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, registe
 @exit_on_error
 def _app(cfg: DictConfig) -> None:
     out, results = pipeline.run(cfg)
-    print("\n".join(pipeline.verdicts(results)))
+    for name, by_seed in results.items() if cfg.variants else [("", results)]:
+        print("\n".join(f"{name + ': ' if name else ''}{line}" for line in pipeline.verdicts(by_seed)))
     if out is not None:
         print(f"wrote {out}")
 
