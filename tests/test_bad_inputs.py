@@ -16,7 +16,9 @@ A few positive controls (valid tiny commands) show that the harness tells succes
 snapshot does see writes.
 
 Each entry point family is one test that runs its rows in a thread pool (two processes at a time; each costs
-~3 s of imports) and reports every failing row of the family at once, with its output.
+~3 s of imports) and reports every failing row of the family at once, with its output. The default run takes one
+row of each kind of failure per entry point (:data:`QUICK`); the whole table is marked slow
+(``python -m pytest -m slow tests/test_bad_inputs.py``).
 """
 
 from __future__ import annotations
@@ -153,10 +155,13 @@ EXTRA_BAD = {
     "variance": [(("t_shift=-1",), ["t_shift", "-1"])],
     "distance": [(("mode=foo",), ["mode", "foo"])],
     "manifold": [(("n_components=0",), ["n_components"]), (("ring=foo",), ["ring", "foo"])],
+    "drift": [(("bandwidth=0",), ["bandwidth", "0"]), (("n_states=0",), ["n_states"])],
+    "temperature": [(("factors=[]",), ["factors"]), (("factors=[1,-1]",), ["factors", "-1"])],
+    "diffusion": [(("fit_lag=0",), ["fit_lag"]), (("mode=-2",), ["mode", "-2"])],
 }
 ANALYSIS_ROWS = [
     Row("analysis", args, tuple(names), script=script, root="trained")
-    for script in ("kl", "variance", "distance", "manifold")
+    for script in ("kl", "variance", "distance", "manifold", "drift", "temperature", "diffusion")
     for args, names in COMMON_BAD + EXTRA_BAD[script]
 ]
 # A results root that is a regular file.
@@ -184,6 +189,35 @@ REPRODUCE_ROWS = [
 ]
 
 ROWS = TRAIN_ROWS + ANALYSIS_ROWS + FIGURE_ROWS + REPRODUCE_ROWS
+#: The rows of the default test run: one of each kind of failure per entry point (a parse error, an interpolation,
+#: a value out of range, an unknown key or name, a file as the results root, each script's own keys). Every row
+#: costs a process (~4 s of imports on 2 cores), so the whole table is the slow tests' (`python -m pytest -m slow`).
+QUICK = {
+    "train.py trainer.lr=fast",
+    "train.py trainer.lr=${oc.env:HOME}",
+    "train.py =5",
+    f"train.py path={{root}}/{FILE}",
+    "train.py +trainer.n_epoch=5",
+    "train.py task=head_direction",
+    "train.py rnn.sigma2_rec=nan",
+    "train.py seed=0.5",
+    "train.py config=spatial_navigation/noisy_unbaised",
+    "output_kl.py seed=0.5",
+    "output_kl.py noise=nan",
+    "output_kl.py batchsize=4",
+    "output_kl.py batch_size=${oc.env:HOME}",
+    "output_kl.py train_overrides=[rnn.n_rec=16",
+    f"output_kl.py path={{root}}/{FILE}",
+    "output_variance.py t_shift=-1",
+    "output_manifold.py ring=foo",
+    "output_drift.py bandwidth=0",
+    "output_temperature.py factors=[1,-1]",
+    "output_diffusion.py mode=-2",
+    "-m reactivation.figures formats=[bmpx]",
+    "-m reactivation.figures seed=17",
+    "reproduce.py formats=[bmpx]",
+    "reproduce.py families=[foo]",
+}
 
 
 def _prefix(row: Row) -> list[str]:
@@ -209,7 +243,13 @@ def _base(row: Row) -> list[str]:
             "trainer.progress=false",
         ]
     if row.family == "analysis":
-        sizes = {"kl": ["n_samples=100"], "variance": ["t_shift=2"]}.get(row.script, [])
+        sizes = {
+            "kl": ["t_quiescent=10", "n_samples=100"],
+            "variance": ["t_quiescent=10", "t_shift=2"],
+            "drift": ["n_states=40", "n_queries=20"],  # one step from the active states: no quiescent phase
+            "temperature": ["t_quiescent=10", "t_shift=2", "n_samples=100"],
+            "diffusion": ["t_quiescent=10", "t_shift=2"],
+        }.get(row.script, ["t_quiescent=10"])
         return [
             "seed=0",
             "path={root}",
@@ -217,7 +257,6 @@ def _base(row: Row) -> list[str]:
             "device=cpu",
             f"train_overrides={QUOTED_OVERRIDES}",
             "batch_size=4",
-            "t_quiescent=10",
             *sizes,
         ]
     if row.family == "figures":
@@ -380,13 +419,14 @@ def work(tmp_path_factory) -> Path:
     return path
 
 
-def _outcomes(family: str, work: Path, request) -> list[Outcome]:
-    """The rows of one family, run two at a time (the positive controls, the slowest, first).
+def _outcomes(family: str, work: Path, request, quick: bool) -> list[Outcome]:
+    """The rows of one family (only the :data:`QUICK` ones and the positive controls if ``quick``), run two at a
+    time (the positive controls, the slowest, first).
 
     Only the analysis and figure rows need (and build) the trained runs, so ``-k train_py`` stays quick.
     """
     trained = request.getfixturevalue("trained") if family in ("analysis", "figures") else work
-    rows = [(i, r) for i, r in enumerate(ROWS) if r.family == family]
+    rows = [(i, r) for i, r in enumerate(ROWS) if r.family == family and (not quick or r.ok or r.label in QUICK)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {i: pool.submit(run_row, r, i, work, trained) for i, r in sorted(rows, key=lambda ir: not ir[1].ok)}
         return [futures[i].result() for i, _ in rows]
@@ -413,6 +453,8 @@ def test_table_is_complete():
     ):
         assert needed in labels
     assert all(r.names for r in ROWS if not r.ok)  # a bad row that names nothing would check nothing
+    assert QUICK <= labels  # a quick row that is not in the table would silently run nothing
+    assert {r.family for r in ROWS if r.label in QUICK} == {"train", "analysis", "figures", "reproduce"}
     assert {r.family for r in ROWS if r.ok} == {"train", "analysis"}
 
 
@@ -433,17 +475,16 @@ def test_snapshot_sees_a_rewrite_with_the_same_size(tmp_path):
     assert _diff(before, snapshot(tmp_path)) == ["+ empty_dir", "~ a"]
 
 
-def test_train_py_refuses_each_bad_input_cleanly(work, request):
-    _check(_outcomes("train", work, request))
+@pytest.mark.parametrize(
+    "family", ["train", "analysis", "figures", "reproduce"], ids=["train_py", "analysis", "figures", "reproduce_py"]
+)
+def test_each_entry_point_refuses_one_bad_input_of_each_kind_cleanly(family, work, request):
+    _check(_outcomes(family, work, request, quick=True))
 
 
-def test_analysis_scripts_refuse_each_bad_input_cleanly(work, request):
-    _check(_outcomes("analysis", work, request))
-
-
-def test_figure_command_refuses_each_bad_input_cleanly(work, request):
-    _check(_outcomes("figures", work, request))
-
-
-def test_reproduce_py_refuses_each_bad_input_cleanly(work, request):
-    _check(_outcomes("reproduce", work, request))
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "family", ["train", "analysis", "figures", "reproduce"], ids=["train_py", "analysis", "figures", "reproduce_py"]
+)
+def test_each_entry_point_refuses_every_bad_input_of_the_table_cleanly(family, work, request):
+    _check(_outcomes(family, work, request, quick=False))

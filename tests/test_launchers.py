@@ -22,7 +22,8 @@ TINY = [
 ]
 
 
-@pytest.mark.parametrize("launcher", ["local", "slurm_local"])
+# slurm_local (submitit on this machine) takes ~50 s of process start-ups: a slow test; local covers the sweep
+@pytest.mark.parametrize("launcher", ["local", pytest.param("slurm_local", marks=pytest.mark.slow)])
 def test_launcher_runs_a_seed_sweep_into_the_usual_run_directories_and_skips_them_after(launcher, tmp_path):
     cmd = [
         sys.executable,
