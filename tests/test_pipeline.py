@@ -458,6 +458,7 @@ def _reproduce(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow  # 3-4 min on 2 cores: python -m pytest -m slow
 def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     done = _reproduce(tmp_path)
     assert not (ROOT / "out").exists()
