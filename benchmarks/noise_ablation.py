@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reactivation import runs  # noqa: E402
-from reactivation.analysis import lookup, protocol  # noqa: E402
+from reactivation.analysis import distance, lookup, protocol  # noqa: E402
 from reactivation.analysis.results import read_test_metrics  # noqa: E402
 from reactivation.analysis.settings import compose_analysis, settings  # noqa: E402
 from reactivation.loading import load_run  # noqa: E402
@@ -53,10 +53,7 @@ def measure(dist: str, seed: int, steps: int, epoch: int, path: Path) -> dict[st
     )  # fmt: skip
     setup = load_run(run_dir, epoch, "cpu")
     phases = protocol.simulate(setup, s, s.cfg.batch_size, s.cfg.t_quiescent)
-    geometry = setup.task.geometry
-    assert phases.active is not None
-    entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
-    entry.update(geometry.step_summary(phases.quiescent[s.mode].decoded.numpy(), "quiescent"))
+    entry = distance.summarize(phases, setup.task.geometry, s.mode)
     entry["hd_mse"] = read_test_metrics(run_dir)[str(epoch)]["hd_mse"]
     return entry
 

@@ -44,6 +44,7 @@ from reactivation.analysis import (
 from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
 from reactivation.analysis.settings import (
     CHECKS,
+    FAMILIES,
     Settings,
     check,
     compose_analysis,
@@ -172,8 +173,7 @@ def _check_overrides(values: dict, families: list[str], name: str, overrides: li
                 "use reproduce's own seeds=, scale=, path= and device= instead."
             )
     for family in families:
-        s = settings(compose_analysis("kl", values["scale"], *claims.FAMILY_KEYS[family], seed=0))
-        preset = next(iter(s.conditions.values()))
+        preset = next(iter(FAMILIES[claims.FAMILY_KEYS[family]].values()))
         try:  # train.py's own check: composes, type-checks and builds the task and model (every rnn.* value)
             preflight([f"config={preset}", "seed=0", f"scale={values['scale']}", *overrides], check=build)
         except ReactivationError as err:
@@ -407,20 +407,20 @@ def run(cfg: DictConfig, argv: list[str] | None = None) -> tuple[Path | None, di
         with variants, ``{variant: those results}``.
     """
     cfg, seeds, families = _check(cfg)
-    command = usage.command("reproduce") + " " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join([usage.command("reproduce"), *(argv if argv is not None else sys.argv[1:])])
     if not cfg.variants:
-        return reproduce_one(cfg, seeds, families, command.strip())
+        return reproduce_one(cfg, seeds, families, command)
     done: dict[str, report.Variant] = {}
     start = time.perf_counter()
     for name, overrides in variants(cfg).items():
         log.info("variant %s: %s", name, " ".join(overrides) or "no train.py overrides")
-        out, results = reproduce_one(_variant_config(cfg, overrides), seeds, families, command.strip(), name)
+        out, results = reproduce_one(_variant_config(cfg, overrides), seeds, families, command, name)
         done[name] = report.Variant(overrides, results, out.name if out else "")
     by_variant = {name: v.results for name, v in done.items()}
     if "report" not in cfg.stages:
         return None, by_variant
     header = [
-        ("command", f"`{command.strip()}`"),
+        ("command", f"`{command}`"),
         ("scale", str(cfg.scale)),
         ("seeds", ", ".join(map(str, seeds))),
         ("families", ", ".join(families)),

@@ -13,8 +13,18 @@ from __future__ import annotations
 from tqdm.auto import tqdm
 
 from reactivation.analysis import lookup, protocol, results
+from reactivation.analysis.protocol import Phases
 from reactivation.analysis.settings import Settings
 from reactivation.geometry import Geometry
+
+
+def summarize(phases: Phases, geometry: Geometry, mode: str) -> dict[str, float]:
+    """The step statistics of one condition's active phase and its quiescent phase of ``mode``:
+    ``{"active": ..., "quiescent": ..., ...}`` (unit/step; the circle adds the signed velocities)."""
+    assert phases.active is not None  # simulate runs the active phase by default (active=True)
+    entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
+    entry.update(geometry.step_summary(phases.quiescent[mode].decoded.numpy(), "quiescent"))
+    return entry
 
 
 def run(s: Settings) -> dict:
@@ -31,9 +41,7 @@ def run(s: Settings) -> dict:
     simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
     for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
         geometry = setups[name].task.geometry
-        assert phases.active is not None  # simulate runs the active phase by default (active=True)
-        entry = geometry.step_summary(phases.active.decoded.numpy(), "active")
-        entry.update(geometry.step_summary(phases.quiescent[s.mode].decoded.numpy(), "quiescent"))
+        entry = summarize(phases, geometry, s.mode)
         if len(modes[name]) == 2:
             entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
         result[name] = entry
