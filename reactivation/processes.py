@@ -128,16 +128,22 @@ def _deliver(signum: int, handler) -> None:
     # SIG_IGN: ignored, as it would have been
 
 
-def run_child(command: list[str], **popen_kwargs) -> int:
+def run_child(command: list[str], timeout_s: float | None = None, **popen_kwargs) -> int | None:
     """Run ``command`` to completion in its own process group and return its exit status.
 
     If this process is interrupted (Ctrl-C or SIGTERM) while waiting, the child's whole group (a Hydra
     multirun and its worker processes) gets SIGTERM, which our entry points treat as Ctrl-C; after
     :data:`CHILD_GRACE_S` seconds, or a second interrupt, it gets SIGKILL. The interrupt is then re-raised.
+
+    With ``timeout_s``, a child still running after that many seconds is stopped the same way (our entry points
+    finish the file they are writing and exit resumably) and ``None`` is returned.
     """
     proc = subprocess.Popen(command, start_new_session=True, **popen_kwargs)
     try:
-        return proc.wait()
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        return None
     except KeyboardInterrupt:
         _stop_group(proc)
         raise

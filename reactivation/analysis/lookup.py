@@ -8,6 +8,7 @@ trains it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
 from pathlib import Path
@@ -86,15 +87,52 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     return run_dir
 
 
+_NOISE_DIST = "rnn.noise_dist="
+_SIGMAS = ("sigma2_in", "sigma2_rec", "sigma2_out")
+
+
+@functools.lru_cache(maxsize=256)
+def _trained_noise(preset: str, overrides: tuple[str, ...]) -> tuple[bool, str]:
+    """Whether ``preset`` with ``overrides`` trains without any noise, and its noise distribution."""
+    rnn = compose_train([f"config={preset}", "seed=0", *overrides]).rnn
+    return all(rnn[k] == 0 for k in _SIGMAS), str(rnn.noise_dist)
+
+
 def run_overrides(s: Settings, condition: str) -> list[str]:
     """The ``train.py`` overrides of a condition's run: ``train_overrides``, the scale and, if not the preset's,
-    the noise."""
+    the noise.
+
+    A network trained without noise does not depend on the noise distribution (every draw is scaled by zero and
+    the noise has its own random stream), so ``rnn.noise_dist`` is left out of its overrides: the noise-free runs
+    of the default distribution serve every variant, and :func:`load_condition` gives them the family's
+    distribution for the quiescent phase.
+    """
     overrides = list(s.cfg.train_overrides)
     if s.cfg.scale != "paper":
         overrides.append(f"scale={s.cfg.scale}")
     if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
         overrides.append(f"rnn.sigma2_rec={s.noise}")
+    if _trained_noise(s.conditions[condition], tuple(overrides))[0]:
+        overrides = [o for o in overrides if not o.startswith(_NOISE_DIST)]
     return overrides
+
+
+def family_noise_dist(s: Settings) -> str:
+    """The noise distribution the family's noisy conditions are trained with (``train_overrides`` included)."""
+    for condition, preset in s.conditions.items():
+        noise_free, dist = _trained_noise(preset, tuple(run_overrides(s, condition)))
+        if not noise_free:
+            return dist
+    return _trained_noise(next(iter(s.conditions.values())), tuple(s.cfg.train_overrides))[1]
+
+
+def load_condition(s: Settings, run_dir: Path) -> Setup:
+    """Load a condition's run at ``s``'s epoch and device; a network trained without noise gets the family's
+    noise distribution, which its quiescent phase then draws from (as the noisy networks' does)."""
+    setup = load_run(run_dir, s.cfg.epoch, s.cfg.device)
+    if setup.model.sigma_in == setup.model.sigma_rec == setup.model.sigma_out == 0:
+        setup.model.noise_dist = family_noise_dist(s)
+    return setup
 
 
 def family_runs(s: Settings, seeds: list[int]) -> dict[str, dict[int, Path | ReactivationError]]:
@@ -124,4 +162,4 @@ def load_conditions(s: Settings) -> dict[str, tuple[Path, Setup]]:
         name: find_run(root, preset, s.seed, run_overrides(s, name), s.cfg.epoch)
         for name, preset in s.conditions.items()
     }
-    return {name: (run_dir, load_run(run_dir, s.cfg.epoch, s.cfg.device)) for name, run_dir in found.items()}
+    return {name: (run_dir, load_condition(s, run_dir)) for name, run_dir in found.items()}

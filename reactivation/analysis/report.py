@@ -80,7 +80,7 @@ def _verdict(held: bool | None) -> str:
     return {True: "**held**", False: "**not held**", None: "not evaluated"}[held]
 
 
-def _claims_section(results: dict) -> list[str]:
+def claims_section(results: dict) -> list[str]:
     lines = [
         "## Claims (SPEC §9)",
         "",
@@ -298,7 +298,7 @@ def _diffusion_columns(entry: dict) -> dict[str, float]:
     }
 
 
-def _theory_section(results: dict) -> list[str]:
+def theory_section(results: dict) -> list[str]:
     """The checks of the theory (docs/theory.md): drift against score, the noise temperature, diffusion."""
     sections = []
     for family in claims.FAMILY_KEYS:
@@ -353,8 +353,8 @@ def render(g: Gathered, title: str = "Reproduction report") -> str:
     """The markdown text of a report."""
     lines = [f"# {title}", ""]
     lines += [f"- **{key}:** {value}" for key, value in g.header] + [""]
-    lines += _claims_section(g.results) + _kl_section(g.results, g.kl_ratio_clip) + _summaries_section(g.results)
-    lines += _theory_section(g.results)
+    lines += claims_section(g.results) + _kl_section(g.results, g.kl_ratio_clip) + _summaries_section(g.results)
+    lines += theory_section(g.results)
     if g.figures:
         lines += ["## Figures", "", *[f"- [{Path(f).name}]({f})" for f in g.figures], ""]
     lines += _runs_section(g.runs)

@@ -17,7 +17,7 @@ from reactivation import ReactivationError, runs
 from reactivation.analysis import lookup, results
 from reactivation.analysis.settings import KINDS, Settings, for_kind
 from reactivation.figures.data import align_over_seeds
-from reactivation.loading import Setup, load_run
+from reactivation.loading import Setup
 
 log = logging.getLogger(__name__)
 
@@ -103,4 +103,4 @@ def learning_curves(inv: Inventory, error_key: str) -> tuple[np.ndarray, dict, d
 
 def load(inv: Inventory, condition: str, seed: int, s: Settings) -> Setup:
     """Load the run of ``condition`` for ``seed`` found by :func:`inventory` (at ``s``'s epoch and device)."""
-    return load_run(inv.runs[condition][seed], s.cfg.epoch, s.cfg.device)
+    return lookup.load_condition(s, inv.runs[condition][seed])

@@ -1,0 +1,401 @@
+"""The paper-scale campaign: train the paper's networks one after another, within a time budget, into the store.
+
+``reactivation campaign budget=2h`` takes the networks of :data:`PLAN` in order and, for each one not yet in the
+store, trains it to the end of its schedule in an ignored run directory (``path``; an interrupted run resumes
+there), measures its checkpoints along training (:func:`measure`), copies it into the store
+(:func:`reactivation.evidence.store.add`), and runs every analysis of each family and seed the store now holds
+whole. Every step is a child process stopped resumably at the deadline, or is only started when the time it took
+last time still fits, so the command ends before its budget is spent and the next call continues where it
+stopped. docs/campaign.md describes the plan and the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reactivation import ConfigError, ReactivationError, runs
+from reactivation.analysis import distance, lookup, protocol
+from reactivation.analysis.claims import FAMILY_KEYS
+from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
+from reactivation.analysis.settings import compose_analysis, settings
+from reactivation.evidence import store
+from reactivation.loading import load_run
+from reactivation.processes import run_child
+
+log = logging.getLogger(__name__)
+
+#: The published code's noise, under which the paper's HD networks were trained (docs/decisions.md).
+UNIFORM = ("rnn.noise_dist=uniform",)
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network of the campaign: ``train.py config=<preset> seed=<seed> <overrides>`` at paper scale.
+
+    ``step`` is the priority step of the plan it belongs to (docs/campaign.md).
+    """
+
+    preset: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+    step: str = ""
+
+    def __str__(self) -> str:
+        return " ".join([self.preset, f"seed={self.seed}", *self.overrides])
+
+
+def _plan() -> tuple[Network, ...]:
+    hd_noisy = ("head_direction/noisy_biased", "head_direction/noisy_unbiased")
+    a = [Network(p, 0, UNIFORM, "a") for p in hd_noisy]
+    # b: seed 0 of the 11 presets of the paper; the HD family first (it completes the HD analyses), the SN
+    # vanilla family, then the slower GRUs and the Sorscher et al. setting.
+    b_presets = [
+        "head_direction/no-noise_biased",
+        "head_direction/no-noise_unbiased",
+        *hd_noisy,
+        *(
+            f"spatial_navigation/{c}"
+            for c in ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+        ),
+        "spatial_navigation/noisy_unbiased_gru",
+        "spatial_navigation/noisy_biased_gru",
+        "spatial_navigation/sorscher_2019",
+    ]
+    b = [Network(p, 0, (), "b") for p in b_presets]
+    sn_noisy = ("spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_biased")
+    c = [Network(p, seed, (), "c") for seed in (1, 2) for p in sn_noisy]
+    c += [Network(p, seed, UNIFORM, "c") for seed in (1, 2) for p in hd_noisy]
+    return (*a, *b, *c)
+
+
+#: The campaign's networks in priority order (docs/campaign.md): a, the HD networks under the published noise;
+#: b, seed 0 of every preset with the defaults; c, seeds 1 and 2 of the noisy networks the claims rest on.
+PLAN: tuple[Network, ...] = _plan()
+#: About this many checkpoints along each schedule are measured (:func:`measured_steps`).
+MEASURE_POINTS = 10
+
+
+def parse_budget(value: Any) -> float:
+    """A budget in seconds from ``2h``, ``90min``, ``30m``, ``45s`` or a number of seconds.
+
+    Raises:
+        ConfigError: anything else, or a negative budget.
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(h|min|m|s|)\s*", str(value))
+    if match is None or isinstance(value, bool):
+        raise ConfigError(f"budget={value!r} is not a duration: give e.g. budget=2h, budget=90min or budget=600 (s).")
+    return float(match.group(1)) * {"h": 3600, "min": 60, "m": 60, "s": 1, "": 1}[match.group(2)]
+
+
+class Clock:
+    """The campaign's deadline, and how long each kind of step took last time (to start only what fits)."""
+
+    def __init__(self, budget_s: float):
+        self.deadline = time.monotonic() + budget_s
+        self.took: dict[str, float] = {}
+
+    def left(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def fits(self, kind: str) -> bool:
+        """Whether a step of ``kind`` fits in what is left, judged by its last duration (unknown: any time left)."""
+        return self.left() > self.took.get(kind, 1.0)
+
+    def timed(self, kind: str, start: float) -> None:
+        self.took[kind] = time.monotonic() - start
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    return env
+
+
+def overrides(net: Network, scale: str) -> list[str]:
+    """The ``train.py`` overrides of ``net`` at ``scale`` (the paper's, unless a test shrinks it)."""
+    return [*net.overrides, *([] if scale == "paper" else [f"scale={scale}"])]
+
+
+def train_command(net: Network, root: Path, scale: str = "paper") -> list[str]:
+    """The command that trains ``net`` under ``root`` (no progress bar)."""
+    return [
+        sys.executable, "-m", "reactivation", "train", f"config={net.preset}", f"seed={net.seed}",
+        *overrides(net, scale), f"path={root}", "trainer.progress=false",
+    ]  # fmt: skip
+
+
+def measured_steps(n_steps: int, save_freq: int) -> list[int]:
+    """The checkpoints :func:`measure` reads along a schedule: every ``n_steps / MEASURE_POINTS`` steps rounded
+    down to a checkpoint (HD 2000, SN 200), and the final step."""
+    every = save_freq * max(1, n_steps // MEASURE_POINTS // save_freq)
+    return sorted({*range(every, n_steps + 1, every), n_steps})
+
+
+def _family(config: dict[str, Any]) -> tuple[str, str]:
+    return str(config["task"]["name"]), str(config["rnn"]["model"])
+
+
+def measure(run_dir: Path, seed: int, step: int, device: str = "cpu") -> dict[str, float]:
+    """Test metrics and quiescent step statistics of one checkpoint of the run in ``run_dir``.
+
+    The distance analysis's statistics of this network alone at paper sizes (its active phase and its quiescent
+    phase in the default mode; for a network trained without noise also with the noise of its noisy
+    counterparts, ``quiescent_noisy_*``), plus the test loss and decoding error logged at ``step``. For a circle
+    this includes ``quiescent_velocity``, the mean signed decoded angular velocity, rad/step.
+    """
+    task, model = _family(runs.load_config(run_dir))
+    # The analysis settings give the sizes, the quiescence mode and the noise; the run itself is loaded directly.
+    s = settings(compose_analysis("distance", "paper", task, model, seed, progress=False, device=device))
+    setup = load_run(run_dir, step, device)
+    noiseless = setup.model.sigma_rec == 0 and s.mode != "absolute"
+    modes = (s.mode, "absolute") if noiseless else (s.mode,)
+    phases = protocol.simulate(setup, s, s.cfg.batch_size, s.cfg.t_quiescent, modes=modes)
+    entry = distance.summarize(phases, setup.task.geometry, s.mode)
+    if noiseless:
+        noisy = setup.task.geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy")
+        entry.update(noisy)
+    entry.update(read_test_metrics(run_dir).get(str(step), {}))
+    return {k: float(v) for k, v in entry.items()}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """What one call of the campaign does.
+
+    Attributes:
+        budget_s: wall-clock budget, s.
+        root: results root of the ignored run directories.
+        store: the evidence store.
+        page: the page rebuilt from the store (``None``: none).
+        threads: torch threads of every step.
+        stages: ``train`` (and measure and store), ``analyse`` (the store's analyses), ``report`` (the page).
+        force: recompute the store's analyses even where their results exist.
+        device: device of training and analyses.
+        command: the command line, as the manifests record it.
+        plan: the networks, in order.
+        scale: the scale of the runs and analyses (``paper``; tests shrink it to ``tiny``).
+    """
+
+    budget_s: float
+    root: Path
+    store: Path
+    page: Path | None
+    threads: int
+    stages: tuple[str, ...]
+    force: bool
+    device: str
+    command: str
+    plan: tuple[Network, ...] = PLAN
+    scale: str = "paper"
+
+
+def _stored(entries: list[store.Entry]) -> set[tuple[str, int, tuple[str, ...]]]:
+    return {(e.manifest["preset"], e.manifest["seed"], tuple(e.manifest["overrides"])) for e in entries}
+
+
+def pending(store_dir: Path, plan: tuple[Network, ...] = PLAN) -> list[Network]:
+    """The networks of ``plan`` that the store does not hold yet, in order."""
+    held = _stored(store.entries(store_dir)) if store_dir.is_dir() else set()
+    return [n for n in plan if (n.preset, n.seed, n.overrides) not in held]
+
+
+def _train_one(net: Network, cs: Campaign, clock: Clock) -> Path | None:
+    """Train ``net`` until it is finished or the budget is spent; its run directory when finished."""
+    log.info("training %s (%.0f min left)", net, clock.left() / 60)
+    command = train_command(net, cs.root, cs.scale)
+    code = run_child(command, timeout_s=clock.left(), env=_child_env(cs.threads))
+    if code is None:
+        log.info("budget spent while training %s: it resumes at the next call", net)
+        return None
+    if code != 0:
+        raise ReactivationError(f"training {net} failed (exit status {code}): {shlex.join(command)}")
+    return lookup.find_run(cs.root, net.preset, net.seed, overrides(net, cs.scale), None)
+
+
+def _trajectory(run_dir: Path, net: Network, cs: Campaign, clock: Clock) -> dict[str, Any] | None:
+    """Measure the checkpoints of :func:`measured_steps` (resumable: kept in ``<run>/trajectory.json``)."""
+    trainer = runs.load_config(run_dir)["trainer"]
+    path = Path(run_dir) / store.TRAJECTORY
+    done: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {"steps": {}}
+    for step in measured_steps(int(trainer["n_epochs"]), int(trainer["save_freq"])):
+        if str(step) in done["steps"]:
+            continue
+        if not clock.fits("measure"):
+            log.info("budget spent while measuring %s: it continues at the next call", net)
+            return None
+        start = time.monotonic()
+        done["steps"][str(step)] = measure(run_dir, net.seed, step, cs.device)
+        clock.timed("measure", start)
+        runs.write_json_atomic(path, done)  # a stop keeps what was measured
+    return done
+
+
+def _manifest(net: Network, cs: Campaign) -> dict[str, Any]:
+    train = ["reactivation", "train", f"config={net.preset}", f"seed={net.seed}", *net.overrides]
+    return {
+        "preset": net.preset,
+        "seed": net.seed,
+        "overrides": list(net.overrides),
+        "plan_step": net.step,
+        "command": shlex.join(train),
+        "campaign_command": cs.command,
+        "stored_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def train_stage(cs: Campaign, clock: Clock) -> list[store.Entry]:
+    """Train, measure and store the pending networks in order while the budget lasts; the entries added."""
+    added = []
+    for net in pending(cs.store, cs.plan):
+        if clock.left() <= 0:
+            break
+        run_dir = _train_one(net, cs, clock)
+        if run_dir is None:
+            break
+        trajectory = _trajectory(run_dir, net, cs, clock)
+        if trajectory is None:
+            break
+        added.append(store.add(run_dir, cs.root, cs.store, trajectory, _manifest(net, cs)))
+        log.info("stored %s in %s", net, added[-1].path)
+    return added
+
+
+#: Analysis variants of the store per family: name -> train_overrides (the families the plan trains).
+VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {"sn": {"defaults": ()}, "sn_gru": {"defaults": ()}}
+VARIANTS["hd"] = {"defaults": (), "uniform": UNIFORM}
+#: The analyses run on the store, in order.
+ANALYSES = ("kl", "variance", "distance", "manifold", "drift", "temperature", "diffusion")
+
+
+def complete_families(store_dir: Path, scale: str = "paper") -> Iterator[tuple[str, str, tuple[str, ...], int]]:
+    """``(family, variant, train_overrides, seed)`` of every family and seed the store holds whole."""
+    seeds = sorted({e.manifest["seed"] for e in store.entries(store_dir)}) if store_dir.is_dir() else []
+    for family, variants in VARIANTS.items():
+        task, model = FAMILY_KEYS[family]
+        for variant, overrides in variants.items():
+            for seed in seeds:
+                s = settings(compose_analysis("kl", scale, task, model, seed, path=str(store_dir),
+                                              train_overrides=list(overrides), progress=False))  # fmt: skip
+                found = lookup.family_runs(s, [seed])
+                if all(isinstance(by_seed[seed], Path) for by_seed in found.values()):
+                    yield family, variant, overrides, seed
+
+
+def _analysis_command(kind: str, family: str, overrides: tuple[str, ...], seed: int, cs: Campaign) -> list[str]:
+    task, model = FAMILY_KEYS[family]
+    listed = "[" + ",".join(f'"{o}"' for o in overrides) + "]"  # quoted: Hydra's grammar reads = as a key
+    return [
+        sys.executable, "-m", "reactivation", kind, f"task={task}", f"model={model}", f"seed={seed}",
+        f"path={cs.store}", f"train_overrides={listed}", "progress=false", f"device={cs.device}", f"scale={cs.scale}",
+    ]  # fmt: skip
+
+
+def _has_result(kind: str, family: str, overrides: tuple[str, ...], seed: int, cs: Campaign) -> bool:
+    task, model = FAMILY_KEYS[family]
+    s = settings(compose_analysis(kind, cs.scale, task, model, seed, path=str(cs.store),
+                                  train_overrides=list(overrides), progress=False))  # fmt: skip
+    try:
+        read_result(s, kind)
+    except (MissingResult, ReactivationError):
+        return False
+    return True
+
+
+def analyse_stage(cs: Campaign, clock: Clock) -> list[str]:
+    """Run every analysis missing from the store (all of them with ``force``); what was run, one line each."""
+    done: list[str] = []
+    for family, variant, overrides, seed in list(complete_families(cs.store, cs.scale)):
+        for kind in ANALYSES:
+            if not cs.force and _has_result(kind, family, overrides, seed, cs):
+                continue
+            if not clock.fits(f"analysis {kind}"):
+                log.info("budget spent before %s of %s %s seed %d: it runs at the next call", kind, family, variant,
+                         seed)  # fmt: skip
+                return done
+            start = time.monotonic()
+            command = _analysis_command(kind, family, overrides, seed, cs)
+            code = run_child(command, timeout_s=clock.left(), env=_child_env(cs.threads))
+            if code is None:
+                return done
+            if code != 0:
+                raise ReactivationError(f"the analysis failed (exit status {code}): {shlex.join(command)}")
+            clock.timed(f"analysis {kind}", start)
+            done.append(f"{kind} {family} {variant} seed {seed} ({(time.monotonic() - start) / 60:.1f} min)")
+    return done
+
+
+STAGES = ("train", "analyse", "report")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def from_config(cfg: Any, command: str) -> Campaign:
+    """The campaign a composed ``campaign.yaml`` asks for, every value checked before any work starts.
+
+    Raises:
+        ConfigError: a value of the wrong kind, naming the key and what is allowed.
+    """
+    threads = cfg.threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads={threads!r}: give a positive number of torch threads, e.g. threads=1.")
+    stages = list(cfg.stages) if not isinstance(cfg.stages, str) else [cfg.stages]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise ConfigError(f"stages={stages}: choose among {', '.join(STAGES)}, e.g. stages=[report].")
+    if not isinstance(cfg.force, bool):
+        raise ConfigError(f"force={cfg.force!r}: give force=true or force=false.")
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device={cfg.device!r}: choose one of {', '.join(DEVICES)}.")
+    for key in ("path", "store"):
+        if not isinstance(cfg[key], str) or not cfg[key]:
+            raise ConfigError(f"{key}={cfg[key]!r}: give a folder, e.g. {key}=results/campaign.")
+    page = cfg.page
+    if page is not None and (not isinstance(page, str) or not page.endswith(".md")):
+        raise ConfigError(f"page={page!r}: give a markdown file, e.g. page=docs/reproduction-paper.md, or page=null.")
+    root, store_dir = Path(cfg.path).resolve(), Path(cfg.store).resolve()
+    if root == store_dir or store_dir in root.parents or root in store_dir.parents:
+        raise ConfigError(f"path={cfg.path} and store={cfg.store} overlap: the run directories and the store must "
+                          "be separate folders (only finished networks enter the store).")  # fmt: skip
+    return Campaign(
+        budget_s=parse_budget(cfg.budget),
+        root=root,
+        store=store_dir,
+        page=None if page is None else Path(page).resolve(),
+        threads=threads,
+        stages=tuple(stages),
+        force=cfg.force,
+        device=str(cfg.device),
+        command=command,
+    )
+
+
+def run(cs: Campaign) -> list[str]:
+    """Advance the campaign: the stages of ``cs`` in order, within its budget; one line per thing done."""
+    import torch
+
+    torch.set_num_threads(cs.threads)
+    clock = Clock(cs.budget_s)
+    done: list[str] = []
+    if "train" in cs.stages:
+        done += [f"stored {e.path}" for e in train_stage(cs, clock)]
+    if "analyse" in cs.stages:
+        done += [f"analysed {line}" for line in analyse_stage(cs, clock)]
+    if "report" in cs.stages and cs.page is not None:
+        from reactivation.evidence import page  # the page reads the campaign's plan: imported only when written
+
+        runs.write_text_atomic(cs.page, page.render(cs.store, cs.plan, cs.scale))
+        done.append(f"wrote {cs.page}")
+    left = pending(cs.store, cs.plan)
+    done.append(f"{len(cs.plan) - len(left)} of {len(cs.plan)} networks stored; next: {left[0] if left else 'none'}")
+    return done

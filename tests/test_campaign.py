@@ -1,0 +1,199 @@
+"""The paper-scale campaign (docs/campaign.md): its store's format, the page rebuilt from the committed store, the
+budget, and the rule that lets noise-free runs serve every noise distribution."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from reactivation import ConfigError, ReactivationError, runs
+from reactivation.analysis import lookup, settings
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
+from reactivation.evidence import campaign, page, store
+from reactivation.training import train
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = ROOT / "evidence" / "paper"
+PAGE = ROOT / "docs" / "reproduction-paper.md"
+HD_NOISE_FREE = "head_direction/no-noise_biased"
+
+
+def test_the_committed_page_is_rebuilt_from_the_committed_store_alone():
+    # The page is a function of the store: a changed store, page or renderer without the other fails here.
+    assert page.render(STORE) == PAGE.read_text(), "rebuild it: reactivation campaign stages=[report]"
+
+
+def test_the_committed_store_is_sound():
+    assert store.problems(STORE) == []
+    for entry in store.entries(STORE):
+        assert entry.manifest["preset"] in {n.preset for n in campaign.PLAN}
+        # nothing half-trained: the one checkpoint is the final step of the paper's schedule
+        assert runs.checkpoint_steps(entry.path) == [entry.steps]
+        assert entry.steps == {"head_direction": 20000}.get(entry.config["task"]["name"], 2500)
+        assert str(entry.steps) in entry.trajectory["steps"]
+
+
+def test_the_plan_has_the_21_networks_of_the_issue_in_priority_order():
+    plan = campaign.PLAN
+    assert len(plan) == len(set(plan)) == 21
+    assert [n.step for n in plan] == sorted(n.step for n in plan)  # a, then b, then c
+    assert {str(n) for n in plan if n.step == "a"} == {
+        "head_direction/noisy_biased seed=0 rnn.noise_dist=uniform",
+        "head_direction/noisy_unbiased seed=0 rnn.noise_dist=uniform",
+    }
+    assert len({n.preset for n in plan if n.step == "b"}) == 11
+    assert {n.seed for n in plan if n.step == "c"} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("2h", 7200), ("90min", 5400), ("30m", 1800), ("45s", 45), ("600", 600), (1.5, 1.5)]
+)
+def test_budgets_are_read_in_hours_minutes_or_seconds(text, seconds):
+    assert campaign.parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["two hours", "-1h", "1d", "", True])
+def test_a_budget_that_is_not_a_duration_is_refused(text):
+    with pytest.raises(ConfigError, match="budget"):
+        campaign.parse_budget(text)
+
+
+def _cfg(*overrides: str):
+    return compose_config(ANALYSIS_CONFIG_DIR, "campaign", list(overrides))
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("threads=0", "threads"), ("stages=[train,plot]", "stages"), ("device=tpu", "device"), ("page=out.txt", "page")],
+)
+def test_bad_campaign_settings_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key):
+        campaign.from_config(_cfg(override), "reactivation campaign")
+
+
+def test_run_directories_inside_the_store_are_refused(tmp_path):
+    cfg = _cfg(f"store={tmp_path}", f"path={tmp_path / 'runs'}")
+    with pytest.raises(ConfigError, match="overlap"):
+        campaign.from_config(cfg, "reactivation campaign")
+
+
+def test_measured_steps_fall_on_checkpoints_and_end_at_the_final_step():
+    assert campaign.measured_steps(20000, 100) == list(range(2000, 20001, 2000))
+    sn = campaign.measured_steps(2500, 100)
+    assert sn[-1] == 2500 and all(s % 100 == 0 for s in sn) and len(sn) == 13
+    assert campaign.measured_steps(5, 2) == [2, 4, 5]
+
+
+def _stored_copy(run_dir: Path, tmp_path: Path) -> store.Entry:
+    root = tmp_path / "runs"
+    copy = root / "head_direction" / "no-noise_biased" / "seed_0"
+    shutil.copytree(run_dir, copy)
+    manifest = {"preset": HD_NOISE_FREE, "seed": 0, "overrides": [], "command": "reactivation train ..."}
+    return store.add(copy, root, tmp_path / "store", {"steps": {"5": {"loss": 0.1}}}, manifest)
+
+
+def test_a_finished_run_enters_the_store_with_its_final_weights_only(tiny_hd_runs, tmp_path):
+    entry = _stored_copy(tiny_hd_runs / HD_NOISE_FREE / "seed_0", tmp_path)
+    assert entry.path == tmp_path / "store" / "head_direction" / "no-noise_biased" / "seed_0"
+    assert runs.checkpoint_steps(entry.path) == [5]
+    assert not (entry.path / runs.CHECKPOINT_DIR / runs.RESUME_FILE).exists()
+    assert set(store.MANIFEST_KEYS) <= set(entry.manifest)
+    assert entry.manifest["torch"] == torch.__version__ and entry.manifest["train_wall_s"] >= 0
+    assert store.problems(tmp_path / "store") == []
+    # the store is a results root: the analyses' lookup finds the network in it
+    assert lookup.find_run(tmp_path / "store", HD_NOISE_FREE, 0, TINY, None) == entry.path
+
+
+def test_an_unfinished_run_never_enters_the_store(tiny_hd_runs, tmp_path):
+    run_dir = tmp_path / "runs" / "r" / "seed_0"
+    shutil.copytree(tiny_hd_runs / HD_NOISE_FREE / "seed_0", run_dir)
+    runs.checkpoint_path(run_dir, 5).unlink()
+    with pytest.raises(ReactivationError, match="not trained to the end"):
+        store.add(run_dir, tmp_path / "runs", tmp_path / "store", {}, {})
+    assert not (tmp_path / "store" / "r").exists()
+
+
+@pytest.mark.parametrize("damage", ["extra checkpoint", "resume file", "manifest key", "torn checkpoint"])
+def test_a_damaged_store_entry_is_named(tiny_hd_runs, tmp_path, damage):
+    entry = _stored_copy(tiny_hd_runs / HD_NOISE_FREE / "seed_0", tmp_path)
+    checkpoints = entry.path / runs.CHECKPOINT_DIR
+    if damage == "extra checkpoint":
+        shutil.copy(tiny_hd_runs / HD_NOISE_FREE / "seed_0" / runs.CHECKPOINT_DIR / "step_000002.pt", checkpoints)
+    elif damage == "resume file":
+        shutil.copy(checkpoints / "step_000005.pt", checkpoints / runs.RESUME_FILE)
+    elif damage == "manifest key":
+        manifest = json.loads((entry.path / store.MANIFEST).read_text())
+        del manifest["commit"]
+        (entry.path / store.MANIFEST).write_text(json.dumps(manifest))
+    else:
+        (checkpoints / "step_000005.pt").write_bytes(b"not a checkpoint")
+    found = store.problems(tmp_path / "store")
+    assert len(found) == 1 and str(entry.path) in found[0]
+
+
+def test_a_budget_spent_during_training_stores_nothing_and_leaves_the_run_resumable(tmp_path):
+    net = campaign.Network(HD_NOISE_FREE, 0, (), "b")
+    cs = campaign.Campaign(
+        budget_s=0.5, root=tmp_path / "runs", store=tmp_path / "store", page=None, threads=1, stages=("train",),
+        force=False, device="cpu", command="test", plan=(net,), scale="tiny",
+    )  # fmt: skip
+    assert campaign.train_stage(cs, campaign.Clock(cs.budget_s)) == []
+    assert campaign.pending(cs.store, cs.plan) == [net]
+    assert not cs.store.exists() or store.entries(cs.store) == []
+
+
+def test_noise_free_training_does_not_depend_on_the_noise_distribution(tiny_config, tmp_path):
+    weights = {}
+    for dist in ("gaussian", "uniform"):
+        run_dir = tmp_path / dist
+        train(tiny_config(HD_NOISE_FREE, f"rnn.noise_dist={dist}"), run_dir, preset=HD_NOISE_FREE)
+        weights[dist] = torch.load(runs.checkpoint_path(run_dir, 5), weights_only=True)["model"]
+    assert weights["gaussian"].keys() == weights["uniform"].keys()
+    assert all(torch.equal(weights["gaussian"][k], weights["uniform"][k]) for k in weights["gaussian"])
+
+
+def _hd_settings(root: Path, *train_overrides: str) -> settings.Settings:
+    listed = "[" + ",".join(f'"{o}"' for o in [*TINY, *train_overrides]) + "]"
+    cfg = compose_config(
+        ANALYSIS_CONFIG_DIR,
+        "kl",
+        ["seed=0", f"path={root}", "task=head_direction", "progress=false", f"train_overrides={listed}", "device=cpu"],
+    )
+    return settings.settings(cfg)
+
+
+def test_a_noise_free_run_serves_every_variant_with_the_family_noise_in_quiescence(tiny_hd_runs):
+    s = _hd_settings(tiny_hd_runs, "rnn.noise_dist=uniform")
+    assert "rnn.noise_dist=uniform" in lookup.run_overrides(s, "noisy_biased")
+    assert "rnn.noise_dist=uniform" not in lookup.run_overrides(s, "no-noise_biased")
+    assert lookup.family_noise_dist(s) == "uniform"
+    run_dir = lookup.find_run(tiny_hd_runs, HD_NOISE_FREE, 0, lookup.run_overrides(s, "no-noise_biased"), None)
+    assert run_dir == tiny_hd_runs / HD_NOISE_FREE / "seed_0"  # the default run, trained with gaussian
+    assert runs.load_config(run_dir)["rnn"]["noise_dist"] == "gaussian"
+    assert lookup.load_condition(s, run_dir).model.noise_dist == "uniform"
+    assert lookup.load_condition(_hd_settings(tiny_hd_runs), run_dir).model.noise_dist == "gaussian"
+
+
+@pytest.mark.slow
+def test_the_campaign_trains_measures_stores_analyses_and_writes_the_page(tmp_path):
+    """A tiny campaign end to end: the HD family trained, each network measured and stored, the family's seven
+    analyses run on the store, and the page reports its claims."""
+    from reactivation.analysis.settings import FAMILIES
+
+    plan = tuple(campaign.Network(p, 0, (), "b") for p in FAMILIES[("head_direction", "vanilla")].values())
+    cs = campaign.Campaign(
+        budget_s=1800, root=tmp_path / "runs", store=tmp_path / "store", page=tmp_path / "page.md", threads=1,
+        stages=campaign.STAGES, force=False, device="cpu", command="test", plan=plan, scale="tiny",
+    )  # fmt: skip
+    done = campaign.run(cs)
+    assert sum(line.startswith("stored") for line in done) == 4
+    assert sum(line.startswith("analysed") for line in done) == len(campaign.ANALYSES)  # the defaults variant
+    assert store.problems(cs.store) == []
+    text = (tmp_path / "page.md").read_text()
+    assert "### hd, defaults" in text and "5. HD" in text
+    assert campaign.run(cs)[-1].startswith("4 of 4 networks stored")  # a second call has nothing left to do
