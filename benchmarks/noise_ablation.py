@@ -24,10 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reactivation import runs  # noqa: E402
-from reactivation.analysis import distance, lookup, protocol  # noqa: E402
-from reactivation.analysis.results import read_test_metrics  # noqa: E402
-from reactivation.analysis.settings import compose_analysis, settings  # noqa: E402
-from reactivation.loading import load_run  # noqa: E402
+from reactivation.analysis import lookup  # noqa: E402
+from reactivation.evidence import campaign  # noqa: E402
 
 DISTS = ("gaussian", "uniform", "gaussian_matched")
 PRESET = "head_direction/noisy_biased"
@@ -45,17 +43,8 @@ def train(dist: str, seeds: list[int], steps: int, path: Path) -> None:
 
 def measure(dist: str, seed: int, steps: int, epoch: int, path: Path) -> dict[str, float]:
     """Test decoding error (rad²) and the distance analysis's step statistics of one checkpoint."""
-    overrides = _overrides(dist, steps)
-    run_dir = lookup.find_run(path, PRESET, seed, overrides, epoch)
-    s = settings(
-        compose_analysis("distance", "paper", "head_direction", "vanilla", seed, path=str(path), epoch=epoch,
-                         train_overrides=overrides, progress=False)
-    )  # fmt: skip
-    setup = load_run(run_dir, epoch, "cpu")
-    phases = protocol.simulate(setup, s, s.cfg.batch_size, s.cfg.t_quiescent)
-    entry = distance.summarize(phases, setup.task.geometry, s.mode)
-    entry["hd_mse"] = read_test_metrics(run_dir)[str(epoch)]["hd_mse"]
-    return entry
+    run_dir = lookup.find_run(path, PRESET, seed, _overrides(dist, steps), epoch)
+    return campaign.measure(run_dir, seed, epoch)
 
 
 def markdown(found: dict) -> str:
