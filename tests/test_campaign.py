@@ -25,7 +25,7 @@ HD_NOISE_FREE = "head_direction/no-noise_biased"
 
 def test_the_committed_page_is_rebuilt_from_the_committed_store_alone():
     # The page is a function of the store: a changed store, page or renderer without the other fails here.
-    assert page.render(STORE) == PAGE.read_text(), "rebuild it: reactivation campaign stages=[report]"
+    assert page.render(STORE, campaign.PLAN) == PAGE.read_text(), "rebuild it: reactivation campaign stages=[report]"
 
 
 def test_the_committed_store_is_sound():

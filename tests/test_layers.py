@@ -39,6 +39,7 @@ LAYERS = [
     ("reactivation.analysis", "reactivation.export", "reactivation.ensembles"),
     ("reactivation.figures",),
     ("reactivation.pipeline",),
+    ("reactivation.evidence",),
     (
         "reactivation.commands",
         "reactivation.__main__",

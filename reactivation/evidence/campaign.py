@@ -18,7 +18,6 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,30 +27,14 @@ from reactivation.analysis import distance, lookup, protocol
 from reactivation.analysis.claims import FAMILY_KEYS
 from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
 from reactivation.analysis.settings import compose_analysis, settings
-from reactivation.evidence import store
+from reactivation.evidence import page, store
+from reactivation.evidence.store import Network
 from reactivation.loading import load_run
 from reactivation.processes import run_child
 
 log = logging.getLogger(__name__)
 
-#: The published code's noise, under which the paper's HD networks were trained (docs/decisions.md).
-UNIFORM = ("rnn.noise_dist=uniform",)
-
-
-@dataclass(frozen=True)
-class Network:
-    """One network of the campaign: ``train.py config=<preset> seed=<seed> <overrides>`` at paper scale.
-
-    ``step`` is the priority step of the plan it belongs to (docs/campaign.md).
-    """
-
-    preset: str
-    seed: int
-    overrides: tuple[str, ...] = ()
-    step: str = ""
-
-    def __str__(self) -> str:
-        return " ".join([self.preset, f"seed={self.seed}", *self.overrides])
+UNIFORM = store.UNIFORM
 
 
 def _plan() -> tuple[Network, ...]:
@@ -272,25 +255,8 @@ def train_stage(cs: Campaign, clock: Clock) -> list[store.Entry]:
     return added
 
 
-#: Analysis variants of the store per family: name -> train_overrides (the families the plan trains).
-VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {"sn": {"defaults": ()}, "sn_gru": {"defaults": ()}}
-VARIANTS["hd"] = {"defaults": (), "uniform": UNIFORM}
 #: The analyses run on the store, in order.
 ANALYSES = ("kl", "variance", "distance", "manifold", "drift", "temperature", "diffusion")
-
-
-def complete_families(store_dir: Path, scale: str = "paper") -> Iterator[tuple[str, str, tuple[str, ...], int]]:
-    """``(family, variant, train_overrides, seed)`` of every family and seed the store holds whole."""
-    seeds = sorted({e.manifest["seed"] for e in store.entries(store_dir)}) if store_dir.is_dir() else []
-    for family, variants in VARIANTS.items():
-        task, model = FAMILY_KEYS[family]
-        for variant, overrides in variants.items():
-            for seed in seeds:
-                s = settings(compose_analysis("kl", scale, task, model, seed, path=str(store_dir),
-                                              train_overrides=list(overrides), progress=False))  # fmt: skip
-                found = lookup.family_runs(s, [seed])
-                if all(isinstance(by_seed[seed], Path) for by_seed in found.values()):
-                    yield family, variant, overrides, seed
 
 
 def _analysis_command(kind: str, family: str, overrides: tuple[str, ...], seed: int, cs: Campaign) -> list[str]:
@@ -316,7 +282,7 @@ def _has_result(kind: str, family: str, overrides: tuple[str, ...], seed: int, c
 def analyse_stage(cs: Campaign, clock: Clock) -> list[str]:
     """Run every analysis missing from the store (all of them with ``force``); what was run, one line each."""
     done: list[str] = []
-    for family, variant, overrides, seed in list(complete_families(cs.store, cs.scale)):
+    for family, variant, overrides, seed in list(store.complete_families(cs.store, cs.scale)):
         for kind in ANALYSES:
             if not cs.force and _has_result(kind, family, overrides, seed, cs):
                 continue
@@ -392,8 +358,6 @@ def run(cs: Campaign) -> list[str]:
     if "analyse" in cs.stages:
         done += [f"analysed {line}" for line in analyse_stage(cs, clock)]
     if "report" in cs.stages and cs.page is not None:
-        from reactivation.evidence import page  # the page reads the campaign's plan: imported only when written
-
         runs.write_text_atomic(cs.page, page.render(cs.store, cs.plan, cs.scale))
         done.append(f"wrote {cs.page}")
     left = pending(cs.store, cs.plan)

@@ -14,7 +14,7 @@ from typing import Any
 
 from reactivation import pipeline
 from reactivation.analysis import report
-from reactivation.evidence import campaign, store
+from reactivation.evidence import store
 from reactivation.tasks import TASKS
 
 #: What the paper states or plots, quoted beside the measured values: (what, value, where).
@@ -38,7 +38,7 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def _networks_section(entries: list[store.Entry], plan: tuple[campaign.Network, ...]) -> list[str]:
+def _networks_section(entries: list[store.Entry], plan: tuple[store.Network, ...]) -> list[str]:
     lines = [
         "## Networks",
         "",
@@ -99,7 +99,7 @@ def _trajectory_section(entries: list[store.Entry]) -> list[str]:
 def _claims(store_dir: Path, scale: str) -> list[str]:
     """The claims and theory checks of every family and variant the store holds whole, from its analyses."""
     done: dict[tuple[str, str], list[int]] = {}
-    for family, variant, _, seed in campaign.complete_families(store_dir, scale):
+    for family, variant, _, seed in store.complete_families(store_dir, scale):
         done.setdefault((family, variant), []).append(seed)
     if not done:
         return ["## Claims", "", "No family is complete in the store yet: the claims await its networks.", ""]
@@ -107,7 +107,7 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
     lines += ["Small-scale verdicts for comparison (docs/reproduction.md, 3 seeds):", ""]
     lines += [f"- claim {n}: {v}" for n, v in SMALL_SCALE.items()] + [""]
     for (family, variant), seeds in done.items():
-        overrides = campaign.VARIANTS[family][variant]
+        overrides = store.VARIANTS[family][variant]
         cfg = pipeline.main_config([f"scale={scale}", "progress=false"])
         cfg.path = str(store_dir)
         cfg.train_overrides = list(overrides)
@@ -122,8 +122,9 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
     return lines
 
 
-def render(store_dir: Path, plan: tuple[campaign.Network, ...] = campaign.PLAN, scale: str = "paper") -> str:
-    """The page's markdown, from the store in ``store_dir`` (``scale``: of its runs and analyses)."""
+def render(store_dir: Path, plan: tuple[store.Network, ...], scale: str = "paper") -> str:
+    """The page's markdown, from the store in ``store_dir``: its entries, the networks of ``plan`` it lacks, and
+    the analyses of the families it holds whole (``scale``: of its runs and analyses)."""
     entries = store.entries(store_dir) if Path(store_dir).is_dir() else []
     lines = [
         "# The paper at its own scale, measured",

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from typing import Any
 import torch
 
 from reactivation import ReactivationError, runs
+from reactivation.analysis import lookup
+from reactivation.analysis.claims import FAMILY_KEYS
+from reactivation.analysis.settings import compose_analysis, settings
+from reactivation.loading import CHECKPOINT_KEYS
 
 MANIFEST = "manifest.json"
 TRAJECTORY = "trajectory.json"
@@ -220,7 +225,7 @@ def problems(store: Path) -> list[str]:
         final = runs.checkpoint_path(path, entry.steps)
         weights += final.stat().st_size
         try:
-            state = runs.load_checkpoint(final, keys=("model", "step"), fix="copy the run into the store again")
+            state = runs.load_checkpoint(final, keys=CHECKPOINT_KEYS, fix="copy the run into the store again")
         except ReactivationError as err:
             found.append(str(err))
             continue
@@ -231,3 +236,41 @@ def problems(store: Path) -> list[str]:
     if weights > MAX_WEIGHTS_BYTES:
         found.append(f"{store}: the final checkpoints weigh {weights / 2**20:.1f} MiB, over the 60 MiB allowed")
     return found
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network of the campaign: ``train.py config=<preset> seed=<seed> <overrides>`` at paper scale.
+
+    The identity of a store entry; ``step`` is the priority step of the campaign's plan it belongs to
+    (docs/campaign.md).
+    """
+
+    preset: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+    step: str = ""
+
+    def __str__(self) -> str:
+        return " ".join([self.preset, f"seed={self.seed}", *self.overrides])
+
+
+#: The published code's noise, under which the paper's HD networks were trained (docs/decisions.md).
+UNIFORM = ("rnn.noise_dist=uniform",)
+#: Analysis variants of the store per family: name -> train_overrides (the families the plan trains).
+VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {"sn": {"defaults": ()}, "sn_gru": {"defaults": ()}}
+VARIANTS["hd"] = {"defaults": (), "uniform": UNIFORM}
+
+
+def complete_families(store_dir: Path, scale: str = "paper") -> Iterator[tuple[str, str, tuple[str, ...], int]]:
+    """``(family, variant, train_overrides, seed)`` of every family and seed the store holds whole."""
+    seeds = sorted({e.manifest["seed"] for e in entries(store_dir)}) if store_dir.is_dir() else []
+    for family, variants in VARIANTS.items():
+        task, model = FAMILY_KEYS[family]
+        for variant, overrides in variants.items():
+            for seed in seeds:
+                s = settings(compose_analysis("kl", scale, task, model, seed, path=str(store_dir),
+                                              train_overrides=list(overrides), progress=False))  # fmt: skip
+                found = lookup.family_runs(s, [seed])
+                if all(isinstance(by_seed[seed], Path) for by_seed in found.values()):
+                    yield family, variant, overrides, seed
