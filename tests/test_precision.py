@@ -3,6 +3,12 @@ close bf16 products keep a network's outputs and gradients to exact float32 ones
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -11,14 +17,15 @@ from reactivation import ConfigError, ReactivationError, precision
 from reactivation.analysis import results
 from reactivation.analysis.settings import compose_analysis, settings
 from reactivation.config import compose_train, preflight
-from reactivation.loading import comparable
+from reactivation.loading import build, comparable, load_run
 from reactivation.models import NoisyGRU, NoisyRNN
-from reactivation.precision import PRECISIONS, matmul_precision
+from reactivation.precision import PRECISIONS, PROBE_FORMS, ROUNDED_CHANGE, matmul_precision
 from reactivation.training import train
 
 CPU = torch.device("cpu")
 BF16 = "bf16" in precision.available(CPU)
-needs_bf16 = pytest.mark.skipif(not BF16, reason="this CPU has no bf16 matrix units (AMX / AVX-512 BF16)")
+# The reason is the probe's measurement, so a skipped run says why (e.g. an AVX-512 BF16 CPU without AMX).
+needs_bf16 = pytest.mark.skipif(not BF16, reason=f"no bf16 product path on this CPU: {precision.probe().detail}")
 
 
 def _flag() -> str:
@@ -122,3 +129,141 @@ def test_the_analyses_precision_is_checked_recorded_and_names_its_results():
             compose_analysis("kl", "tiny", "linear_track", "vanilla", 0, device="cpu", matmul_precision="bf16")
         )
         assert results.settings_tag(s, "kl") == "matmul_precision=bf16"  # never the float32 result's file
+
+
+# The probe: bf16 is offered only where a product in bf16 mode is rounded (issue 25, item 3).
+
+
+@pytest.fixture
+def fake_cpu(monkeypatch):
+    """``fake_cpu(rounded)``: from now on the probe sees a CPU whose bf16-mode products are rounded in the forms
+    ``rounded`` (a set of :data:`PROBE_FORMS`) and stay float32 in the others. The real probe is back after."""
+
+    def make(rounded: set[str]) -> None:
+        def measure(mode: str) -> dict[str, torch.Tensor]:
+            # The probe's entries: K * (1 + 2^-10) = 64.0625 exact, K = 64 from bf16-rounded operands.
+            return {f: torch.full((2, 2), 64.0 if mode == "bf16" and f in rounded else 64.0625) for f in PROBE_FORMS}
+
+        monkeypatch.setattr(precision, "_measure", measure)
+        precision.probe.cache_clear()
+
+    yield make
+    precision.probe.cache_clear()
+
+
+def _relative_change_in_bf16_mode() -> float:
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(64, 128, generator=gen), torch.randn(128, 64, generator=gen)
+    flag = torch.backends.mkldnn.matmul  # type: ignore[attr-defined]  # not in torch's stubs
+    before = flag.fp32_precision
+    try:
+        flag.fp32_precision = "ieee"
+        exact = a.mm(b)
+        flag.fp32_precision = "bf16"  # set directly: matmul_precision would refuse bf16 where the probe found none
+        rounded = a.mm(b)
+    finally:
+        flag.fp32_precision = before
+    return ((rounded - exact).norm() / exact.norm()).item()
+
+
+def test_the_probe_agrees_with_what_an_ordinary_product_does_in_bf16_mode():
+    """On any CPU: where the probe found the path, a random product moves by bf16's ~2e-3; where it did not, by
+    no more than float32 rounding (another kernel's summation order)."""
+    found = precision.probe()
+    change = _relative_change_in_bf16_mode()
+    assert found.taken == BF16
+    if found.taken:
+        assert 1e-3 < change < 1e-2, found.detail
+    else:
+        assert change <= ROUNDED_CHANGE, found.detail
+
+
+def test_a_cpu_whose_bf16_products_stay_float32_is_refused_before_any_work(fake_cpu, tmp_path):
+    fake_cpu(rounded=set())
+    found = precision.probe()
+    assert not found.taken and "came out 64.0625, the float32 value" in found.detail
+    assert precision.available(CPU) == ["float32"]
+    refusal = (
+        r"trainer.matmul_precision=bf16 needs a CPU on which PyTorch rounds float32 products to bf16 \(Intel AMX: "
+        r".* came out 64.0625, the float32 value.* Use float32 instead"
+    )
+    with pytest.raises(ConfigError, match=refusal):
+        precision.check("bf16", CPU)
+    before = _flag()
+    with pytest.raises(ConfigError, match=refusal), matmul_precision("bf16", CPU):
+        pytest.fail("the block ran")
+    assert _flag() == before  # refused before the flag was set
+    argv = ["config=linear_track/noisy_biased", "seed=0", "trainer.matmul_precision=bf16", f"path={tmp_path}"]
+    with pytest.raises(ConfigError, match=refusal):
+        preflight(argv, check=build)  # as `reactivation train` checks its command line
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    with pytest.raises(ConfigError, match="^matmul_precision=bf16 needs a CPU on which PyTorch rounds"):
+        settings(compose_analysis("kl", "tiny", "linear_track", "vanilla", 0, device="cpu", matmul_precision="bf16"))
+    preflight(argv[:2] + argv[3:], check=build)  # float32 still runs
+
+
+def test_bf16_is_refused_unless_every_form_of_product_is_rounded(fake_cpu):
+    fake_cpu(rounded=set(PROBE_FORMS) - {"baddbmm"})  # an ensemble's products would stay float32
+    found = precision.probe()
+    assert not found.taken and "(baddbmm; the other forms were rounded)" in found.detail
+    assert "bf16" not in precision.available(CPU)
+    fake_cpu(rounded=set(PROBE_FORMS))
+    found = precision.probe()
+    assert found.taken and "came out 64, not the float32 64.0625" in found.detail
+    assert precision.available(CPU) == ["float32", "bf16"]
+    precision.check("bf16", CPU)
+
+
+def test_a_product_that_fails_in_bf16_mode_reads_as_no_bf16_path(monkeypatch, fake_cpu):
+    fake_cpu(rounded=set())  # clears the cache now and after the test
+
+    def measure(mode: str) -> dict[str, torch.Tensor]:
+        if mode == "bf16":
+            raise RuntimeError("mkldnn_matmul: mkldnn_matmul bf16 path needs the cpu support ...")
+        return {}
+
+    monkeypatch.setattr(precision, "_measure", measure)
+    found = precision.probe()
+    assert not found.taken and "a product in bf16 mode failed: mkldnn_matmul" in found.detail
+    assert "bf16" not in precision.available(CPU)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="ONEDNN_MAX_CPU_ISA names x86 ISAs")
+@pytest.mark.parametrize("isa", ["AVX512_CORE_BF16", "AVX2"])
+def test_the_real_probe_finds_no_bf16_path_where_onednn_may_not_use_amx(isa):
+    """oneDNN capped below AMX (``ONEDNN_MAX_CPU_ISA``) is this CPU as an AVX-512 BF16 CPU (the AMD EPYC of issue 25)
+    or an AVX2 one. Measured with torch 2.13 / oneDNN 3.12: both keep float32 products (docs/precision.md)."""
+    script = (
+        "import json, torch\n"
+        "from reactivation import ConfigError, precision\n"
+        "found = precision.probe()\n"
+        "try:\n"
+        "    precision.check('bf16', torch.device('cpu'))\n"
+        "    refused = ''\n"
+        "except ConfigError as err:\n"
+        "    refused = str(err)\n"
+        "print(json.dumps({'taken': found.taken, 'refused': refused}))\n"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["taken"] is False
+    assert "came out 64.0625, the float32 value" in seen["refused"] and "Use float32 instead" in seen["refused"]
+
+
+@needs_bf16
+def test_a_bf16_run_reads_back_on_a_cpu_without_the_path_but_does_not_train_there(tmp_path, tiny_config, fake_cpu):
+    """Its analyses run at their own matmul_precision, so only training (resuming) needs the bf16 path."""
+    cfg = tiny_config("linear_track/noisy_biased", "trainer.matmul_precision=bf16")
+    train(cfg, tmp_path)
+    fake_cpu(rounded=set())
+    setup = load_run(tmp_path, device="cpu")
+    assert setup.config.trainer.matmul_precision == "bf16"
+    gen = torch.Generator().manual_seed(0)
+    inputs, init = torch.randn(4, 5, setup.model.n_in, generator=gen), torch.rand(4, setup.model.n_init, generator=gen)
+    with matmul_precision("float32", CPU):  # as an analysis at its default matmul_precision
+        _, outputs = setup.model(inputs, init, generator=gen)
+    assert torch.isfinite(outputs).all()
+    with pytest.raises(ConfigError, match="trainer.matmul_precision=bf16 needs a CPU on which PyTorch rounds"):
+        train(cfg, tmp_path)
