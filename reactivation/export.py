@@ -28,7 +28,12 @@ Entry points:
 * :func:`from_arrays` / :func:`from_rollout`: convert arrays (or a :class:`reactivation.quiescence.Rollout`) a user
   already has;
 * :func:`write_nwb` / :func:`read_nwb`: an NWB file that ``pynapple.load_file`` reads back into the same arrays,
-  times and (via its ``trajectories`` intervals) time support.
+  times and (via its ``trajectories`` intervals) time support; its name must end in ``.nwb``;
+* :func:`run`: the command ``reactivation export config=<task>/<preset> seed=<seed> out=<file>.nwb``, which finds
+  the run as the analyses do and writes its rollout (docs/commands.md).
+
+A run that has not finished training is exported only when a checkpoint step is asked for (as an analysis's
+``epoch=``), so that a half-trained network is never taken for a trained one.
 
 pynapple and pynwb are the optional extra ``pip install 'reactivation[export]'``; they are imported when a function
 needs them, so importing this module does not need them.
@@ -37,27 +42,34 @@ needs them, so importing this module does not need them.
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
 import json
 import os
+import shlex
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+import yaml
+from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ReactivationError, __version__, runs
-from reactivation.analysis.settings import FAMILIES, PRESET_NOISE
+from reactivation import ConfigError, ReactivationError, __version__, runs, usage
+from reactivation.analysis.lookup import find_run
+from reactivation.analysis.settings import CHECKS, FAMILIES, PRESET_NOISE, check, show
+from reactivation.config import absolute, presets, resolved
 from reactivation.geometry import Box, Circle, Geometry
-from reactivation.loading import load_run
+from reactivation.loading import load_run, select_device
 from reactivation.quiescence import Rollout, noise_factor, quiescent_sigma
 from reactivation.quiescence import rollout as run_network
 from reactivation.seeding import generator
 from reactivation.tasks.base import CodedTask
+from reactivation.values import is_number, is_positive_int
 
 if TYPE_CHECKING:  # for the annotations only: the extra is imported when a function needs it
     import pynapple as nap
@@ -72,6 +84,8 @@ QUIESCENT_STEPS = 1000
 KINDS = ("active", "quiescent")
 #: How to get the optional dependencies.
 INSTALL = "pip install 'reactivation[export]'"
+#: The suffix of an NWB file's name (:func:`check_nwb_path`).
+NWB_SUFFIX = ".nwb"
 #: Names of the series in an NWB file (and of :meth:`Recording.series`), in the order they are written.
 SERIES = ("decoded_latent", "true_latent", "hidden", "outputs")
 #: Name of the processing module, the trajectories' intervals and the output cells' table in an NWB file.
@@ -309,6 +323,72 @@ def _condition(preset: str | None) -> str | None:
     return found.get(preset) if preset else None
 
 
+def _require_finished(run_dir: Path, step: int | None) -> int | None:
+    """The run's ``trainer.n_epochs``, after checking that, with no ``step`` asked for, it has reached it.
+
+    Mirrors the analyses (:func:`reactivation.analysis.lookup.find_run`): the default is the final checkpoint, and
+    only an explicit step exports an earlier one.
+
+    Raises:
+        ReactivationError: ``step`` is None and the run's last checkpoint is before ``trainer.n_epochs``; the
+            message says how to finish it (or that it is being trained now) and how to export the checkpoint
+            anyway.
+    """
+    config = runs.load_config(run_dir)
+    trainer = config.get("trainer")
+    n_epochs = trainer.get("n_epochs") if isinstance(trainer, dict) else None
+    if not isinstance(n_epochs, int) or isinstance(n_epochs, bool):
+        return None  # not a config train.py wrote: load_run says what is wrong with it
+    steps = runs.checkpoint_steps(run_dir)
+    if step is not None or (steps and steps[-1] >= n_epochs):
+        return n_epochs
+    done = steps[-1] if steps else 0
+    holder = runs.RunLock.holder(run_dir)
+    command = _training_command(run_dir)
+    if holder is not None:
+        finish = f"It is being trained now ({holder}): wait for it to finish, then export it."
+    elif command is not None:
+        finish = f"Finish it (training resumes from step {done}) with the command that trained it:\n  {command}"
+    else:
+        finish = (
+            f"Finish it by training it again with its config (it resumes from step {done}): the command that made it "
+            f"({usage.command('train')} config={config.get('preset')} seed={config.get('seed')} with the same "
+            "overrides and path=), or reactivation.training.train(cfg, run_dir) with the config it was trained with."
+        )
+    anyway = f"\nOr export a saved checkpoint on purpose with step=<step>; saved: {steps}." if steps else ""
+    raise ReactivationError(
+        f"the run {run_dir} has not finished training ({done} of trainer.n_epochs={n_epochs} steps), so it would be "
+        f"exported half-trained. {finish}{anyway}"
+    )
+
+
+def _training_command(run_dir: Path) -> str | None:
+    """The command that trained ``run_dir``, which resumes it, from the overrides train.py recorded there.
+
+    None for a run that records none (trained by ``reactivation.training.train``, not by the command): a command
+    put together from its config could train into another directory, so none is guessed.
+    """
+    try:
+        overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)):
+        return None
+    # resume=false would start it again from scratch; a resume is what is wanted.
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "resume"]
+    command = " ".join([usage.command("train"), *map(shlex.quote, kept)])
+    paths = [o.split("=", 1)[1] for o in kept if o.split("=", 1)[0].lstrip("+") == "path"]
+    if paths and os.path.isabs(paths[-1]):
+        return command
+    # The results root is relative to the directory it was trained in (Hydra records it), so start from there.
+    try:
+        hydra = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())
+        cwd = hydra["hydra"]["runtime"]["cwd"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        cwd = None
+    return f"cd {shlex.quote(cwd)} && {command}" if isinstance(cwd, str) else command
+
+
 def rollout(
     run_dir: Path | str,
     kind: str = "quiescent",
@@ -345,7 +425,10 @@ def rollout(
         mode: quiescence noise mode (``scaled``, ``same``, ``absolute``, or a factor c as a string, ``"0.5"``);
             default as the analyses: ``same`` for a GRU, ``scaled`` otherwise. Ignored for an active rollout.
         noise: the variance ``absolute`` doubles; default the task's noisy presets' (the analyses' default).
-        step: checkpoint step (default: the last).
+        step: checkpoint step to export. Default: the final one, ``trainer.n_epochs``; a run that has not reached
+            it (still training, or stopped early) is refused, so that a half-trained network is never exported
+            by accident. Give the step of a saved checkpoint to export an intermediate one on purpose (as an
+            analysis's ``epoch=``); ``info["n_epochs"]`` then records how far it was from the end.
         device: ``auto``, ``cpu``, ``cuda``, ... (the random draws differ between CPU and CUDA).
         keep_hidden: export the hidden states (B * T * n_rec floats: mind long rollouts).
         keep_outputs: export the outputs (B * T * n_code floats).
@@ -355,7 +438,8 @@ def rollout(
         A :class:`Recording`; time in s at the run's ``task.dt`` (0.02 s) per step.
 
     Raises:
-        ReactivationError: the run cannot be loaded, or pynapple is not installed.
+        ReactivationError: the run cannot be loaded, has not finished training (and no ``step`` was given; the
+            message says how to finish it), has no checkpoint at ``step``, or pynapple is not installed.
         ValueError: an unknown kind or mode, or sizes that are not positive integers.
     """
     _extra("pynapple")  # before the work, not after it
@@ -370,6 +454,7 @@ def rollout(
         except ValueError as err:
             raise ValueError(f"mode={mode!r}: {err}") from None
     run_dir = Path(run_dir)
+    n_epochs = _require_finished(run_dir, step)
     setup = load_run(run_dir, step=step, device=device)
     cfg, task, model = setup.config, setup.task, setup.model
     seed = int(cfg.seed) if seed is None else seed
@@ -417,6 +502,7 @@ def rollout(
         "seed": int(cfg.seed),
         "rollout_seed": seed,
         "checkpoint_step": runs.checkpoint_steps(run_dir)[-1] if step is None else step,
+        "n_epochs": n_epochs,
         "task": str(cfg.task.name),
         "model": str(cfg.rnn.model),
         "mode": mode_used,
@@ -454,8 +540,36 @@ def describe(recording: Recording) -> str:
         if info.get("run")
         else "arrays converted by reactivation.export"
     )
+    step, n_epochs = info.get("checkpoint_step"), info.get("n_epochs")
+    if isinstance(step, int) and isinstance(n_epochs, int) and step < n_epochs:
+        source += f" at its intermediate checkpoint step {step} of {n_epochs}"  # asked for: say so in the file
     sigma = f", recurrent noise sigma_rec = {info['sigma_rec']:g}" if info.get("sigma_rec") is not None else ""
     return f"reactivation {what} of {source}: {size}{sigma}."
+
+
+def check_nwb_path(path: Path | str, key: str | None = None) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, checked to name an NWB file: it must end in ``.nwb``.
+
+    An NWB file is HDF5 whatever its name, but ``pynapple.load_file`` (and NWB tools) go by the suffix and
+    read NWB only from a ``.nwb`` name, in lower case: a ``.csv`` or ``.h5`` name would hold a file that no reader
+    opens as what it is, and a spreadsheet program would show it as garbage.
+
+    Args:
+        path: the file to write.
+        key: the command-line key that gave it (``out``), to name in the message.
+
+    Raises:
+        ConfigError: any other suffix, with the name to use instead (a :class:`ReactivationError`).
+    """
+    given = f"{key}={path}" if key else str(path)  # as typed (a Path drops a trailing slash)
+    path = Path(path)
+    if path.suffix != NWB_SUFFIX:
+        fixed = path.with_suffix(NWB_SUFFIX) if path.name else path / f"recording{NWB_SUFFIX}"
+        raise ConfigError(
+            f"{given}: an NWB file's name must end in {NWB_SUFFIX} (it is HDF5, whatever the name; pynapple.load_file "
+            f"and NWB tools read NWB only from a {NWB_SUFFIX} name), e.g. {fixed}."
+        )
+    return path
 
 
 def write_nwb(
@@ -486,12 +600,13 @@ def write_nwb(
         The path written. The file is written under a temporary name and renamed, so no torn file is left.
 
     Raises:
-        ReactivationError: the file exists (and not ``overwrite``), it cannot be written, or pynwb is missing.
+        ReactivationError: a name that does not end in ``.nwb`` (:func:`check_nwb_path`), the file exists (and not
+            ``overwrite``), it cannot be written, or pynwb is missing.
     """
     pynwb = _extra("pynwb")
     behavior = _extra("pynwb.behavior")
     hdmf_table = _extra("hdmf.common")
-    path = Path(path)
+    path = check_nwb_path(path)
     if path.exists() and not overwrite:
         raise ReactivationError(f"{path} exists; choose another path or pass overwrite=True.")
     info = recording.info
@@ -582,6 +697,28 @@ def _write_atomic(pynwb: Any, nwb: Any, path: Path) -> Path:
     return path
 
 
+def _open_nwb(nap_module: Any, path: Path) -> Any:
+    """``pynapple.NWBFile`` of ``path``, with h5py's and pynwb's failures to open it told as what they mean."""
+    written = "a .nwb file written by reactivation.export.write_nwb (or the `reactivation export` command)"
+    try:
+        return nap_module.NWBFile(str(path), lazy_loading=False)
+    except OSError as err:
+        # h5py's OSError carries no errno: tell an unreadable file from one that is not HDF5 by asking h5py.
+        if not os.access(path, os.R_OK):
+            raise ReactivationError(f"cannot read {path}: permission denied (not yours?); expected {written}.") from err
+        if not _extra("h5py").is_hdf5(str(path)):
+            raise ReactivationError(
+                f"{path} is not an NWB file: it is not HDF5 at all (NWB files are HDF5; is it a text or CSV file?). "
+                f"Expected {written}."
+            ) from err
+        raise ReactivationError(
+            f"{path} is HDF5 but cannot be opened: it is damaged or truncated (an interrupted copy?) ({err}). "
+            f"Copy or write it again; expected {written}."
+        ) from err
+    except (KeyError, TypeError, ValueError) as err:  # pynwb on an HDF5 file that holds no NWB file
+        raise ReactivationError(f"{path} is an HDF5 file but not an NWB file ({err}); expected {written}.") from err
+
+
 def read_nwb(path: Path | str) -> Recording:
     """Read a file written by :func:`write_nwb` back into a :class:`Recording` (with pynapple's own NWB reader).
 
@@ -589,17 +726,20 @@ def read_nwb(path: Path | str) -> Recording:
     get their cells' metadata back from the ``output_cells`` table.
 
     Raises:
-        ReactivationError: the file is missing, was not written by :func:`write_nwb`, or pynapple is missing.
+        ReactivationError: the file is missing, unreadable, not HDF5 (a text file, say), HDF5 but not NWB, damaged,
+            or not written by :func:`write_nwb`; or pynapple is missing.
     """
     nap_module = _extra("pynapple")
     path = Path(path)
     if not path.is_file():
         raise ReactivationError(f"{path} is not a file; write one with reactivation.export.write_nwb.")
-    data = nap_module.NWBFile(str(path), lazy_loading=False)
+    data = _open_nwb(nap_module, path)
     try:
         try:
             info = json.loads(data.nwb.notes)
             epochs = data[INTERVALS]
+            if not (isinstance(info, dict) and info.get("kind") in KINDS):
+                raise ValueError("its notes do not describe a rollout")
         except (KeyError, TypeError, ValueError) as err:
             raise ReactivationError(f"{path} was not written by reactivation.export.write_nwb ({err!r}).") from err
         support = nap_module.IntervalSet(
@@ -621,3 +761,166 @@ def read_nwb(path: Path | str) -> Recording:
         outputs=found.get("outputs"),
         info=info,
     )
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+#: What ``reactivation export`` writes (its ``format=``): NWB, which pynapple and every NWB tool read.
+FORMATS = ("nwb",)
+
+#: The arguments of an example command line, less ``seed=0``.
+EXAMPLE = "config=spatial_navigation/noisy_unbiased out=recording.nwb"
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+#: What each key of reactivation/configs/analysis/export.yaml that the analyses do not have accepts (the shared
+#: keys are checked by the analyses' own checks, :data:`reactivation.analysis.settings.CHECKS`).
+COMMAND_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "config": (
+        lambda v: isinstance(v, str) and bool(v.strip()),
+        "a training preset <task>/<preset>, e.g. config=spatial_navigation/noisy_unbiased",
+    ),
+    "out": (lambda v: isinstance(v, str) and bool(v.strip()), "the file to write, a name ending in .nwb"),
+    "format": (lambda v: v in FORMATS, f"{' or '.join(FORMATS)}, the one format written (pynapple reads it)"),
+    "kind": (lambda v: v in KINDS, f"one of {', '.join(KINDS)}"),
+    "n_trajectories": (is_positive_int, "a positive integer (trajectories)"),
+    "n_steps": (
+        lambda v: v is None or is_positive_int(v),
+        f"null ({QUIESCENT_STEPS} quiescent, or the run's task.sequence_length active) or a positive integer (steps)",
+    ),
+    "keep_hidden": (_is_bool, "true or false"),
+    "keep_outputs": (_is_bool, "true or false"),
+    "overwrite": (_is_bool, "true or false"),
+}
+
+
+def check_command(cfg: DictConfig) -> dict[str, Any]:
+    """Check the composed config of ``reactivation export`` (reactivation/configs/analysis/export.yaml), every
+    key, before any run is read or anything is written.
+
+    Returns:
+        The resolved values, with ``path`` and ``out`` absolute (the caller's directory) and a factor ``mode`` as
+        the string :func:`rollout` takes.
+
+    Raises:
+        ConfigError: a missing ``config``, ``seed`` or ``out``; an unknown preset; a bad value; a key that this
+            rollout would ignore (``mode`` of an active rollout, a ``noise`` that neither selects the run nor sets
+            ``mode=absolute``); an ``out`` that is not a ``.nwb`` name, exists (without ``overwrite=true``) or
+            cannot be written. The message names the key, the value and what is allowed.
+        ReactivationError: an unknown or unavailable ``device``.
+    """
+
+    example = f"{usage.command('export')} {EXAMPLE} seed=0"
+    if OmegaConf.is_missing(cfg, "seed"):
+        raise ConfigError(f"seed is required: add seed=<integer>, e.g.\n  {example}")
+    values = resolved(cfg)
+    for key in ("config", "out"):
+        if values[key] is None:
+            raise ConfigError(f"{key} is required: add {key}=..., e.g.\n  {example}")
+    typed = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
+    for key in ("seed", "epoch", "noise", "mode", "train_overrides", "path"):
+        check(key, values[key], *CHECKS[key], typed[key])
+    for key, (test, allowed) in COMMAND_CHECKS.items():
+        check(key, values[key], test, allowed, typed[key])
+    names = presets()
+    if values["config"] not in names:
+        close = difflib.get_close_matches(values["config"], names, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"unknown preset config={values['config']}.{hint} Available presets:\n  " + "\n  ".join(names)
+        )
+    if values["kind"] == "active" and values["mode"] is not None:
+        raise ConfigError(
+            f"mode={show(values['mode'])} sets the noise of a quiescent rollout, and kind=active runs with the trained "
+            "noise: drop mode=, or export kind=quiescent."
+        )
+    condition = _condition(values["config"]) or ""
+    absolute_mode = values["kind"] == "quiescent" and values["mode"] == "absolute"
+    if values["noise"] is not None and not (condition.startswith("noisy") or absolute_mode):
+        raise ConfigError(
+            f"noise={show(values['noise'])} would be ignored: it selects the run of a noisy preset (as in the "
+            f"analyses) and sets the variance of mode=absolute, and config={values['config']} with "
+            f"kind={values['kind']} mode={show(values['mode'])} uses neither. Drop noise=."
+        )
+    if is_number(values["mode"]):  # a factor c, as the string rollout takes (mode=2 and mode=2.0 are one setting)
+        values["mode"] = show(float(values["mode"]))
+    select_device(values["device"])
+    root = absolute(values["path"])
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"path={values['path']}: {root} is a file, not a folder of training runs; choose a path=.")
+    values["path"] = str(root)
+    values["out"] = str(_writable_out(values["out"], values["overwrite"]))
+    return values
+
+
+def _writable_out(out: str, overwrite: bool) -> Path:
+    """``out`` made absolute, checked to be a ``.nwb`` name that this user can write (and, unless ``overwrite``,
+    that does not exist), so that a rollout is never computed only to fail at its write."""
+
+    path = absolute(check_nwb_path(out, key="out"))
+    if path.is_dir():
+        raise ConfigError(f"out={out}: {path} is a folder; name the file to write, e.g. out={Path(out) / 'x.nwb'}.")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"out={out}: {path} exists; choose another out=, or add overwrite=true to replace it.")
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"out={out}: {existing} is a file, not a folder; choose another out=.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"out={out}: {existing} is not writable (read-only or not yours); choose another out=.")
+    return path
+
+
+def run(cfg: DictConfig) -> tuple[Path, Recording]:
+    """What ``reactivation export`` does with its composed config: find the run, roll it out, write the file.
+
+    The run is found as the analyses find theirs (:func:`reactivation.analysis.lookup.find_run`: the run that
+    ``reactivation train config=<config> seed=<seed> <train_overrides>`` trains under ``path``, with ``scale`` and,
+    for a noisy preset, ``noise``), so a missing or unfinished run is an error giving the command that trains it,
+    and ``epoch=`` exports an intermediate checkpoint on purpose.
+
+    Returns:
+        ``(path, recording)``: the NWB file written (absolute) and the :class:`Recording` it holds.
+
+    Raises:
+        ConfigError: a bad value (:func:`check_command`), or ``train_overrides`` that make no training config.
+        ReactivationError: no such run, an unfinished one, no checkpoint at ``epoch``, an unreadable run, or a
+            missing extra.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    _extra("pynapple")  # before the work, not after it
+    _extra("pynwb")
+    values = check_command(cfg)
+    preset, seed = values["config"], values["seed"]
+    task = preset.split("/", 1)[0]
+    overrides = list(values["train_overrides"])
+    if values["scale"] != "paper":
+        overrides.append(f"scale={values['scale']}")
+    noisy = (_condition(preset) or "").startswith("noisy")
+    if noisy and values["noise"] is not None and float(values["noise"]) != PRESET_NOISE.get(task):
+        overrides.append(f"rnn.sigma2_rec={float(values['noise'])}")  # the run trained with it (as the analyses)
+    try:
+        run_dir = find_run(Path(values["path"]), preset, seed, overrides, values["epoch"])
+    except (HydraException, OmegaConfBaseException) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise ConfigError(
+            f"train_overrides={show(values['train_overrides'])} does not make a training config of "
+            f"config={preset} ({reason}); give train.py overrides, e.g. 'train_overrides=[\"trainer.n_epochs=1000\"]'."
+        ) from None
+    recording = rollout(
+        run_dir,
+        values["kind"],
+        n_trajectories=values["n_trajectories"],
+        n_steps=values["n_steps"],
+        mode=values["mode"],
+        noise=None if values["noise"] is None else float(values["noise"]),
+        step=values["epoch"],
+        device=values["device"],
+        keep_hidden=values["keep_hidden"],
+        keep_outputs=values["keep_outputs"],
+    )
+    return write_nwb(recording, values["out"], overwrite=values["overwrite"]), recording

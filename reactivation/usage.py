@@ -24,7 +24,9 @@ SCRIPTS = {
     "drift": "python output_drift.py",
     "diffusion": "python output_diffusion.py",
     "figures": "python -m reactivation.figures",
+    "export": "python export.py",
     "reproduce": "python reproduce.py",
+    "campaign": "python campaign.py",
 }
 
 

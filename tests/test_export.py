@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -262,3 +264,278 @@ def test_importing_the_module_needs_neither_extra():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "needs pynapple" in done.stdout and "pip install 'reactivation[export]'" in done.stdout
+
+
+# --- issue 25: names, files and runs the export used to take without a word ----------------------------------
+
+
+@pytest.mark.parametrize("name", ["rollout.csv", "rollout.h5", "rollout.NWB", "rollout"])
+def test_to_nwb_refuses_a_name_that_does_not_end_in_nwb_and_writes_nothing(tmp_path, name):
+    rec, _ = _recording()
+    # pynapple.load_file opens NWB only from a .nwb name: any other name would hold a file no reader takes for NWB.
+    says = rf"{name}: an NWB file's name must end in \.nwb.*e\.g\. .*rollout\.nwb"
+    with pytest.raises(ReactivationError, match=says):
+        rec.to_nwb(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    assert export.check_nwb_path(tmp_path / "rollout.nwb") == tmp_path / "rollout.nwb"
+
+
+def _not_nwb_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files read_nwb must refuse, each with what its message must say."""
+    import h5py
+
+    text = tmp_path / "table.csv"
+    text.write_text("x,y\n0.1,0.2\n")
+    named = tmp_path / "text.nwb"
+    named.write_text("not hdf5\n")
+    empty = tmp_path / "empty.nwb"
+    empty.touch()
+    plain = tmp_path / "plain.nwb"
+    with h5py.File(plain, "w") as f:
+        f["x"] = np.arange(3)
+    rec, _ = _recording()
+    whole = rec.to_nwb(tmp_path / "whole.nwb").read_bytes()
+    torn = tmp_path / "torn.nwb"
+    torn.write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    not_hdf5 = "is not an NWB file: it is not HDF5 at all"
+    return {
+        "csv": (text, not_hdf5),
+        "text named .nwb": (named, not_hdf5),
+        "empty": (empty, not_hdf5),
+        "hdf5 without nwb": (plain, "is an HDF5 file but not an NWB file"),
+        "truncated": (torn, "is HDF5 but cannot be opened: it is damaged or truncated"),
+    }
+
+
+def test_read_nwb_says_what_a_file_that_is_not_an_nwb_file_is(tmp_path):
+    for case, (path, says) in _not_nwb_files(tmp_path).items():
+        with pytest.raises(ReactivationError) as err:
+            export.read_nwb(path)
+        message = str(err.value)
+        assert str(path) in message and says in message, case
+        assert "written by reactivation.export.write_nwb" in message, case  # what is expected
+        assert not isinstance(err.value, OSError), case  # h5py's raw error no longer reaches the user
+    # An NWB file whose notes are JSON, but not a recording's record.
+    from datetime import datetime, timezone
+
+    other = tmp_path / "json_notes.nwb"
+    nwb = pynwb.NWBFile(session_description="x", identifier="x", session_start_time=datetime.now(timezone.utc))
+    nwb.notes = "[1, 2]"
+    with pynwb.NWBHDF5IO(other, "w") as io:
+        io.write(nwb)
+    with pytest.raises(ReactivationError, match="was not written by reactivation.export.write_nwb"):
+        export.read_nwb(other)
+
+
+def _copy_run(run_dir: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run_dir, dest)
+    return dest
+
+
+def test_a_half_trained_run_is_refused_unless_a_step_is_asked_for(trained, tmp_path):
+    from reactivation import runs
+
+    preset = "spatial_navigation/noisy_unbiased"
+    run_dir = _copy_run(trained[preset], tmp_path / "run")
+    finished = export.rollout(run_dir, n_trajectories=B, n_steps=4, device="cpu")
+    assert (finished.info["checkpoint_step"], finished.info["n_epochs"]) == (5, 5)
+    assert "intermediate" not in export.describe(finished)
+    runs.checkpoint_path(run_dir, 5).unlink()  # the run now stops at step 4 of 5
+    with pytest.raises(ReactivationError) as err:
+        export.rollout(run_dir, n_trajectories=B, n_steps=4, device="cpu")
+    message = str(err.value)
+    assert f"the run {run_dir} has not finished training (4 of trainer.n_epochs=5 steps)" in message
+    assert "step=<step>; saved: [0, 2, 4]" in message
+    # Trained by the Python API, the run records no command: the message says what to run instead of guessing one.
+    assert "reactivation.training.train(cfg, run_dir)" in message and f"config={preset} seed=0" in message
+    # Asked for, an intermediate checkpoint is exported, and the file says what it is.
+    early = export.rollout(run_dir, n_trajectories=B, n_steps=4, step=4, device="cpu")
+    assert (early.info["checkpoint_step"], early.info["n_epochs"]) == (4, 5)
+    assert "at its intermediate checkpoint step 4 of 5" in export.describe(early)
+    back = export.read_nwb(early.to_nwb(tmp_path / "early.nwb"))
+    assert back.info["checkpoint_step"] == 4
+    with pytest.raises(ReactivationError, match=r"no checkpoint at step 3; available steps: \[0, 2, 4\]"):
+        export.rollout(run_dir, step=3, device="cpu")
+    with runs.RunLock(run_dir):  # a training process holds it
+        with pytest.raises(ReactivationError, match=rf"being trained now \(pid {os.getpid()} "):
+            export.rollout(run_dir, device="cpu")
+    # What the message suggests works: training it again with its config finishes it, and it exports.
+    train(compose_train([f"config={preset}", "seed=0", *TINY]), run_dir, preset=preset)
+    assert export.rollout(run_dir, n_trajectories=B, n_steps=4, device="cpu").info["checkpoint_step"] == 5
+
+
+def test_the_command_it_suggests_finishes_a_run_trained_by_the_command(tmp_path, monkeypatch):
+    from reactivation import runs, usage
+
+    monkeypatch.delenv(usage.ENV, raising=False)  # the checkout's spelling: python train.py
+    results = tmp_path / "results"
+    args = ["config=spatial_navigation/noisy_unbiased", "seed=0", *TINY, f"path={results}", "device=cpu"]
+    # resume=false is recorded with the command; repeated, it would start the run again from scratch.
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args, "resume=false"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = [p.parent for p in results.rglob("config.yaml") if p.parent.name != ".hydra"]
+    runs.checkpoint_path(run_dir, 5).unlink()
+    with pytest.raises(ReactivationError) as err:
+        export.rollout(run_dir, device="cpu")
+    command = str(err.value).split("with the command that trained it:\n  ", 1)[1].split("\n", 1)[0]
+    assert command.startswith("python train.py config=spatial_navigation/noisy_unbiased seed=0 ")
+    assert "resume" not in command and f"path={results}" in command
+    program, script, *rest = shlex.split(command)
+    assert (program, script) == ("python", "train.py")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / script), *rest], cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env()
+    )
+    assert done.returncode == 0, done.stderr
+    assert export.rollout(run_dir, n_trajectories=B, n_steps=4, device="cpu").info["checkpoint_step"] == 5
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+#: train_overrides= of the fixture's runs, quoted as the analysis tests pass it (the elements contain `=`).
+QUOTED_TINY = "[" + ",".join(f'"{o}"' for o in TINY) + "]"
+
+
+def _env() -> dict[str, str]:
+    from reactivation import usage
+
+    env = {k: v for k, v in os.environ.items() if k not in (usage.ENV, "HYDRA_FULL_ERROR")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _export_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``reactivation export <args>`` as the installed command runs it (``python -m reactivation``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "reactivation", "export", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _root(trained: dict[str, Path]) -> Path:
+    return trained[PRESETS[0]].parents[2]  # <root>/<task>/<preset>/seed_0
+
+
+def test_the_export_command_writes_the_rollout_that_the_api_makes(trained, tmp_path):
+    preset = "head_direction/noisy_biased"
+    args = [
+        f"config={preset}",
+        "seed=0",
+        f"path={_root(trained)}",
+        f"train_overrides={QUOTED_TINY}",
+        "device=cpu",
+        "n_trajectories=3",
+        "n_steps=9",
+        "out=exports/hd.nwb",  # relative: to the directory the command runs in
+    ]
+    done = _export_command(args, tmp_path)
+    path = tmp_path / "exports" / "hd.nwb"
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {path}: reactivation quiescent rollout")
+    back = export.read_nwb(path)
+    api = export.rollout(trained[preset], "quiescent", n_trajectories=3, n_steps=9, device="cpu")
+    np.testing.assert_allclose(np.asarray(back.decoded.values), np.asarray(api.decoded.values), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(back.hidden.values), np.asarray(api.hidden.values), atol=1e-6)
+    assert (back.info["preset"], back.info["seed"], back.info["checkpoint_step"]) == (preset, 0, 5)
+    data = nap.load_file(str(path))  # pynapple alone reads it
+    try:
+        assert set(export.SERIES) - {"true_latent"} <= set(data.keys())
+    finally:
+        data.close()
+    # Again: the file is there, so the command refuses (one line, exit 2) unless told to replace it.
+    again = _export_command(args, tmp_path)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert again.stderr.strip() == f"error: out=exports/hd.nwb: {path} exists; choose another out=, or add " + (
+        "overwrite=true to replace it."
+    )
+    active = _export_command([*args, "kind=active", "overwrite=true"], tmp_path)
+    assert active.returncode == 0, active.stderr
+    assert export.read_nwb(path).kind == "active"
+
+
+def test_the_export_command_refuses_an_unfinished_run_unless_an_epoch_is_given(trained, tmp_path):
+    import shutil
+
+    from reactivation import runs
+
+    preset = "spatial_navigation/noisy_unbiased"
+    root = tmp_path / "results"
+    run_dir = _copy_run(trained[preset], root / preset / "seed_0")
+    runs.checkpoint_path(run_dir, 5).unlink()
+    args = [f"config={preset}", "seed=0", f"path={root}", f"train_overrides={QUOTED_TINY}", "device=cpu"]
+    args += ["n_trajectories=2", "n_steps=4", "out=early.nwb"]
+    done = _export_command(args, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"the run {run_dir} is incomplete (4 of 5 steps). Finish it with:" in done.stderr
+    assert f"reactivation train config={preset} seed=0 " in done.stderr  # spelt as the command was started
+    assert not (tmp_path / "early.nwb").exists()
+    done = _export_command([*args, "epoch=4"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "at its intermediate checkpoint step 4 of 5" in done.stdout
+    assert export.read_nwb(tmp_path / "early.nwb").info["checkpoint_step"] == 4
+    shutil.rmtree(root)
+
+
+def _checked(tmp_path: Path, *args: str) -> dict:
+    from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
+
+    base = {"config": "spatial_navigation/noisy_unbiased", "seed": "0", "out": str(tmp_path / "x.nwb")}
+    own = {a.split("=", 1)[0] for a in args}
+    overrides = [f"{k}={v}" for k, v in base.items() if k not in own] + list(args)
+    return export.check_command(compose_config(ANALYSIS_CONFIG_DIR, "export", overrides))
+
+
+def test_the_export_command_checks_every_value_before_any_work(tmp_path):
+    from reactivation import ConfigError
+
+    (tmp_path / "taken.nwb").touch()
+    (tmp_path / "folder.nwb").mkdir()
+    (tmp_path / "a_file").touch()
+    bad = {
+        ("out=x.csv",): r"out=x\.csv: an NWB file's name must end in \.nwb.*e\.g\. x\.nwb",
+        (f"out={tmp_path}/taken.nwb",): r"taken\.nwb exists; choose another out=, or add overwrite=true",
+        (f"out={tmp_path}/folder.nwb",): r"folder\.nwb is a folder; name the file to write",
+        (f"out={tmp_path}/a_file/x.nwb",): r"a_file is a file, not a folder; choose another out=",
+        ("kind=sleep",): r"kind=sleep is not allowed: kind must be one of active, quiescent",
+        ("n_trajectories=0",): r"n_trajectories=0 is not allowed",
+        ("n_trajectories=true",): r"n_trajectories=true is not allowed",  # a bool is not a count
+        ("n_steps=0",): r"n_steps=0 is not allowed",
+        ("format=csv",): r"format=csv is not allowed: format must be nwb",
+        ("keep_hidden=3",): r"keep_hidden=3 is not allowed: keep_hidden must be true or false",
+        ("seed=abc",): r"seed=abc is not allowed",
+        ("epoch=-1",): r"epoch=-1 is not allowed",
+        ("mode=loud",): r"mode=loud is not allowed",
+        ("config=spatial_navigation/noisy_unbaised",): r"unknown preset config=spatial_navigation/noisy_unbaised\. "
+        r"Did you mean spatial_navigation/noisy_unbiased",
+        ("kind=active", "mode=same"): r"mode=same sets the noise of a quiescent rollout, and kind=active",
+        ("config=spatial_navigation/no-noise_unbiased", "noise=0.001"): r"noise=0\.001 would be ignored",
+        (f"path={tmp_path}/a_file",): r"a_file is a file, not a folder of training runs",
+        ("config=null",): r"config is required: add config=\.\.\., e\.g\.\n  .* config=spatial_navigation/noisy_",
+        ("out=null",): r"out is required",
+    }
+    for args, says in bad.items():
+        with pytest.raises(ConfigError, match=says):
+            _checked(tmp_path, *args)
+    with pytest.raises(ReactivationError, match="device='tpu' is not a device name"):
+        _checked(tmp_path, "device=tpu")
+    # Accepted: what the rollout then gets.
+    values = _checked(tmp_path, "mode=0.5", f"out={tmp_path}/taken.nwb", "overwrite=true")
+    assert values["mode"] == "0.5" and values["out"] == str(tmp_path / "taken.nwb")
+    assert Path(values["path"]).is_absolute()
+    values = _checked(tmp_path, "config=spatial_navigation/no-noise_unbiased", "noise=0.001", "mode=absolute")
+    assert values["noise"] == 0.001  # mode=absolute doubles it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder.nwb", "taken.nwb"]  # nothing written

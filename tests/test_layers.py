@@ -46,6 +46,8 @@ LAYERS = [
         "reactivation.figures.__main__",
         "train",
         "reproduce",
+        "export",
+        "campaign",
         "output_kl",
         "output_variance",
         "output_distance",

@@ -26,7 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diffusion": ("analyse:diffusion_main", "theory: diffusive or sequential? MSD exponent, steps, autocorrelation"),
     "temperature": ("analyse:temperature_main", "theory: KL and spread against the quiescent noise factor c"),
     "figures": ("figures:main", "draw every figure of a task from the runs and results found"),
+    "export": ("export:main", "one rollout of a trained run as an NWB file (pynapple): config=... seed=... out=x.nwb"),
     "reproduce": ("reproduce:main", "train what is missing, run every analysis and figure, write the report"),
+    "campaign": ("campaign:main", "advance the paper-scale campaign within a budget: train, store, analyse"),
 }
 
 
@@ -37,7 +39,7 @@ def _usage() -> str:
         "usage: reactivation <command> [key=value ...]\n\ncommands:\n" + "\n".join(lines) + "\n\n"
         "`reactivation <command> --help` shows a command's keys (Hydra); `--cfg job` prints the composed config.\n"
         "In a checkout the same commands are also python train.py, python output_<analysis>.py, python "
-        "reproduce.py and python -m reactivation.figures."
+        "export.py, python reproduce.py and python -m reactivation.figures."
     )
 
 
