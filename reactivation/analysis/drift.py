@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from reactivation import ConfigError
 from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.metrics.pca import pca_fit, pca_project
 from reactivation.analysis.metrics.score import (
@@ -46,6 +47,7 @@ from reactivation.analysis.metrics.score import (
 from reactivation.analysis.settings import Settings
 from reactivation.geometry import Box, Circle, Geometry
 from reactivation.geometry.circular import vonmises_bandwidth, wrap
+from reactivation.loading import Setup
 from reactivation.models import NoisyRecurrentBase
 from reactivation.precision import matmul_precision
 from reactivation.seeding import stream_seed
@@ -136,7 +138,8 @@ def compare(
     pca = drift_score_agreement(drift_z, s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth)))
 
     # The estimator's own ceiling: a Gaussian of the same mean and covariance, whose optimal drift is exact.
-    centre, cov = z_data.mean(axis=0), np.cov(z_data, rowvar=False)
+    # (np.cov of one component is a scalar: kept (1, 1) for the solve and the draw.)
+    centre, cov = z_data.mean(axis=0), np.atleast_2d(np.cov(z_data, rowvar=False))
     gauss = rng.multivariate_normal(centre, cov, size=len(z_data) + len(z))
     g_data, g_query = gauss[: len(z_data)], gauss[len(z_data) :]
     exact = -(s**2) * np.linalg.solve(cov, (g_query - centre).T).T
@@ -202,12 +205,43 @@ def field(geometry: Geometry, y: np.ndarray, drift: np.ndarray, predicted: np.nd
     }
 
 
+def check_sizes(setup: Setup, batch_size: int, n_states: int, n_queries: int, n_components: int) -> None:
+    """Refuse sizes whose KDE would have no density, before any rollout: it needs more states than dimensions.
+
+    :func:`compare` draws its queries and KDE states from the ``batch_size`` × sequence-length active states of a
+    run (at most half of them queries), and fits a KDE in ``min(n_components, n_rec)`` principal components and in
+    the task's ``d``-dimensional decoded latent: each needs at least one state more than its dimensions.
+
+    Raises:
+        ConfigError: naming the sizes and the least ``n_states`` (or ``batch_size``) that works.
+    """
+    dims = max(min(n_components, setup.model.n_rec), setup.task.geometry.dim)
+    need = dims + 1
+    if n_states < need:
+        raise ConfigError(
+            f"n_states={n_states} is not allowed: the drift's KDE in {dims} dimensions (n_components={n_components}"
+            f" of the {setup.model.n_rec} hidden units, a {setup.task.geometry.dim}-D latent) needs more states "
+            f"than dimensions, n_states >= {need}."
+        )
+    available = batch_size * int(setup.config.task.sequence_length)
+    kde = min(n_states, available - min(n_queries, available // 2))
+    if kde < need:
+        raise ConfigError(
+            f"batch_size={batch_size} is too small for the drift's KDE: {batch_size} trajectories x "
+            f"{setup.config.task.sequence_length} active steps give {available} states, {available - kde} of them "
+            f"queries (n_queries={n_queries}, at most half), leaving {kde} for the KDE, which needs {need} "
+            f"(more than its {dims} dimensions). Raise batch_size."
+        )
+
+
 def run(s: Settings) -> dict:
     """Compare drift and score for every condition of ``s`` and the untrained network, and write the result."""
     cfg = s.cfg
     loaded = lookup.load_conditions(s)
     setups = {name: setup for name, (_, setup) in loaded.items()}
     reference = setups.get("noisy_unbiased") or next(iter(setups.values()))
+    for setup in setups.values():  # a family shares its sizes, unless train_overrides made them differ
+        check_sizes(setup, cfg.batch_size, cfg.n_states, cfg.n_queries, cfg.n_components)
     untrained = protocol.random_network(reference, s)
     seed = stream_seed(s.seed, "analysis")
     sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=cfg.bandwidth)

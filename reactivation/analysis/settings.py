@@ -134,6 +134,9 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 #: Analyses that write result files, each with its script (``output_<kind>.py``).
 KINDS = ("kl", "variance", "distance", "manifold", "temperature", "drift", "diffusion")
+#: Analyses that set the quiescent noise themselves, so take no ``mode``: the temperature analysis runs every
+#: factor c of its ``factors`` (σ_q = c·σ_rec) and refuses ``mode=`` (:func:`reactivation.analysis.temperature.run`).
+SWEEPS_MODE = ("temperature",)
 
 
 def show(value: Any) -> str:
@@ -188,6 +191,14 @@ def settings(cfg: DictConfig) -> Settings:
         raise ConfigError(
             f"t_shift={values['t_shift']} is not allowed: t_shift must leave at least 2 of the "
             f"t_quiescent={values['t_quiescent']} quiescent steps (t_shift <= t_quiescent - 2)."
+        )
+    if "n_states" in values and "n_components" in values and not values["n_states"] > values["n_components"]:
+        # output_drift.py's KDE lives in the n_components principal components: its kernel is the states' sample
+        # covariance, singular unless there are more states than dimensions.
+        raise ConfigError(
+            f"n_states={values['n_states']} is not allowed: the drift's KDE is fitted in the "
+            f"n_components={values['n_components']} principal components and needs more states than dimensions, "
+            f"n_states >= {values['n_components'] + 1} (or fewer n_components)."
         )
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
@@ -261,9 +272,12 @@ def for_kind(s: Settings, kind: str) -> Settings:
     """The settings of the ``kind`` results that figures and reports made with ``s`` read.
 
     Keys shared by every analysis (common.yaml: epoch, noise, mode, path, train_overrides, device, ...) come from
-    ``s``, the analysis's own sizes from ``s.cfg.analyses.<kind>`` where given there, else from the scale.
+    ``s``, the analysis's own sizes from ``s.cfg.analyses.<kind>`` where given there, else from the scale. An
+    analysis that sweeps the quiescence mode itself (:data:`SWEEPS_MODE`) gets no ``mode``: a figure command's
+    ``mode=same`` reads the one temperature result there is.
     """
-    shared = [k for k in _config_keys("common") if k not in ("seed", "task", "model", "scale", "sizes")]
+    own = ("seed", "task", "model", "scale", "sizes") + (("mode",) if kind in SWEEPS_MODE else ())
+    shared = [k for k in _config_keys("common") if k not in own]
     keys = {k: s.cfg[k] for k in shared}
     if "analyses" in s.cfg and s.cfg.analyses.get(kind):
         keys.update({k: v for k, v in s.cfg.analyses[kind].items() if v is not None})

@@ -11,7 +11,8 @@ from the analysis batch's start, and this analysis measures
 
 Result: ``{condition: {"factors": [c...], "kl": [...], "variance": [...], "best_factor": c of the least KL,
 "active_variance": the active outputs' spread}}``; networks trained without noise are left out (c · 0 = 0 for
-every c). ``mode`` is not used: the factors replace it.
+every c). The factors are the quiescence modes, so ``mode=`` is refused rather than ignored (``mode=same`` is the
+factor 1, ``scaled`` √2; ``absolute`` does not scale with σ_rec, so it has no factor to sweep).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from reactivation import ConfigError
 from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.settings import Settings, show
 from reactivation.geometry import Geometry, points
@@ -72,6 +74,13 @@ def sweep(
 def run(s: Settings) -> dict:
     """Sweep the quiescent noise factor for every noisy condition of ``s`` and write the result."""
     cfg = s.cfg
+    if cfg.get("mode") is not None:
+        # Ignored, it would still name a result file of its own (mode=same), holding the very same sweep.
+        raise ConfigError(
+            f"mode={show(cfg.mode)} is not allowed: the temperature analysis sweeps the quiescent noise itself, "
+            f"σ_q = c·σ_rec for each c of factors={show(list(cfg.factors))} (mode=same is c = 1, scaled is c = "
+            "√2). Leave mode unset and choose the levels with factors=[...]."
+        )
     factors = [float(c) for c in cfg.factors]
     loaded = lookup.load_conditions(s)
     setups = {name: setup for name, (_, setup) in loaded.items() if setup.model.sigma_rec > 0}
