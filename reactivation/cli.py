@@ -49,7 +49,9 @@ def exit_on_error(func: F) -> F:
     - An OS error (full disk, read-only or missing folder): what and where, and what to do.
     - A config value that OmegaConf cannot resolve or convert (``${oc.env:...}``, a bad interpolation): the key.
     - Ctrl-C and SIGTERM (:func:`reactivation.processes.handling` makes SIGTERM an interrupt): how to
-      continue, exit status 130 (Ctrl-C) or 143 (SIGTERM). Files are never left half-written.
+      continue, exit status 130 (Ctrl-C) or 143 (SIGTERM). Files are never left half-written. A process whose
+      parent stops and reports it (:func:`reactivation.processes.supervised`: a sweep's worker, reproduce's
+      training) exits with the same status and leaves the message to that parent.
 
     Anything else is a bug of ours and keeps its traceback.
     """
@@ -65,11 +67,12 @@ def exit_on_error(func: F) -> F:
             print(f"error: {_message(err)}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt as err:
-            print(
-                "\ninterrupted: nothing was left half-written; run the same command again to continue "
-                "(training resumes from its last checkpoint, finished runs and results are kept).",
-                file=sys.stderr,
-            )
+            if not processes.supervised():  # else the parent that stopped this process says it, once
+                print(
+                    "\ninterrupted: nothing was left half-written; run the same command again to continue "
+                    "(training resumes from its last checkpoint, finished runs and results are kept).",
+                    file=sys.stderr,
+                )
             sys.exit(143 if isinstance(err, processes.Terminated) else 130)
 
     return wrapper  # type: ignore[return-value]
