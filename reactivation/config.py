@@ -289,17 +289,18 @@ def preflight(
                 f"lists them), or override single keys (e.g. task.biased=true, "
                 f"rnn.sigma2_rec=0.0001)."
             )
-    defaults: dict[str, dict[str, Any]] = {}
+    defaults: dict[tuple[str, ...], dict[str, Any]] = {}
     checked: set[str] = set()
     for run in _expand([o for o in overrides if not o.key_or_group.startswith("hydra")]):
         cfg = _compose_checked(run, config_dir)
         run_dir = Path(cfg.hydra.run.dir)
         with open_dict(cfg):
             del cfg["hydra"]
-        preset = _value_of(run, "config")
-        if preset not in defaults:
-            defaults[preset] = leaves(resolved(compose_train([f"config={preset}", "seed=0"], config_dir)))
-        _check_types(leaves(resolved(cfg)), defaults[preset], leaves(OmegaConf.to_container(cfg, resolve=False)))
+        # The defaults a message quotes are those of the preset at the run's own scale (scale=tiny: its sizes).
+        base_of_run = (f"config={_value_of(run, 'config')}", *(a for a in run if a.split("=", 1)[0] in _SIZING))
+        if base_of_run not in defaults:
+            defaults[base_of_run] = leaves(resolved(compose_train([*base_of_run, "seed=0"], config_dir)))
+        _check_types(leaves(resolved(cfg)), defaults[base_of_run], leaves(OmegaConf.to_container(cfg, resolve=False)))
         validate(cfg)
         # The runs of a seed sweep differ only in what seeds draw: building one of them checks them all.
         unseeded = OmegaConf.to_yaml({k: v for k, v in cfg.items() if k != "seed"})
@@ -307,10 +308,31 @@ def preflight(
             check(cfg)
             checked.add(unseeded)
         results_root(cfg.path)
-        # Refused here, before Hydra rewrites the live run's .hydra/ record of its command.
+        # Refused here, before Hydra composes the run; a command that gets past this check at the same moment as
+        # another is refused by training's lock, before it writes anything (hydra_record).
         holder = runs.RunLock.holder(run_dir)
         if holder is not None:
             raise runs.busy(run_dir, holder)
+
+
+def hydra_record(cfg: DictConfig) -> dict[str, str]:
+    """The record of the running Hydra job, as Hydra writes it into ``.hydra/``: ``{file name: YAML text}``.
+
+    train.yaml sets ``hydra.output_subdir`` to null, so Hydra writes none of it; training writes it into the run
+    directory once it holds the run's lock (:func:`reactivation.runs.write_record`).
+
+    Args:
+        cfg: the job's config, without its ``hydra`` node (what the task function receives).
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.instance().cfg  # {"hydra": ...}, as Hydra saves it in hydra.yaml
+    assert hydra_cfg is not None  # set by Hydra before any task function runs
+    return {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+        "overrides.yaml": OmegaConf.to_yaml(HydraConfig.get().overrides.task),
+    }
 
 
 def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:
@@ -319,6 +341,8 @@ def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:
 
     try:
         return compose_train(run, config_dir, with_hydra=True)
+    except ConfigError:  # already says what is wrong (a preset file that is not YAML)
+        raise
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         reason = " ".join(str(err).split())[:300]
         raise ConfigError(f"the command line {' '.join(run)} does not make a config ({reason}).") from None
@@ -326,6 +350,8 @@ def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:
 
 #: Groups that make up a preset; swapping one would train another run under the preset's name.
 _PARTS = ("task", "model", "noise", "bias")
+#: Groups that set a preset's sizes (the defaults a type error quotes).
+_SIZING = ("scale", "sizes")
 
 
 def _value_of(run: list[str], key: str) -> str:
@@ -450,10 +476,33 @@ def preflight_analysis(
     _check_keys(overrides, base, ("scale",), " ".join([script, *example, "--cfg job"]))
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line naming the config file ``err`` was raised for, where in it, and what the parser expected.
+
+    A file of the user's preset directories (:func:`user_config_dirs`) is said to be one, so that a user who has
+    never opened reactivation's own configs knows which file is theirs to fix.
+    """
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    name = getattr(mark, "name", "") or ""
+    if not name or name.startswith("<"):  # parsed from a string, not a file
+        return f"a config is not valid YAML ({' '.join(str(err).split())[:300]}). Fix it."
+    where = Path(name)
+    problem = ": ".join(filter(None, [getattr(err, "context", None), getattr(err, "problem", None)]))
+    # Marks count lines and columns from 0; editors count them from 1.
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    named = [Path(p).expanduser().resolve() for p in os.environ.get(PRESETS_ENV, "").split(os.pathsep) if p.strip()]
+    users = [d for d in named if d == where or d in where.parents]
+    whose = f" (a file of {PRESETS_ENV}={users[0]})" if users else ""
+    return f"{where}{whose} is not valid YAML: {problem or 'cannot be parsed'}{at}. Fix the file and run again."
+
+
 def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
     """Compose config ``name`` of ``config_dir`` as a script would for these command-line overrides.
 
     Works inside a running Hydra app too (an analysis script composing training configs).
+
+    Raises:
+        ConfigError: a config file of the composition (a user preset, most likely) is not valid YAML.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -465,6 +514,8 @@ def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra
     try:
         with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
             return compose(name, overrides=list(overrides), return_hydra_config=with_hydra)
+    except yaml.YAMLError as err:  # Hydra lets the parser's error of a config file through, with its stack
+        raise ConfigError(yaml_problem(err)) from None
     finally:
         if running is not None:  # the context manager swaps the singleton: fetch it again
             GlobalHydra.instance().clear()

@@ -1,9 +1,9 @@
 """Many runs in one process: group the jobs of a training sweep into ensembles and train each as one computation.
 
 ``reactivation train -m config=a,b seed=0,1,2,3,4 hydra/launcher=ensemble`` composes every job of the sweep as
-Hydra's basic launcher would (each gets its run directory and ``.hydra/`` record), then :func:`group` puts the
-jobs that can share an ensemble together, the grouping is printed, and each group trains as one stacked
-computation (:func:`reactivation.training.train_ensemble`): member k is the run its job describes, to float
+Hydra's basic launcher would (each gets its run directory and, once trained, its ``.hydra/`` record), then
+:func:`group` puts the jobs that can share an ensemble together, the grouping is printed, and each group trains as
+one stacked computation (:func:`reactivation.training.train_ensemble`): member k is the run its job describes, to float
 rounding, in its own ordinary run directory.
 
 Jobs share an ensemble when every setting other than the per-member ones (:data:`PER_MEMBER`) and the runtime
@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import ConfigError, ReactivationError
 from reactivation.cli import exit_on_error
-from reactivation.config import RUNTIME_KEYS, leaves
+from reactivation.config import RUNTIME_KEYS, hydra_record, leaves
 from reactivation.loading import select_device
 from reactivation.training import Job, train_ensemble
 
@@ -214,16 +214,17 @@ def launch(hydra_context: Any, config: DictConfig, job_overrides: Sequence[Seque
            max_members: Any) -> list:  # fmt: skip
     """The body of :class:`hydra_plugins.reactivation_ensemble.EnsembleLauncher`'s ``launch``.
 
-    Each job is composed and recorded by Hydra's own ``run_job`` (its directory, ``.hydra/``, log file), with a
-    task function that only returns the job; then :func:`train_all` trains them. Failures exit as every
-    command's do (:func:`reactivation.cli.exit_on_error`): a message and status 2, or 130 / 143 on an interrupt.
+    Each job is composed by Hydra's own ``run_job`` (its directory, log file), with a task function that only
+    returns the job and its ``.hydra/`` record (written by training once it holds the run's lock); then
+    :func:`train_all` trains them. Failures exit as every command's do (:func:`reactivation.cli.exit_on_error`):
+    a message and status 2, or 130 / 143 on an interrupt.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import configure_log, filter_overrides, run_job, setup_globals
 
     def prepare(cfg: DictConfig) -> Job:
         hydra = HydraConfig.get()
-        return Job(cfg, Path(hydra.runtime.output_dir), hydra.runtime.choices.get("config"))
+        return Job(cfg, Path(hydra.runtime.output_dir), hydra.runtime.choices.get("config"), hydra_record(cfg))
 
     def body() -> list:
         limit = check_max_members(max_members)

@@ -50,16 +50,22 @@ def select_device(name: str) -> torch.device:
     return device
 
 
-def build(cfg: DictConfig) -> Setup:
+def build(cfg: DictConfig, train: bool = True) -> Setup:
     """Validate ``cfg`` and build its task (with freshly drawn centres) and initialised model.
 
     The centres and initial weights depend only on ``cfg.seed`` (their own streams, drawn on CPU), so a
     run's starting point is the same on every device.
+
+    Args:
+        cfg: a composed training config.
+        train: the setup is for training, so ``trainer.matmul_precision`` must run on the device. False for a
+            trained run read back (:func:`load_run`): its analyses run at their own ``matmul_precision``.
     """
     validate(cfg)
     cfg = cfg.copy()
     device = select_device(cfg.device)
-    precision.check(cfg.trainer.get("matmul_precision", "float32"), device)  # before any work, on the device
+    if train:
+        precision.check(cfg.trainer.get("matmul_precision", "float32"), device)  # before any work, on the device
     task = build_task(cfg.task, generator(cfg.seed, "centres"))
     resolve_sizes(cfg, task.n_in, task.n_code)
     model = build_model(cfg.rnn, generator(cfg.seed, "init"))
@@ -87,12 +93,17 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
         raise ReactivationError(f"{run_dir} has no checkpoint at step {step}; available steps: {steps}.")
     cfg = OmegaConf.create({k: v for k, v in config.items() if k not in RECORD_KEYS})
     cfg.device = device
-    setup = build(cfg)
+    # Its analyses run at their own matmul_precision, so a bf16 (or tf32) run reads back where it could not train.
+    setup = build(cfg, train=False)
     path = runs.checkpoint_path(run_dir, step)
-    fix = (
-        f"delete it and run the training command of {run_dir} again (a finished run rewrites its final "
-        "checkpoint from resume.pt), or analyse another epoch="
-    )
+    # Only the final step is kept twice (resume.pt holds it too), so only it can be rewritten without retraining.
+    if step == cfg.trainer.n_epochs:
+        fix = (
+            f"run the training command of {run_dir} again{runs.command_hint(run_dir)}: a finished run rewrites "
+            f"its final checkpoint from {runs.RESUME_FILE}, without retraining; or analyse another epoch="
+        )
+    else:
+        fix = "analyse another epoch= (resume=false would retrain the whole run to write this one again)"
     state = runs.load_checkpoint(path, map_location=setup.device, keys=CHECKPOINT_KEYS, fix=fix)
     if comparable(state["config"]) != comparable(config):
         raise ReactivationError(

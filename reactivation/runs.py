@@ -3,10 +3,12 @@
 A run directory holds::
 
     config.yaml           the resolved training config (+ ``preset``), written before training starts
-    .hydra/               Hydra's own record of the command (when started from train.py)
+    .hydra/               Hydra's record of the command that trained it (when started from train.py), written
+                          once the command holds the run's lock
     metrics.jsonl         one JSON line per logged step, appended as training goes
     train_metrics.json    {step: {loss, pos_mse | hd_mse}} summaries, rewritten at each checkpoint
     test_metrics.json     the same for the fixed test batch
+    diverged.json         only while the run is stopped by divergence: the step, the cause and the message
     checkpoints/
         step_000100.pt    weights, cell centres, step and config every ``trainer.save_freq`` steps
         resume.pt         the latest full training state (adds optimizer and random-stream states)
@@ -41,6 +43,11 @@ CONFIG_FILE = "config.yaml"
 METRICS_LOG = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 RESUME_FILE = "resume.pt"
+#: Hydra's record of the command that trained the run (config.yaml, hydra.yaml, overrides.yaml).
+RECORD_DIR = ".hydra"
+#: Present while training is stopped by divergence (:func:`mark_diverged`): a diverged run has nothing else to
+#: tell it from an interrupted one, whose command would finish it.
+DIVERGED_FILE = "diverged.json"
 
 
 def _host() -> str:
@@ -161,6 +168,14 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 RETRAIN = "rerun the training command with resume=false to start over"
 
 
+class CheckpointError(ReactivationError):
+    """A checkpoint that is missing or unusable; ``problem`` says what is wrong with it, the message adds the fix."""
+
+    def __init__(self, path: Path, problem: str, fix: str | None = None):
+        super().__init__(f"checkpoint {path} {problem}." + (f" To fix it, {fix}." if fix else ""))
+        self.path, self.problem = Path(path), problem
+
+
 def load_checkpoint(
     path: Path, map_location: str | torch.device = "cpu", keys: tuple[str, ...] = (), fix: str = RETRAIN
 ) -> dict[str, Any]:
@@ -173,12 +188,12 @@ def load_checkpoint(
         fix: what the user should do if the file is unusable (ends the error message).
 
     Raises:
-        ReactivationError: the file is missing, empty, unreadable, not a dict or lacks ``keys``, naming it and
+        CheckpointError: the file is missing, empty, unreadable, not a dict or lacks ``keys``, naming it and
             the fix.
     """
     path = Path(path)
     if not path.is_file():
-        raise ReactivationError(f"checkpoint {path} does not exist.")
+        raise CheckpointError(path, "does not exist")
     problem = None
     if path.stat().st_size == 0:
         problem = "is empty (0 bytes)"
@@ -195,7 +210,7 @@ def load_checkpoint(
             elif missing:
                 problem = f"lacks {', '.join(map(repr, missing))}: it is not a checkpoint of this kind"
     if problem:
-        raise ReactivationError(f"checkpoint {path} {problem}. To fix it, {fix}.")
+        raise CheckpointError(path, problem, fix)
     return state
 
 
@@ -210,6 +225,72 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
     return sorted(int(p.stem.split("_")[1]) for p in files)
 
 
+def mark_diverged(run_dir: Path, step: int, cause: str, message: str) -> None:
+    """Record in ``<run_dir>/diverged.json`` that training stopped the run at ``step`` on divergence.
+
+    Args:
+        run_dir: the run directory.
+        step: the step whose loss or weights diverged (never saved).
+        cause: what gave it away, e.g. ``"training loss 8.7e+29"``.
+        message: the error training raised, with its advice.
+    """
+    steps = checkpoint_steps(run_dir)
+    record = {"step": step, "cause": cause, "last_checkpoint": steps[-1] if steps else None, "message": message}
+    write_json_atomic(Path(run_dir) / DIVERGED_FILE, record)
+
+
+def clear_divergence(run_dir: Path) -> None:
+    """Remove ``diverged.json``: the run finished after all, or starts over (``resume=false``)."""
+    (Path(run_dir) / DIVERGED_FILE).unlink(missing_ok=True)
+
+
+def divergence(run_dir: Path) -> dict[str, Any] | None:
+    """What ``diverged.json`` records (``{"step": int, "cause": str, "last_checkpoint": int | None, "message":
+    str}``) if training stopped the run on divergence and it has not saved a checkpoint since, else None.
+
+    A record at or before the last checkpoint is out of date (the run was resumed past that step, e.g. on
+    another device, and then interrupted) and an unreadable one tells nothing: both read as None.
+    """
+    try:
+        record = json.loads((Path(run_dir) / DIVERGED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or isinstance(record.get("step"), bool) or not isinstance(record.get("step"), int):
+        return None
+    steps = checkpoint_steps(run_dir)
+    return record if not steps or record["step"] > steps[-1] else None
+
+
+def beyond_step_zero(run_dir: Path) -> bool:
+    """Whether the run saved a step checkpoint or logged a step after step 0: what a fresh start would lose.
+
+    Before its first ``resume.pt`` (written at step 0, after ``step_000000.pt``) a run has at most step 0, which
+    a fresh start computes again from the seed; anything later means it trained on.
+    """
+    return max([0, *checkpoint_steps(run_dir), last_logged_step(run_dir) or 0]) > 0
+
+
+def last_logged_step(run_dir: Path) -> int | None:
+    """The last step ``metrics.jsonl`` logs (damaged lines skipped: this only says how far a run got), or None if
+    it logs none."""
+    try:
+        lines = (Path(run_dir) / METRICS_LOG).read_bytes().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    steps = [entry["step"] for entry, _ in map(_line_problem, lines) if entry is not None]
+    return max(steps, default=None)
+
+
+def write_record(run_dir: Path, files: dict[str, str]) -> None:
+    """Write the record of the command that trains a run: ``{file name: text}`` into ``<run_dir>/.hydra/``.
+
+    Hydra would write these files itself before the command checks anything (train.yaml turns that off);
+    training writes them once it holds the run's lock, so a command that is refused writes nothing.
+    """
+    for name, text in files.items():
+        write_text_atomic(Path(run_dir) / RECORD_DIR / name, text)
+
+
 def save_config(run_dir: Path, config: dict[str, Any]) -> None:
     """Write the resolved config of a run as ``config.yaml``."""
     write_text_atomic(Path(run_dir) / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
@@ -219,19 +300,38 @@ def load_config(run_dir: Path) -> dict[str, Any]:
     """Read the resolved config of a run.
 
     Raises:
-        ReactivationError: no readable ``config.yaml`` in ``run_dir``.
+        ReactivationError: no readable ``config.yaml`` in ``run_dir``; for a folder with checkpoints, the message
+            says how to have it rewritten.
     """
     path = Path(run_dir) / CONFIG_FILE
     try:
         config = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
-        raise ReactivationError(f"{path} is missing or unreadable: {run_dir} is not a training run.") from err
+        raise ReactivationError(f"{path} is missing or unreadable: {_not_a_run(Path(run_dir))}") from err
     if not isinstance(config, dict) or not isinstance(config.get("seed"), int):
         raise ReactivationError(
-            f"{path} holds no training config (empty or not written by train.py): {run_dir} "
-            "is not a training run. Delete it, or retrain the run into it."
+            f"{path} holds no training config (empty or not written by train.py): {_not_a_run(Path(run_dir))}"
         )
     return config
+
+
+def command_hint(run_dir: Path) -> str:
+    """`` (its arguments are listed in <run_dir>/.hydra/overrides.yaml)`` when the run has that record, else ``""``:
+    where a message that says "run its training command again" tells the user what that command was."""
+    record = Path(run_dir) / RECORD_DIR / "overrides.yaml"
+    return f" (its arguments are listed in {record})" if record.is_file() else ""
+
+
+def _not_a_run(run_dir: Path) -> str:
+    """What to do about a folder whose ``config.yaml`` is missing or damaged (the end of the message)."""
+    if (run_dir / CHECKPOINT_DIR).is_dir():
+        # The training command checks the checkpoints against the config it composes and rewrites config.yaml
+        # from them (training._Run.restore_or_finish): nothing is retrained.
+        return (
+            f"{run_dir} is read as no training run. If it is one, run its training command again"
+            f"{command_hint(run_dir)}: it rewrites {CONFIG_FILE} from the run's checkpoints, without retraining."
+        )
+    return f"{run_dir} is not a training run. Delete it, or train a run into it."
 
 
 def iter_runs(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -241,7 +341,7 @@ def iter_runs(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     stray file must not stop the analysis of every other run.
     """
     for path in sorted(Path(root).rglob(CONFIG_FILE)):
-        if path.parent.name != ".hydra":
+        if path.parent.name != RECORD_DIR:
             try:
                 config = load_config(path.parent)
             except ReactivationError as err:
@@ -345,6 +445,86 @@ class RunLock:
             self._fd = None
 
 
+def _entry_problem(entry: Any) -> str | None:
+    """Why ``entry`` (a parsed line of ``metrics.jsonl``) is not one that :meth:`MetricsLog.log` writes, or None."""
+    if not isinstance(entry, dict):
+        kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+        return f"{kinds.get(type(entry), 'null')}, not an object"
+    if entry.get("split") not in ("train", "test"):
+        return f"split {entry.get('split')!r} is neither 'train' nor 'test'"
+    step = entry.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"step {step!r} is not a step number"
+    for key, value in entry.items():
+        if key not in ("split", "step") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} {value!r} is not a number"
+    return None
+
+
+def _line_problem(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A line of ``metrics.jsonl`` parsed: ``(entry, None)``, or ``(None, why it is damaged)``."""
+    if "\ufffd" in line:  # bytes that were not UTF-8, replaced on reading: the line is not what was written
+        return None, "it holds bytes that are not UTF-8 text"
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as err:
+        return None, f"it is not JSON ({err.msg})"
+    problem = _entry_problem(entry)
+    return (None, f"it is not a metrics entry ({problem})") if problem else (entry, None)
+
+
+def read_metrics(run_dir: Path, up_to: int) -> list[dict[str, Any]]:
+    """The entries of a run's ``metrics.jsonl`` up to step ``up_to``, in the order they were logged.
+
+    A process killed while appending (SIGKILL, power loss) can leave the last line torn (damaged, without its
+    newline): that line is dropped, with a warning (its step is after the last checkpoint, so training
+    recomputes it). Any other line that is not an entry :meth:`MetricsLog.log` writes was damaged or edited
+    after it was written: keeping the rest and rewriting the file would lose it for good, so it is an error
+    and nothing is changed.
+
+    Args:
+        run_dir: the run directory.
+        up_to: the last step to keep (the step a resumed run continues from).
+
+    Returns:
+        ``[{"split": "train" | "test", "step": int, <metric>: float, ...}, ...]``; ``[]`` if there is no log.
+
+    Raises:
+        ReactivationError: damaged lines other than a torn last one, naming the file, each line and what to do.
+    """
+    path = Path(run_dir) / METRICS_LOG
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise ReactivationError(
+            f"cannot read the metrics log {path}: {os_error_text(err)} Nothing was changed."
+        ) from err
+    lines = text.splitlines()
+    kept, damaged = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():  # holds no entry: nothing to lose
+            continue
+        entry, problem = _line_problem(line)
+        if entry is not None:
+            if entry["step"] <= up_to:
+                kept.append(entry)
+        elif number == len(lines) and not text.endswith("\n"):  # appending stopped mid-line
+            log.warning("%s: dropping its last line (line %d), torn by an interrupted write: %.80r", path, number, line)
+        else:
+            damaged.append(f"line {number}: {problem}: {line[:80]!r}")
+    if damaged:
+        shown = "\n  ".join(damaged[:5]) + (f"\n  ... and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        raise ReactivationError(
+            f"the metrics log {path} is damaged (a resume would drop these lines for good, so nothing was "
+            f"changed):\n  {shown}\nTo fix it, repair each line (one object per line: "
+            '{"split": "train" or "test", "step": <integer>, <metric>: <number>, ...}) or delete it if you do not '
+            "need it, then run the training command again. resume=false instead retrains the run from scratch."
+        )
+    return kept
+
+
 class MetricsLog:
     """Metrics of one run: appended line by line to ``metrics.jsonl``, summarised per split.
 
@@ -352,32 +532,23 @@ class MetricsLog:
         run_dir: the run directory.
         resume_step: keep logged entries up to this step (those after it belong to steps that will
             be recomputed); ``None`` starts a fresh log.
+        kept: the entries to keep, as :func:`read_metrics` returned them (read already by the caller);
+            ``None`` reads them here.
+
+    Raises:
+        ReactivationError: a damaged line in ``metrics.jsonl`` (see :func:`read_metrics`); nothing is written.
     """
 
-    def __init__(self, run_dir: Path, resume_step: int | None = None):
+    def __init__(self, run_dir: Path, resume_step: int | None = None, kept: list[dict[str, Any]] | None = None):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / METRICS_LOG
         self.splits: dict[str, dict[str, dict[str, float]]] = {"train": {}, "test": {}}
-        kept = []
-        if resume_step is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:  # a line torn by an interruption
-                    continue
-                if not self._is_entry(entry):  # a line edited or damaged by hand: not ours to keep
-                    continue
-                if entry["step"] <= resume_step:
-                    kept.append(entry)
-                    self._record(entry)
+        if kept is None:
+            kept = read_metrics(self.run_dir, resume_step) if resume_step is not None else []
+        for entry in kept:
+            self._record(entry)
         write_text_atomic(self.path, "".join(json.dumps(e) + "\n" for e in kept))
         self._file = open(self.path, "a")
-
-    @staticmethod
-    def _is_entry(entry: Any) -> bool:
-        return (
-            isinstance(entry, dict) and entry.get("split") in ("train", "test") and isinstance(entry.get("step"), int)
-        )
 
     def _record(self, entry: dict[str, Any]) -> None:
         values = {k: v for k, v in entry.items() if k not in ("split", "step")}

@@ -12,6 +12,7 @@ ensemble) and keeps each run's books (metrics, checkpoints, resume state) in a :
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import shutil
@@ -22,6 +23,7 @@ from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -63,58 +65,119 @@ def _member_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.mean((outputs - targets) ** 2, dim=(1, 2, 3))
 
 
-def _diverged(run_dir: Path, step: int, what: str) -> ReactivationError:
-    steps = runs.checkpoint_steps(run_dir)
-    last = f"the last good checkpoint is {runs.checkpoint_path(run_dir, steps[-1])}" if steps else "nothing was saved"
-    return ReactivationError(
-        f"training of {run_dir} diverged at step {step} ({what}; non-finite or over {DIVERGED_FACTOR:g} times the "
-        f"loss of zero outputs); it stopped without saving that step and {last}. Lower trainer.lr or the noise "
-        "variances (rnn.sigma2_*), then rerun with resume=false."
+class Diverged(ReactivationError):
+    """Training of a run diverged at ``step``; ``cause`` says what gave it away (e.g. ``"training loss 8.7e+29"``)."""
+
+    def __init__(self, message: str, step: int, cause: str):
+        super().__init__(message)
+        self.step, self.cause = step, cause
+
+
+def divergence_advice(lr: float) -> str:
+    """What to do about a run that diverged, trained with learning rate ``lr`` (the end of a message)."""
+    # trainer.lr and rnn.sigma2_* name the run directory (only RUNTIME_KEYS stay out of it), so the changed
+    # command trains a new run beside this one: no resume=false. The same command unchanged would resume from the
+    # last checkpoint and, training being deterministic (bit for bit on CPU), diverge again.
+    return (
+        f"Lower trainer.lr (e.g. set trainer.lr={lr / 10:g} in the training command) or the noise variances "
+        "(rnn.sigma2_*): the command then trains a new run, in the directory that its new value names, and this one "
+        "is kept as it is. The same command unchanged would resume this run and diverge again."
     )
 
 
-def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
-    """Rewrite a finished run's final step checkpoint from ``resume.pt`` if it is missing or unreadable.
+def _diverged(run: _Run, step: int, what: str) -> Diverged:
+    steps = runs.checkpoint_steps(run.run_dir)
+    last = (
+        f"the last good checkpoint is {runs.checkpoint_path(run.run_dir, steps[-1])}" if steps else "nothing was saved"
+    )
+    return Diverged(
+        f"training of {run.run_dir} diverged at step {step} ({what}; non-finite or over {DIVERGED_FACTOR:g} times "
+        f"the loss of zero outputs); it stopped without saving that step and {last}. "
+        + divergence_advice(run.cfg.trainer.lr),
+        step,
+        what,
+    )
 
-    ``resume.pt`` holds everything the step checkpoint does, so a final checkpoint deleted after it was found
-    corrupt is not lost (the analyses need it, and would otherwise call the run unfinished).
+
+def _differs(final: dict[str, Any], state: dict[str, Any]) -> str | None:
+    """How the final step checkpoint ``final`` is not the one ``resume.pt`` (``state``) was saved with, or None.
+
+    Both are written from the same state at the last step (_Run.save), so any difference means the step
+    checkpoint was replaced afterwards (copied from another run, edited).
+    """
+    if final["step"] != state["step"]:
+        return f"holds step {final['step']!r}, not {state['step']}"
+    if comparable(final["config"]) != comparable(state["config"]):
+        theirs = final["config"] if isinstance(final["config"], dict) else {}
+        return f"was written by another run (preset {theirs.get('preset')!r}, seed {theirs.get('seed')!r})"
+    for part in ("model", "task"):
+        ours, theirs = state[part], final[part]
+        if ours.keys() != theirs.keys() or not all(torch.equal(ours[k].cpu(), theirs[k].cpu()) for k in ours):
+            return f"holds other {part} tensors than {runs.RESUME_FILE}"
+    return None
+
+
+def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
+    """Rewrite a finished run's final step checkpoint from ``resume.pt`` (``state``) unless it is the one saved
+    with it: missing, unreadable, copied from another run or edited.
+
+    ``resume.pt`` holds everything the step checkpoint does, so a final checkpoint that was deleted or replaced
+    is not lost (the analyses need it, and would otherwise call the run unfinished or another run's).
     """
     path = runs.checkpoint_path(run_dir, state["step"])
     try:
-        runs.load_checkpoint(path, keys=CHECKPOINT_KEYS)
+        problem = _differs(runs.load_checkpoint(path, keys=CHECKPOINT_KEYS), state)
+    except runs.CheckpointError as err:
+        problem = err.problem
+    if problem is None:
         return
-    except ReactivationError:
-        log.warning("the final checkpoint %s is missing or unreadable; rewriting it from %s", path, runs.RESUME_FILE)
+    log.warning("the final checkpoint %s %s; rewriting it from %s", path, problem, runs.RESUME_FILE)
     runs.save_checkpoint(path, {k: state[k] for k in CHECKPOINT_KEYS})
+
+
+def _recorded_test(run_dir: Path, step: int) -> dict[str, float]:
+    """The test metrics of ``step`` in ``test_metrics.json``, or ``{}`` if that file does not have them."""
+    try:
+        values = json.loads((run_dir / "test_metrics.json").read_text()).get(str(step), {})
+    except (OSError, ValueError, AttributeError):  # missing, not JSON, or not a {step: values} object
+        return {}
+    return values if isinstance(values, dict) else {}
 
 
 @dataclass(frozen=True)
 class Job:
-    """One run to train: its composed config, its directory and the preset name recorded in ``config.yaml``."""
+    """One run to train: its composed config, its directory, the preset name recorded in ``config.yaml`` and
+    the record of the command (``{file name: text}`` for ``.hydra/``, written once the run's lock is held; ``None``
+    when not started from a command)."""
 
     cfg: DictConfig
     run_dir: Path
     preset: str | None = None
+    record: dict[str, str] | None = None
 
 
-def train(cfg: DictConfig, run_dir: Path | str, preset: str | None = None) -> dict[str, Any]:
+def train(
+    cfg: DictConfig, run_dir: Path | str, preset: str | None = None, record: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Train (or resume, or skip if finished) the run described by ``cfg`` in ``run_dir``.
 
     Args:
         cfg: a composed training config (``seed``, ``device``, ``resume``, ``rnn``, ``trainer``, ``task``).
         run_dir: the run directory (created if needed).
         preset: the preset name recorded in ``config.yaml``, e.g. ``spatial_navigation/noisy_unbiased``.
+        record: the command's record for ``.hydra/`` (:class:`Job`), written when the run trains.
 
     Returns:
         ``{"step": last step, "test": {metric: value} of the last evaluation, "run_dir": str}``.
 
     Raises:
         ReactivationError: bad config, a run directory holding a different run or trained by another live
-            process, an unreadable checkpoint, or a diverged run (non-finite loss or weights, or a loss
+            process, an unreadable checkpoint, an unfinished run without ``resume.pt`` that got past step 0
+            (nothing is written), or a diverged run (:class:`Diverged`: non-finite loss or weights, or a loss
             :data:`DIVERGED_FACTOR` times that of zero outputs; nothing of it is saved, the last good checkpoint
-            is kept).
+            is kept, and ``diverged.json`` records the stop until the run finishes or starts over).
     """
-    result = train_ensemble([Job(cfg, Path(run_dir), preset)])[0]
+    result = train_ensemble([Job(cfg, Path(run_dir), preset, record)])[0]
     if isinstance(result, ReactivationError):
         raise result
     return result
@@ -151,7 +214,7 @@ def train_ensemble(jobs: Sequence[Job]) -> list[dict[str, Any] | ReactivationErr
             for folder in (job.run_dir, job.run_dir / runs.CHECKPOINT_DIR):
                 for tmp in runs.clean_temporaries(folder, every=True):
                     log.info("removed %s, left by an interrupted write", tmp)
-            run = _Run(setup, job.run_dir, job.preset, index)
+            run = _Run(setup, job.run_dir, job.preset, index, job.record)
             done = run.restore_or_finish()
             if done is not None:
                 results[index] = done
@@ -188,11 +251,14 @@ class _Run:
         run_dir: the run directory (its lock is held by the caller).
         preset: the preset name recorded in ``config.yaml``.
         index: the run's place among the jobs of the call.
+        record: the command's record for ``.hydra/`` (:class:`Job`).
     """
 
-    def __init__(self, setup: Setup, run_dir: Path, preset: str | None, index: int = 0):
+    def __init__(
+        self, setup: Setup, run_dir: Path, preset: str | None, index: int = 0, record: dict[str, str] | None = None
+    ):
         self.cfg, self.task, self.model, self.device = setup.config, setup.task, setup.model, setup.device
-        self.run_dir, self.preset, self.index = run_dir, preset, index
+        self.run_dir, self.preset, self.index, self.record = run_dir, preset, index, record
         # The container of a DictConfig is a str-keyed dict.
         self.config = {"preset": preset, **cast(dict[str, Any], OmegaConf.to_container(self.cfg, resolve=True))}
         self.resume_file = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
@@ -207,25 +273,50 @@ class _Run:
         self.zero_loss = 0.0  # the test batch's loss of an all-zero output: the scale divergence is judged on
         self.metrics: runs.MetricsLog | None = None
         self.state: dict[str, Any] | None = None  # the resume state restored, if any
+        self.kept: list[dict[str, Any]] = []  # the metrics logged up to the resumed step (read and checked first)
+        self.resumable = True  # False: a finished run restored from its final checkpoint, resume.pt unusable
         self.start = 0  # the last step done before this call
         self.test: dict[str, float] = {}  # the last evaluation
 
     def restore(self) -> dict[str, Any] | None:
         """Load ``resume.pt`` into model, task, optimizer and streams; ``None`` when starting afresh.
 
-        ``resume=false`` deletes the checkpoints of an earlier run first.
+        ``resume=false`` deletes the checkpoints of an earlier run first. A finished run whose ``resume.pt`` is
+        missing or unreadable but whose final checkpoint is intact and of this configuration is finished all
+        the same: that checkpoint is returned (with ``"test"`` from ``test_metrics.json``) and nothing is loaded.
 
         Raises:
-            ReactivationError: an unusable resume file, or one of another configuration.
+            ReactivationError: an unusable resume file (of an unfinished run), or one of another configuration.
         """
-        if not self.resume_file.exists():
-            return None
         if not self.cfg.resume:
-            log.info("resume=false: deleting the checkpoints and metrics in %s", self.run_dir)
-            shutil.rmtree(self.resume_file.parent)
+            # The whole folder, resume.pt or not: step checkpoints of the earlier run left beside the new run's would
+            # read as its own.
+            if self.resume_file.parent.exists():
+                log.info("resume=false: deleting the checkpoints and metrics in %s", self.run_dir)
+                shutil.rmtree(self.resume_file.parent)
+            runs.clear_divergence(self.run_dir)
             return None
         fix = "rerun with resume=false to start the run over"
-        state = runs.load_checkpoint(self.resume_file, map_location=self.device, keys=RESUME_KEYS, fix=fix)
+        try:
+            state = runs.load_checkpoint(self.resume_file, map_location=self.device, keys=RESUME_KEYS, fix=fix)
+        except runs.CheckpointError as err:
+            final = self._intact_final()
+            if final is not None:
+                # resume.pt only serves to continue training; the analyses read the step checkpoints.
+                log.warning(
+                    "%s %s, but %s is finished: its final checkpoint %s is intact and is what the analyses read, "
+                    "so nothing needs retraining (resume.pt would only be needed to train on).",
+                    self.resume_file,
+                    err.problem,
+                    self.run_dir,
+                    runs.checkpoint_path(self.run_dir, final["step"]),
+                )
+                self.resumable = False
+                return final
+            if not self.resume_file.exists():
+                self._check_fresh_start()
+                return None
+            raise
         require_finite_weights(state, self.resume_file, fix)
         if comparable(state["config"]) != comparable(self.config):
             raise ReactivationError(
@@ -239,28 +330,120 @@ class _Run:
             gen.set_state(state["rng"][name].cpu())
         return state
 
+    def _intact_final(self) -> dict[str, Any] | None:
+        """The run's final step checkpoint (``trainer.n_epochs``) with ``"test"`` added, if it is intact (readable,
+        finite) and of this configuration; else None."""
+        n_steps = self.cfg.trainer.n_epochs
+        try:
+            final = runs.load_checkpoint(runs.checkpoint_path(self.run_dir, n_steps), keys=CHECKPOINT_KEYS)
+            require_finite_weights(final, runs.checkpoint_path(self.run_dir, n_steps), "")
+        except ReactivationError:
+            return None
+        if final["step"] != n_steps or comparable(final["config"]) != comparable(self.config):
+            return None
+        return {**final, "test": _recorded_test(self.run_dir, n_steps)}
+
+    def _check_fresh_start(self) -> None:
+        """Let a run without ``resume.pt`` start afresh only if that loses nothing.
+
+        A fresh start rewrites ``metrics.jsonl`` and the step checkpoints. A run that has nothing beyond step 0
+        (:func:`runs.beyond_step_zero`) was interrupted before its first ``resume.pt``: it starts afresh. One with
+        more trained on and then lost ``resume.pt`` (deleted by hand): starting over would delete what it saved,
+        so it is refused.
+
+        Raises:
+            ReactivationError: a checkpoint or logged step after step 0; nothing is written. The message names
+                the last intact step checkpoint (which the analyses can read with ``epoch=``) and the choices.
+        """
+        if not runs.beyond_step_zero(self.run_dir):
+            return
+        steps, logged = runs.checkpoint_steps(self.run_dir), runs.last_logged_step(self.run_dir)
+        unusable, last = [], None
+        for step in reversed(steps):
+            path = runs.checkpoint_path(self.run_dir, step)
+            try:
+                state = runs.load_checkpoint(path, keys=CHECKPOINT_KEYS)
+            except runs.CheckpointError as err:
+                unusable.append(f"{path.name} {err.problem}")
+                continue
+            try:
+                require_finite_weights(state, path, "")
+            except ReactivationError:
+                unusable.append(f"{path.name} holds non-finite weights")
+                continue
+            if comparable(state["config"]) != comparable(self.config):
+                raise ReactivationError(
+                    f"{self.run_dir} holds checkpoints of a run with a different configuration ({path}) and no "
+                    f"{runs.RESUME_FILE}; nothing was changed. Choose another path=, or rerun with resume=false to "
+                    "replace it (this deletes its checkpoints and metrics)."
+                )
+            last = step
+            break
+        there = [f"its last intact step checkpoint is {runs.checkpoint_path(Path(), last)}"] if last is not None else []
+        if logged is not None:
+            there.append(f"{runs.METRICS_LOG} logs steps up to {logged}")
+        if unusable:
+            there.append(f"unusable: {', '.join(unusable)}")
+        keep = (
+            ""
+            if last is None
+            else (
+                f"; or keep it as it is: the analyses read its saved checkpoints with epoch=<step> (e.g. epoch={last})"
+            )
+        )
+        raise ReactivationError(
+            f"{self.run_dir} cannot be resumed: its {runs.CHECKPOINT_DIR}/{runs.RESUME_FILE} is missing, and "
+            f"training continues only from that file, yet the run got past step 0 ({'; '.join(there)}). Nothing was "
+            f"changed. Retrain it from scratch with resume=false, which deletes those checkpoints and metrics{keep}."
+        )
+
     def restore_or_finish(self) -> dict[str, Any] | None:
-        """Restore the run; if it is finished already, return its result (and touch nothing else)."""
+        """Restore the run; if it is finished already, return its result (and train nothing).
+
+        A finished run's final checkpoint and ``config.yaml`` are rewritten from what it was saved with if they
+        are missing, damaged or another run's (the analyses read both); nothing else of it is touched. An
+        unfinished run's metrics log is read and checked here, before any run of the call writes.
+        """
         self.state = self.restore()
         self.start = self.state["step"] if self.state else 0
         if self.start < self.cfg.trainer.n_epochs:
             if self.state:
                 log.info("resuming %s from step %d", self.run_dir, self.start)
+                self.kept = runs.read_metrics(self.run_dir, self.start)
             return None
         assert self.state is not None  # trainer.n_epochs >= 1 (config.validate), so start > 0 came from a state
-        _restore_final_checkpoint(self.run_dir, self.state)
+        if self.resumable:  # else the state is the final checkpoint itself
+            _restore_final_checkpoint(self.run_dir, self.state)
+        self._restore_config(self.state["config"])
+        runs.clear_divergence(self.run_dir)  # left if a finishing run was killed before it removed it
         log.info("%s already finished (%d steps); rerun with resume=false to retrain.", self.run_dir, self.start)
         return self.result(self.start, self.state.get("test", {}))
 
+    def _restore_config(self, recorded: dict[str, Any]) -> None:
+        """Rewrite ``config.yaml`` as ``recorded`` (the config the checkpoints were saved with) if it is missing,
+        damaged or describes another run: the analyses find runs by it."""
+        path = self.run_dir / runs.CONFIG_FILE
+        try:
+            same = comparable(runs.load_config(self.run_dir)) == comparable(recorded)
+            problem = "describes another run"
+        except (ReactivationError, OmegaConfBaseException, ValueError):  # unreadable, or values OmegaConf refuses
+            same, problem = False, "is missing or damaged"
+        if not same:
+            log.warning("%s %s; rewriting it from the run's checkpoints", path, problem)
+            runs.save_config(self.run_dir, recorded)
+
     def open(self, ensemble: dict[str, Any] | None) -> runs.MetricsLog:
-        """Write ``config.yaml`` (with the ``ensemble`` record, if any), open the metrics and draw the test batch.
+        """Open the metrics, write ``config.yaml`` (with the ``ensemble`` record, if any) and the command's record,
+        and draw the test batch.
 
         Returns the metrics log, a context manager the caller closes.
         """
         if ensemble is not None:
             self.config["ensemble"] = ensemble
+        self.metrics = runs.MetricsLog(self.run_dir, resume_step=self.start if self.state else None, kept=self.kept)
         runs.save_config(self.run_dir, self.config)
-        self.metrics = runs.MetricsLog(self.run_dir, resume_step=self.start if self.state else None)
+        if self.record is not None:
+            runs.write_record(self.run_dir, self.record)
         test_stream = generator(self.cfg.seed, "test_batch", self.device)
         self.test_batch = self.task.sample(self.cfg.task.batch_size, test_stream)
         # Once, not per step: over a (B, T, cells) batch it costs as much as the rest of the check, and every
@@ -295,7 +478,7 @@ class _Run:
             self.error_name: self.task.decoding_error(outputs, batch.latent).item(),
         }
         if not all(math.isfinite(v) for v in values.values()):
-            raise _diverged(self.run_dir, step, f"test loss {values['loss']:.3g}")
+            raise _diverged(self, step, f"test loss {values['loss']:.3g}")
         metrics.log("test", step, **values)
         self.test = values
         return values
@@ -451,8 +634,12 @@ def _loop(networks: _Networks, start: int) -> list[dict[str, Any] | Reactivation
     tr, n_steps = lead.cfg.trainer, lead.cfg.trainer.n_epochs
     failed: dict[int, ReactivationError] = {}
 
-    def stop(bad: list[tuple[_Run, ReactivationError]]) -> None:
+    def stop(bad: Sequence[tuple[_Run, ReactivationError]]) -> None:
         failed.update({id(run): error for run, error in bad})
+        for run, error in bad:
+            # On disk, so that the analyses tell a diverged run from an interrupted one (runs.divergence).
+            if isinstance(error, Diverged):
+                runs.mark_diverged(run.run_dir, error.step, error.cause, str(error))
         networks.drop(bad)
 
     def evaluate(step: int) -> None:
@@ -479,7 +666,7 @@ def _loop(networks: _Networks, start: int) -> list[dict[str, Any] | Reactivation
             losses = networks.losses(networks.forward(batches, None), batches)
         healthy, values = networks.healthy(losses), losses.tolist()
         stop([
-            (run, _diverged(run.run_dir, step, f"noise-free test loss {value:.3g} of the weights to be saved"))
+            (run, _diverged(run, step, f"noise-free test loss {value:.3g} of the weights to be saved"))
             for run, ok, value in zip(networks.runs, healthy, values)
             if not ok
         ])  # fmt: skip
@@ -516,7 +703,7 @@ def _loop(networks: _Networks, start: int) -> list[dict[str, Any] | Reactivation
             bad = []
             for k, run in enumerate(networks.runs):
                 if not healthy[k]:
-                    bad.append((run, _diverged(run.run_dir, step, f"training loss {values[k]:.3g}")))
+                    bad.append((run, _diverged(run, step, f"training loss {values[k]:.3g}")))
                     continue
                 logged = run.train_values(step, values[k], outputs[k], batches[k])
                 cast(runs.MetricsLog, run.metrics).log("train", step, **logged)
@@ -537,6 +724,7 @@ def _loop(networks: _Networks, start: int) -> list[dict[str, Any] | Reactivation
         if id(run) in failed:
             results.append(failed[id(run)])
             continue
+        runs.clear_divergence(run.run_dir)  # an earlier start diverged; this one got through
         test = run.test
         error = run.error_name
         log.info("finished %s: test loss %.3g, %s %.3g", run.run_dir, test["loss"], error, test[error])

@@ -33,10 +33,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from omegaconf import OmegaConf
 
-from reactivation.config import compose_train
+from reactivation import ConfigError
+from reactivation.analysis import temperature
+from reactivation.analysis.drift import check_sizes
+from reactivation.analysis.results import result_path
+from reactivation.analysis.settings import compose_analysis, for_kind, settings
+from reactivation.config import compose_train, preflight
 from reactivation.training import train
 from tests.conftest import TINY
 
@@ -51,6 +58,12 @@ TRAIN_OVERRIDES = [*TINY]
 # The list value of `train_overrides=`, quoted as the analysis tests pass it (the elements contain `=`).
 QUOTED_OVERRIDES = "[" + ",".join(f'"{o}"' for o in TRAIN_OVERRIDES) + "]"
 FILE = "a_regular_file"  # a file placed in the results root of the rows that give a file as `path`
+# A user preset (README, "Your own presets") whose flow mapping is never closed: the parser fails at the end of the
+# file, line 5, column 1. Placed under <root>/presets/ by the rows with root="presets".
+PRESET = (
+    "config/mylab/broken.yaml",
+    "# @package _global_\ndefaults:\n  - /config/spatial_navigation/noisy_unbiased\nrnn: {n_rec: 16\n",
+)
 
 
 # --- the table ------------------------------------------------------------------------------------------------
@@ -70,13 +83,17 @@ class Row:
     args: tuple[str, ...]
     names: tuple[str | re.Pattern, ...] = ()
     script: str = ""  # analysis family: which output_<name>.py
-    root: str = "empty"  # empty | file (a regular file in it) | trained (a copy of the tiny trained runs)
+    # empty | file (a regular file in it) | trained (a copy of the tiny trained runs) | presets (a directory of
+    # user presets, presets/, holding one that is not YAML: PRESET)
+    root: str = "empty"
     ok: bool = False
     timeout: int = 90
+    env: tuple[tuple[str, str], ...] = ()  # environment variables of the command ({root} replaced)
 
     @property
     def label(self) -> str:
         prog = {"train": "train.py", "figures": "-m reactivation.figures", "reproduce": "reproduce.py"}
+        prog["export"] = "-m reactivation export"
         return f"{prog.get(self.family, f'output_{self.script}.py')} {' '.join(self.args)}"
 
 
@@ -114,11 +131,20 @@ TRAIN_ROWS = [
     _train("trainer.lr=-1", names=["trainer.lr", "-1"]),
     _train("trainer.lr=nan", names=["trainer.lr", "nan"]),
     _train("task.batch_size=0", names=["task.batch_size"]),
-    _train("task.batch_size=abc", names=["task.batch_size", "abc"]),
+    # The default quoted is that of the scale in use (tiny: 16), not the paper's 200 (issue 25, item 6).
+    _train("task.batch_size=abc", names=["task.batch_size", "abc", "like its default 16."]),
     _train("rnn.n_rec=0", names=["rnn.n_rec"]),
     _train("rnn.activation_fn=softsign", names=["rnn.activation_fn", "softsign"]),
     _train("device=tpu", names=["device", "tpu"]),
     _train("resume=maybe", names=["resume", "maybe"]),
+    # Issue 25, item 5: a user preset that is not YAML gave the parser's traceback (exit 1): the file, the place, the
+    # variable it came from.
+    _train(
+        "config=mylab/broken",
+        names=[PRESET[0].rpartition("/")[2], "not valid YAML", "line 5, column 1", "REACTIVATION_PRESETS"],
+        root="presets",
+        env=(("REACTIVATION_PRESETS", "{root}/presets"),),
+    ),
     # Unknown names.
     _train("config=spatial_navigation/noisy_unbaised", names=["noisy_unbaised"]),
     _train("trainer.lrr=0.1", names=["trainer.lrr"]),
@@ -155,8 +181,19 @@ EXTRA_BAD = {
     "variance": [(("t_shift=-1",), ["t_shift", "-1"])],
     "distance": [(("mode=foo",), ["mode", "foo"])],
     "manifold": [(("n_components=0",), ["n_components"]), (("ring=foo",), ["ring", "foo"])],
-    "drift": [(("bandwidth=0",), ["bandwidth", "0"]), (("n_states=0",), ["n_states"])],
-    "temperature": [(("factors=[]",), ["factors"]), (("factors=[1,-1]",), ["factors", "-1"])],
+    "drift": [
+        (("bandwidth=0",), ["bandwidth", "0"]),
+        (("n_states=0",), ["n_states"]),
+        # Issue 25, item 5: the KDE in 10 principal components crashed with fewer than 11 states; the least is named.
+        (("n_states=1",), ["n_states=1", "n_states >= 11"]),
+        # Enough states asked for, but the base's 4 trajectories x 6 steps leave 12 beside the queries.
+        (("n_components=16", "n_states=17"), ["batch_size=4", "17"]),
+    ],
+    "temperature": [
+        (("factors=[]",), ["factors"]),
+        (("factors=[1,-1]",), ["factors", "-1"]),
+        (("mode=same",), ["mode=same", "factors"]),  # issue 25, item 6: accepted and ignored
+    ],
     "diffusion": [(("fit_lag=0",), ["fit_lag"]), (("mode=-2",), ["mode", "-2"])],
 }
 ANALYSIS_ROWS = [
@@ -202,6 +239,7 @@ QUICK = {
     "train.py rnn.sigma2_rec=nan",
     "train.py seed=0.5",
     "train.py config=spatial_navigation/noisy_unbaised",
+    "train.py config=mylab/broken",  # a damaged file, not a bad argument
     "output_kl.py seed=0.5",
     "output_kl.py noise=nan",
     "output_kl.py batchsize=4",
@@ -211,6 +249,7 @@ QUICK = {
     "output_variance.py t_shift=-1",
     "output_manifold.py ring=foo",
     "output_drift.py bandwidth=0",
+    "output_drift.py n_states=1",  # a value allowed alone but not with another key's (n_components)
     "output_temperature.py factors=[1,-1]",
     "output_diffusion.py mode=-2",
     "-m reactivation.figures formats=[bmpx]",
@@ -227,6 +266,8 @@ def _prefix(row: Row) -> list[str]:
         return [sys.executable, str(ROOT / f"output_{row.script}.py")]
     if row.family == "figures":
         return [sys.executable, "-m", "reactivation.figures"]
+    if row.family == "export":
+        return [sys.executable, "-m", "reactivation", "export"]
     return [sys.executable, str(ROOT / "reproduce.py")]
 
 
@@ -261,6 +302,18 @@ def _base(row: Row) -> list[str]:
         ]
     if row.family == "figures":
         return ["path={root}", "batch_size=8", "t_quiescent=10", "device=cpu", f"train_overrides={QUOTED_OVERRIDES}"]
+    if row.family == "export":
+        # The tiny SN runs, a short rollout, and a file under {root}: the snapshot sees it if a bad value is accepted.
+        return [
+            "config=spatial_navigation/noisy_unbiased",
+            "seed=0",
+            "path={root}",
+            "device=cpu",
+            f"train_overrides={QUOTED_OVERRIDES}",
+            "n_trajectories=2",
+            "n_steps=5",
+            "out={root}/export.nwb",
+        ]
     # reproduce.py: one family, one seed, one process at a time, tiny.
     return ["scale=tiny", "path={root}", "seeds=[0]", "families=[sn]", "device=cpu", "progress=false", "launcher=basic"]
 
@@ -372,12 +425,16 @@ def run_row(row: Row, index: int, work: Path, trained: Path) -> Outcome:
         root.mkdir()
         if row.root == "file":
             (root / FILE).write_text("not a directory\n")
+        if row.root == "presets":
+            (root / "presets" / PRESET[0]).parent.mkdir(parents=True)
+            (root / "presets" / PRESET[0]).write_text(PRESET[1])
     before = snapshot(root)
     cmd = argv(row, root)
+    env = {**_env(), **{k: v.replace("{root}", str(root)) for k, v in row.env}}
     start = time.monotonic()
     try:
         done = subprocess.run(
-            cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=row.timeout, stdin=subprocess.DEVNULL
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=row.timeout, stdin=subprocess.DEVNULL
         )
         rc, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as err:
@@ -488,3 +545,130 @@ def test_each_entry_point_refuses_one_bad_input_of_each_kind_cleanly(family, wor
 )
 def test_each_entry_point_refuses_every_bad_input_of_the_table_cleanly(family, work, request):
     _check(_outcomes(family, work, request, quick=False))
+
+
+# --- issue 25's checks, in-process (a fraction of a second each; the rows above run them as a user would) -------
+
+
+def test_a_type_error_quotes_the_default_of_the_scale_in_use(tmp_path):
+    base = ["config=spatial_navigation/noisy_unbiased", "seed=0", f"path={tmp_path}"]
+    tiny, paper = (compose_train([*base, *scale]).task.batch_size for scale in (["scale=tiny"], []))
+    assert tiny != paper  # else the test could not tell them apart
+    with pytest.raises(ConfigError, match=rf"task\.batch_size='abc' .* like its default {tiny}\.$"):
+        preflight([*base, "scale=tiny", "task.batch_size=abc"])
+    with pytest.raises(ConfigError, match=rf"like its default {paper}\.$"):
+        preflight([*base, "task.batch_size=abc"])
+
+
+def test_a_user_preset_that_is_not_yaml_is_one_line_naming_the_file_and_the_place(tmp_path, monkeypatch):
+    path = tmp_path / "presets" / PRESET[0]
+    path.parent.mkdir(parents=True)
+    path.write_text(PRESET[1])
+    monkeypatch.setenv("REACTIVATION_PRESETS", str(tmp_path / "presets"))
+    with pytest.raises(ConfigError) as err:
+        compose_train(["config=mylab/broken", "seed=0"])
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path} (a file of REACTIVATION_PRESETS=")
+    assert "expected ',' or '}'" in message and "at line 5, column 1" in message
+    # In a sweep, the preset that is not the first one is named the same way (not as "does not make a config").
+    with pytest.raises(ConfigError, match=r"broken\.yaml .* is not valid YAML"):
+        preflight(["-m", "config=spatial_navigation/noisy_unbiased,mylab/broken", "seed=0", f"path={tmp_path}"])
+
+
+def test_the_drift_kde_is_refused_with_fewer_states_than_dimensions_plus_one(tmp_path):
+    def drift(**keys):
+        return settings(compose_analysis("drift", "tiny", seed=0, path=str(tmp_path), **keys))
+
+    with pytest.raises(ConfigError, match=r"n_states=10 is not allowed: .* n_components=10 .* n_states >= 11"):
+        drift(n_states=10)
+    assert drift(n_states=11).cfg.n_states == 11 and drift(n_states=3, n_components=2).cfg.n_components == 2
+    # What only the loaded runs tell (hidden units, latent dimension, steps per trajectory): stand-ins of their sizes.
+    run = SimpleNamespace(
+        model=SimpleNamespace(n_rec=16),
+        task=SimpleNamespace(geometry=SimpleNamespace(dim=2)),
+        config=OmegaConf.create({"task": {"sequence_length": 6}}),
+    )
+    with pytest.raises(ConfigError, match=r"n_states=2 is not allowed: .* in 2 dimensions .* n_states >= 3"):
+        check_sizes(run, batch_size=4, n_states=2, n_queries=20, n_components=1)  # the 2-D latent decides
+    with pytest.raises(ConfigError, match=r"batch_size=4 is too small .* 24 states, 12 of them queries .*needs 17"):
+        check_sizes(run, batch_size=4, n_states=17, n_queries=20, n_components=16)
+    check_sizes(run, batch_size=8, n_states=17, n_queries=20, n_components=16)  # 48 states: 20 queries, 17 left
+
+
+def test_the_temperature_analysis_refuses_mode_before_reading_any_run(tmp_path):
+    # tmp_path holds no runs: refused later, the message would be about a missing run instead.
+    s = settings(compose_analysis("temperature", "tiny", seed=0, path=str(tmp_path), mode="same"))
+    with pytest.raises(ConfigError, match=r"mode=same is not allowed: the temperature analysis sweeps .* factors="):
+        temperature.run(s)
+    # A figure command's mode is the other analyses' and reads the one temperature result (of no mode).
+    figures = settings(compose_analysis("figures", "tiny", seed=0, path=str(tmp_path), mode="same"))
+    assert for_kind(figures, "temperature").cfg.mode is None and for_kind(figures, "kl").mode == "same"
+    default = settings(compose_analysis("temperature", "tiny", seed=0, path=str(tmp_path)))
+    assert result_path(for_kind(figures, "temperature"), "temperature") == result_path(default, "temperature")
+
+
+# --- reactivation export (issue 25) ---------------------------------------------------------------------------
+# Its own rows and tests, apart from ROWS: the table's completeness checks list the four families above.
+
+
+def _export(*args: str, names=(), **kw) -> Row:
+    return Row("export", args, tuple(names), root=kw.pop("root", "trained"), **kw)
+
+
+EXPORT_ROWS = [
+    # A name that is not .nwb: pynapple.load_file would not read the HDF5 file written into it.
+    _export("out={root}/export.csv", names=["out=", "export.csv", ".nwb"]),
+    _export("seed=abc", names=["seed", "abc"]),
+    _export("kind=sleep", names=["kind", "sleep"]),
+    _export("n_trajectories=0", names=["n_trajectories"]),
+    _export("n_steps=${oc.env:HOME}", names=["n_steps", "oc.env"]),
+    _export("format=csv", names=["format", "csv"]),
+    _export("overwrite=maybe", names=["overwrite", "maybe"]),
+    _export("epoch=3", names=["epoch=3", "available"]),  # no checkpoint at step 3 (saved: 0, 2, 4, 5)
+    _export("epoch=-1", names=["epoch", "-1"]),
+    # Accepted and ignored before: an active rollout has no quiescence mode, a no-noise run no noise to select.
+    _export("kind=active", "mode=same", names=["mode=same", "kind=active"]),
+    _export("config=spatial_navigation/no-noise_unbiased", "noise=0.001", names=["noise=0.001", "ignored"]),
+    _export("n_trajectory=2", names=["n_trajectory", "n_trajectories"]),  # an unknown key, with the closest
+    _export("config=spatial_navigation/noisy_unbaised", names=["noisy_unbaised", "noisy_unbiased"]),
+    _export("device=tpu", names=["device", "tpu"]),
+    _export("train_overrides=[rnn.n_rec=16", names=["train_overrides"]),  # a parse error
+    # A run that is not there: the command that trains it, spelt as this command was started.
+    _export("train_overrides=[]", names=["no trained run", "reactivation train config=spatial_navigation/noisy_unb"]),
+    _export(f"path={{root}}/{FILE}", names=[FILE], root="file"),
+    # Positive control: a valid tiny export writes its file under the results root.
+    _export(ok=True),
+]
+#: The rows of the default test run (the rest are the slow tests').
+EXPORT_QUICK = {
+    "-m reactivation export out={root}/export.csv",
+    "-m reactivation export n_steps=${oc.env:HOME}",
+    "-m reactivation export kind=active mode=same",
+    "-m reactivation export n_trajectory=2",
+    "-m reactivation export train_overrides=[]",
+}
+
+
+def _export_outcomes(work: Path, trained: Path, quick: bool) -> list[Outcome]:
+    """The export rows (the :data:`EXPORT_QUICK` ones and the positive control if ``quick``), two at a time."""
+    rows = [(i, r) for i, r in enumerate(EXPORT_ROWS) if not quick or r.ok or r.label in EXPORT_QUICK]
+    offset = 1000 if quick else 2000  # their folders under `work` apart from those of ROWS, and of each other
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {i: pool.submit(run_row, r, offset + i, work, trained) for i, r in rows}
+        return [futures[i].result() for i, _ in rows]
+
+
+def test_the_export_table_is_complete():
+    labels = {r.label for r in EXPORT_ROWS}
+    assert EXPORT_QUICK <= labels and len(labels) == len(EXPORT_ROWS)  # every quick row runs; no row twice
+    assert all(r.names for r in EXPORT_ROWS if not r.ok) and sum(r.ok for r in EXPORT_ROWS) == 1
+    assert argv(_export("seed=abc"), Path("/r"))[:4] == [sys.executable, "-m", "reactivation", "export"]
+
+
+def test_the_export_command_refuses_one_bad_input_of_each_kind_cleanly(work, trained):
+    _check(_export_outcomes(work, trained, quick=True))
+
+
+@pytest.mark.slow
+def test_the_export_command_refuses_every_bad_input_of_the_table_cleanly(work, trained):
+    _check(_export_outcomes(work, trained, quick=False))

@@ -131,6 +131,8 @@ def test_unreadable_checkpoint_names_the_file_and_the_fix(tiny_config, tmp_path)
     train(tiny_config(), tmp_path)
     resume_file = tmp_path / "checkpoints" / "resume.pt"
     resume_file.write_bytes(resume_file.read_bytes()[:100])
+    # Without its final checkpoint too: a finished run with an intact one stays finished (tests/test_reliability.py).
+    runs.checkpoint_path(tmp_path, 5).unlink()
     with pytest.raises(ReactivationError, match=r"resume\.pt is unreadable.*resume=false"):
         train(tiny_config(), tmp_path)
 

@@ -2,8 +2,9 @@
 
 Each condition of an analysis is the run that ``train.py config=<preset> seed=<seed> <overrides>`` trains under
 the results root; runs are matched by reading their saved ``config.yaml``, never by formatting directory names,
-and a run that is missing, incomplete or lacks the checkpoint asked for is an error giving the command that
-trains it.
+and a run that is missing, incomplete or lacks the checkpoint asked for is an error saying what to do: the command
+that trains or finishes it, or, where that command would not (the run diverged, is being trained now, lost its
+``resume.pt``, or its ``config.yaml`` is damaged), what does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
 from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, absolute, compose_train, leaves
 from reactivation.loading import Setup, load_run
+from reactivation.training import RESUME_KEYS, divergence_advice
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,8 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     Runs are matched by reading their saved ``config.yaml``, never by formatting directory names.
 
     Raises:
-        ReactivationError: no such run, an incomplete one, or one without the requested checkpoint;
-            the message gives the command that trains it.
+        ReactivationError: no such run, an incomplete one, or one without the requested checkpoint; the
+            message gives the command that trains or finishes it, or what to do where that command would not.
     """
     expected = leaves(
         OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]), resolve=True)
@@ -70,6 +72,14 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
             if near
             else ""
         )
+        damaged = _damaged_config(root, preset, seed, overrides)
+        if damaged:
+            raise ReactivationError(
+                f"no trained run of {preset} with seed {seed} under {root}/ can be read: {damaged}. Its training "
+                f"command checks the checkpoints there against the config it composes and rewrites {runs.CONFIG_FILE} "
+                f"from them (a finished run is not retrained, an unfinished one resumes). Rewrite it with:\n  "
+                f"{command}{hint}"
+            )
         raise ReactivationError(
             f"no trained run of {preset} with seed {seed} under {root}/. Train it with:\n  {command}{hint}"
         )
@@ -80,11 +90,72 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     if epoch is None and (not steps or steps[-1] < n_steps):
         done = steps[-1] if steps else 0
         raise ReactivationError(
-            f"the run {run_dir} is incomplete ({done} of {n_steps} steps). Finish it with:\n  {command}"
+            f"the run {run_dir} is incomplete ({done} of {n_steps} steps)"
+            + _unfinished(run_dir, steps, preset, seed, overrides, root, expected["trainer.lr"])
         )
     if epoch is not None and epoch not in steps:
         raise ReactivationError(f"the run {run_dir} has no checkpoint at epoch={epoch}; available: {steps}.")
     return run_dir
+
+
+def _unfinished(
+    run_dir: Path, steps: list[int], preset: str, seed: int, overrides: list[str], root: Path, lr: float
+) -> str:
+    """What to do about an incomplete run (the end of a message): its training command finishes it, unless the run
+    is being trained now, diverged, or has no ``resume.pt`` that training could continue from.
+
+    Args:
+        run_dir: the run directory.
+        steps: its saved step checkpoints.
+        preset, seed, overrides, root: as :func:`find_run`'s (the training command's).
+        lr: the run's ``trainer.lr``.
+    """
+    command = train_command(preset, seed, overrides, root)
+    saved = f"analyse a saved checkpoint with epoch=<step> (saved: {steps})" if steps else ""
+    holder = runs.RunLock.holder(run_dir)
+    if holder is not None:  # the command would be refused: the run is locked
+        return f": it is being trained now ({holder}). Wait for it to finish" + (f", or {saved}." if saved else ".")
+    diverged = runs.divergence(run_dir)
+    if diverged is not None:
+        # Training stopped it and wrote diverged.json (training._loop); unchanged, its command diverges again.
+        lowered = [o for o in overrides if o.split("=", 1)[0].lstrip("+") != "trainer.lr"]
+        lower = f"trainer.lr={lr / 10:g}"
+        cause = f" ({diverged['cause']})" if isinstance(diverged.get("cause"), str) else ""
+        return (
+            f": its training diverged at step {diverged['step']}{cause} and was stopped at its last good checkpoint "
+            f"({run_dir / runs.DIVERGED_FILE} records it). {divergence_advice(lr)} For example:\n  "
+            f"{train_command(preset, seed, [*lowered, lower], root)}\nthen add {lower} to the analysis's "
+            "train_overrides to analyse that run." + (f" Or {saved}." if saved else "")
+        )
+    resume = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
+    try:
+        runs.load_checkpoint(resume, keys=RESUME_KEYS)
+    except runs.CheckpointError as err:
+        # Without resume.pt the command starts afresh only a run with nothing beyond step 0, and refuses the others
+        # (training._Run._check_fresh_start); an unreadable resume.pt it refuses.
+        if resume.exists() or runs.beyond_step_zero(run_dir):
+            return (
+                f", and its training command cannot finish it: {resume} {err.problem}, and training continues only "
+                f"from that file. Retrain it from scratch (this deletes its checkpoints and metrics) with:\n  "
+                f"{command} resume=false" + (f"\nOr {saved}." if saved else "")
+            )
+    return f". Finish it with:\n  {command}"
+
+
+def _damaged_config(root: Path, preset: str, seed: int, overrides: list[str]) -> str | None:
+    """What is wrong with ``config.yaml`` in the directory where the training command puts this run, if that
+    directory holds checkpoints but no readable training config there (the analyses find runs by it); else None."""
+    cfg = compose_train([f"config={preset}", f"seed={seed}", *overrides, f"path={root}"], with_hydra=True)
+    run_dir = Path(cfg.hydra.run.dir)
+    if not (run_dir / runs.CHECKPOINT_DIR).is_dir():
+        return None
+    try:
+        runs.load_config(run_dir)
+    except ReactivationError:
+        path = run_dir / runs.CONFIG_FILE
+        problem = "is missing" if not path.exists() else "is damaged (not a training config that train.py wrote)"
+        return f"{run_dir} is where that run is trained and holds checkpoints, but its {runs.CONFIG_FILE} {problem}"
+    return None
 
 
 _NOISE_DIST = "rnn.noise_dist="

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from reactivation import ensembles, usage
 from reactivation.cli import configure_process, exit_on_error
-from reactivation.config import TRAIN_CONFIG_DIR, preflight, presets, register_resolvers
+from reactivation.config import TRAIN_CONFIG_DIR, hydra_record, preflight, presets, register_resolvers
 from reactivation.loading import build
 from reactivation.training import train
 
@@ -30,11 +30,17 @@ register_resolvers()
 configure_process(training=True)
 
 
-@hydra.main(config_path=str(TRAIN_CONFIG_DIR), config_name="train", version_base="1.3")
 @exit_on_error
-def _app(cfg: DictConfig) -> None:
+def _job(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
-    train(cfg, hydra_cfg.runtime.output_dir, preset=hydra_cfg.runtime.choices.get("config"))
+    preset = hydra_cfg.runtime.choices.get("config")
+    train(cfg, hydra_cfg.runtime.output_dir, preset=preset, record=hydra_record(cfg))
+
+
+# Hydra hands _job to the launcher. A joblib worker unpickles it by reference, and so imports this module (its
+# start-up above: signals held, resolvers, process settings), only while the module's _job is the very function
+# it receives: stacked under @hydra.main, it would travel by value and the worker would import none of it.
+_app = hydra.main(config_path=str(TRAIN_CONFIG_DIR), config_name="train", version_base="1.3")(_job)
 
 
 def _help() -> str:
