@@ -94,6 +94,35 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("user_presets", _search_path)
 
 
+def _check_user_preset(name: str) -> None:
+    """Refuse a user preset file that is valid YAML but not a mapping of keys (a list, a number, a string).
+
+    Hydra would compose such a file as nothing and train the defaults under the preset's name. An empty file is a
+    preset that changes nothing, which is allowed.
+
+    Raises:
+        ConfigError: naming the file and what it holds.
+    """
+    for root in user_config_dirs():
+        path = root / "config" / f"{name}.yaml"
+        if not path.is_file():
+            continue
+        try:
+            with open(path) as f:  # a stream, not its text: the parser's marks then name the file
+                content = yaml.safe_load(f)
+        except yaml.YAMLError as err:
+            raise ConfigError(yaml_problem(err)) from None
+        except OSError as err:
+            raise ConfigError(f"the preset file {path} cannot be read ({err.strerror}).") from None
+        if content is not None and not isinstance(content, dict):
+            raise ConfigError(
+                f"{path} (a file of {PRESETS_ENV}) holds a {type(content).__name__}, not a mapping of keys: a preset "
+                "is '# @package _global_', a defaults list naming the preset it starts from, and the keys it "
+                'changes (README, "Your own presets"). Fix the file and run again.'
+            )
+        return
+
+
 def _preset_names(config_dir: Path) -> set[str]:
     root = config_dir / "config"
     return {p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")}
@@ -277,6 +306,7 @@ def preflight(
                 + f'\nPresets of your own: put them in a directory and name it in {PRESETS_ENV} (README, "Your own '
                 'presets").'
             )
+        _check_user_preset(name)
     if "seed" not in by_key:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
     base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)

@@ -69,6 +69,7 @@ from reactivation.quiescence import Rollout, noise_factor, quiescent_sigma
 from reactivation.quiescence import rollout as run_network
 from reactivation.seeding import generator
 from reactivation.tasks.base import CodedTask
+from reactivation.training import divergence_advice
 from reactivation.values import is_number, is_positive_int
 
 if TYPE_CHECKING:  # for the annotations only: the extra is imported when a function needs it
@@ -345,8 +346,18 @@ def _require_finished(run_dir: Path, step: int | None) -> int | None:
     done = steps[-1] if steps else 0
     holder = runs.RunLock.holder(run_dir)
     command = _training_command(run_dir)
+    diverged = runs.divergence(run_dir)
+    resume = run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE
     if holder is not None:
         finish = f"It is being trained now ({holder}): wait for it to finish, then export it."
+    elif diverged is not None:  # its command, unchanged, would resume and diverge again
+        lr = float(trainer.get("lr", 0.001)) if isinstance(trainer, dict) else 0.001
+        finish = f"Its training diverged at step {diverged['step']} and was stopped there. {divergence_advice(lr)}"
+    elif not resume.is_file() and runs.beyond_step_zero(run_dir):  # training refuses to continue without it
+        finish = (
+            f"Its {resume} is missing, so its training command cannot continue it; retrain it from scratch with "
+            "that command and resume=false (this deletes its checkpoints and metrics)."
+        )
     elif command is not None:
         finish = f"Finish it (training resumes from step {done}) with the command that trained it:\n  {command}"
     else:

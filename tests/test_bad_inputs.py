@@ -575,6 +575,32 @@ def test_a_user_preset_that_is_not_yaml_is_one_line_naming_the_file_and_the_plac
         preflight(["-m", "config=spatial_navigation/noisy_unbiased,mylab/broken", "seed=0", f"path={tmp_path}"])
 
 
+@pytest.mark.parametrize("content", ["- rnn.n_rec=16\n- seed=1\n", "42\n", "just words\n"])
+def test_a_user_preset_that_is_yaml_but_not_a_mapping_is_refused_before_training(tmp_path, monkeypatch, content):
+    # Hydra composes such a file as nothing: the defaults would be trained under the preset's name.
+    path = tmp_path / "presets" / "config" / "mylab" / "listed.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    monkeypatch.setenv("REACTIVATION_PRESETS", str(tmp_path / "presets"))
+    with pytest.raises(
+        ConfigError, match=r"listed\.yaml \(a file of REACTIVATION_PRESETS\) holds a \w+, not a mapping"
+    ):
+        preflight(["config=mylab/listed", "seed=0", f"path={tmp_path / 'results'}"])
+    assert not (tmp_path / "results").exists()
+
+
+def test_an_empty_user_preset_is_a_preset_that_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "presets" / "config" / "mylab" / "empty.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    monkeypatch.setenv("REACTIVATION_PRESETS", str(tmp_path / "presets"))
+    preflight(["config=mylab/empty", "seed=0", f"path={tmp_path / 'results'}"])  # checked, and allowed
+    assert (
+        compose_train(["config=mylab/empty", "seed=0"]).rnn.n_rec
+        == compose_train(["seed=0"] + ["config=spatial_navigation/noisy_unbiased"]).rnn.n_rec
+    )
+
+
 def test_the_drift_kde_is_refused_with_fewer_states_than_dimensions_plus_one(tmp_path):
     def drift(**keys):
         return settings(compose_analysis("drift", "tiny", seed=0, path=str(tmp_path), **keys))

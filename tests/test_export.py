@@ -539,3 +539,19 @@ def test_the_export_command_checks_every_value_before_any_work(tmp_path):
     values = _checked(tmp_path, "config=spatial_navigation/no-noise_unbiased", "noise=0.001", "mode=absolute")
     assert values["noise"] == 0.001  # mode=absolute doubles it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder.nwb", "taken.nwb"]  # nothing written
+
+
+def test_a_diverged_or_resume_less_half_run_is_told_what_works_not_to_finish_it(trained, tmp_path):
+    from reactivation import runs
+
+    run_dir = _copy_run(trained["spatial_navigation/noisy_unbiased"], tmp_path / "run")
+    runs.checkpoint_path(run_dir, 5).unlink()  # stopped at step 4 of 5
+    runs.mark_diverged(run_dir, 5, "a non-finite loss", "diverged")
+    with pytest.raises(ReactivationError) as err:
+        export.rollout(run_dir, device="cpu")
+    assert "diverged at step 5" in str(err.value) and "trainer.lr=0.0001" in str(err.value)
+    assert "Finish it" not in str(err.value)  # the same command would diverge again
+    (run_dir / runs.DIVERGED_FILE).unlink()
+    (run_dir / runs.CHECKPOINT_DIR / runs.RESUME_FILE).unlink()
+    with pytest.raises(ReactivationError, match=r"resume\.pt is missing, so its training command cannot continue"):
+        export.rollout(run_dir, device="cpu")
