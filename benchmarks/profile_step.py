@@ -4,8 +4,12 @@ Times, interleaved in one process at 1 and 2 threads: the library's full trainin
 the same shapes (no noise), and three parts of ours that the fused step does not have or does not count: drawing
 the recurrent noise (200 x 100 x 512 normals; torch's CPU generator is serial), the trajectory simulation and
 the place-cell encoding of the targets. Prints one line per thread count.
+
+`python benchmarks/profile_step.py --ops head_direction/noisy_biased` instead prints torch's profiler table of
+three training steps of that preset at one thread (operators by self CPU time).
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,8 +22,28 @@ from reactivation.cli import configure_process  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
 
 
+def operators(preset: str) -> None:
+    """torch's profiler table of three training steps of ``preset`` at one thread, after three warm-up steps."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(1)
+    step, _ = training_step(preset)
+    for _ in range(3):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ops", metavar="PRESET", help="print the operator table of this preset's step instead")
+    args = parser.parse_args()
     configure_process(training=True)
+    if args.ops:
+        operators(args.ops)
+        return
     for threads in (1, 2):
         torch.set_num_threads(threads)
         step, s = training_step("spatial_navigation/noisy_unbiased")
