@@ -161,7 +161,9 @@ def ensemble_rollout(
         generators: E random streams, one per member.
         sigma_rec: E recurrent noise standard deviations (default: the members' own).
         inputs: (E, B, T, n_in) inputs, or ``None`` for zero input.
-        chunk, keep_hidden, keep_outputs: as in :func:`rollout`.
+        chunk: as in :func:`rollout`.
+        keep_hidden: as in :func:`rollout`.
+        keep_outputs: as in :func:`rollout`.
 
     Returns:
         E :class:`Rollout`, one per member, each of a single rollout's shapes.

@@ -117,7 +117,8 @@ def compare(
             subsets of them (at most half are queries).
         decoded: (N, d) the task decoder's latents of those states (m or rad).
         s: per-step noise standard deviation of the prediction.
-        n_states, n_queries: KDE samples and query states.
+        n_states: KDE samples.
+        n_queries: query states.
         n_components: principal components of the PCA space.
         bandwidth: kernel standard deviation as a multiple of Scott's (None: Scott's).
         seed: seed of the subsets, the decoded noise draw and the reference Gaussian.

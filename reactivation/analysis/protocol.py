@@ -118,7 +118,11 @@ def simulate_all(
 
     Args:
         setups: condition -> loaded run.
-        s, batch_size, t_quiescent, active, keep_hidden: as in :func:`simulate`.
+        s: as in :func:`simulate`.
+        batch_size: as in :func:`simulate`.
+        t_quiescent: as in :func:`simulate`.
+        active: as in :func:`simulate`.
+        keep_hidden: as in :func:`simulate`.
         modes: condition -> quiescence modes for that condition (default: ``(s.mode,)`` for each).
 
     Yields:

@@ -207,15 +207,15 @@ def drift_score_agreement(drift: np.ndarray, score: np.ndarray) -> dict[str, flo
         A dict:
 
         - ``cosine``: mean over points of cos(drift_i, score_i), skipping points where either vector is 0
-          (NaN if every point is skipped);
+            (NaN if every point is skipped);
         - ``n_cosine``: the number of points in that mean;
         - ``cosine_pooled``: the cosine between the two flattened (n·D,) arrays, so long vectors weigh more;
         - ``slope``: least-squares slope through the origin of drift on score, pooled over all coordinates,
-          ``Σ d·g / Σ g·g``;
+            ``Σ d·g / Σ g·g``;
         - ``slope_reverse``: the same slope from the regression of score on drift, ``Σ d·d / Σ d·g`` (inf when
-          ``Σ d·g`` is 0);
+            ``Σ d·g`` is 0);
         - ``slope_per_dim``: the D per-coordinate slopes ``Σ_i d_ik g_ik / Σ_i g_ik²`` (NaN for a coordinate
-          where the score is 0 at every point);
+            where the score is 0 at every point);
         - ``n``: the number of points.
 
     Raises:
