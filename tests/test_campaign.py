@@ -147,6 +147,18 @@ def test_a_budget_spent_during_training_stores_nothing_and_leaves_the_run_resuma
     assert not cs.store.exists() or store.entries(cs.store) == []
 
 
+def test_a_second_campaign_on_the_same_root_is_refused_naming_the_first(tmp_path):
+    cs = campaign.Campaign(
+        budget_s=60, root=tmp_path / "runs", store=tmp_path / "store", page=None, threads=1, stages=("train",),
+        force=False, device="cpu", command="test", plan=(campaign.Network(HD_NOISE_FREE, 0, (), "b"),), scale="tiny",
+    )  # fmt: skip
+    cs.root.mkdir()
+    with runs.RunLock(cs.root):  # a campaign running in another process holds it
+        with pytest.raises(ReactivationError, match=r"runs is being written by another process \(pid \d+"):
+            campaign.run(cs)
+    assert not any(p.is_dir() for p in cs.root.iterdir()) and not cs.store.exists()  # nothing trained or stored
+
+
 def test_noise_free_training_does_not_depend_on_the_noise_distribution(tiny_config, tmp_path):
     weights = {}
     for dist in ("gaussian", "uniform"):
@@ -195,5 +207,6 @@ def test_the_campaign_trains_measures_stores_analyses_and_writes_the_page(tmp_pa
     assert sum(line.startswith("analysed") for line in done) == len(campaign.ANALYSES)  # the defaults variant
     assert store.problems(cs.store) == []
     text = (tmp_path / "page.md").read_text()
-    assert "### hd, defaults" in text and "5. HD" in text
+    assert "### hd, defaults" in text and "#### Claims" in text and "##### Head direction: zero-input drift" in text
+    assert "| 5. Head direction" in text  # the HD claim evaluated from the store's analyses
     assert campaign.run(cs)[-1].startswith("4 of 4 networks stored")  # a second call has nothing left to do

@@ -353,10 +353,14 @@ def run(cs: Campaign) -> list[str]:
     torch.set_num_threads(cs.threads)
     clock = Clock(cs.budget_s)
     done: list[str] = []
-    if "train" in cs.stages:
-        done += [f"stored {e.path}" for e in train_stage(cs, clock)]
-    if "analyse" in cs.stages:
-        done += [f"analysed {line}" for line in analyse_stage(cs, clock)]
+    if "train" in cs.stages or "analyse" in cs.stages:
+        # One campaign at a time on a root: a second would train the same next network and be refused by its lock.
+        cs.root.mkdir(parents=True, exist_ok=True)
+        with runs.RunLock(cs.root):
+            if "train" in cs.stages:
+                done += [f"stored {e.path}" for e in train_stage(cs, clock)]
+            if "analyse" in cs.stages:
+                done += [f"analysed {line}" for line in analyse_stage(cs, clock)]
     if "report" in cs.stages and cs.page is not None:
         runs.write_text_atomic(cs.page, page.render(cs.store, cs.plan, cs.scale))
         done.append(f"wrote {cs.page}")

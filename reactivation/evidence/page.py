@@ -115,7 +115,8 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
         title = f"{family}, {variant} ({' '.join(overrides) or 'no train.py overrides'}), seeds {seeds}"
         lines += [f"### {title}", ""]
         body = report.claims_section(results) + report.theory_section(results)
-        lines += [line.replace("## ", "#### ", 1) if line.startswith("## ") else line for line in body]
+        # The report's sections (## and ###) go two levels down, under this family's heading.
+        lines += ["##" + line if line.startswith("#") else line for line in body]
         if missing:
             lines += ["Missing analyses (the campaign runs them next):", ""]
             lines += [f"- {m.splitlines()[0]}" for m in missing] + [""]
