@@ -65,8 +65,9 @@ def _at_step(monkeypatch, step: int, action) -> None:
     monkeypatch.setattr(training._Run, "sample", sample)
 
 
-def _interrupted_at(monkeypatch, cfg, run_dir: Path, step: int) -> None:
-    """Train ``cfg`` into ``run_dir`` and stop it as Ctrl-C would when step ``step`` starts (an unfinished run)."""
+def _interrupted_at(monkeypatch, cfg, run_dir: Path, step: int, preset: str | None = None) -> None:
+    """Train ``cfg`` into ``run_dir`` and stop it as Ctrl-C would when step ``step`` starts (an unfinished run);
+    ``preset`` is recorded as train.py records it (the analyses match runs by it)."""
 
     def interrupt(run):
         raise KeyboardInterrupt
@@ -74,7 +75,7 @@ def _interrupted_at(monkeypatch, cfg, run_dir: Path, step: int) -> None:
     with monkeypatch.context() as patch:
         _at_step(patch, step, interrupt)
         with pytest.raises(KeyboardInterrupt):
-            train(cfg, run_dir)
+            train(cfg, run_dir, preset=preset)
 
 
 # 1. The guard: a diverged run is never saved as good and never finishes.
@@ -641,25 +642,13 @@ def _tiny_run_dir(root: Path, *extra: str) -> Path:
     return Path(compose_train(command, with_hydra=True).hydra.run.dir)
 
 
-def _stopped_at(monkeypatch, cfg, run_dir: Path, step: int) -> None:
-    """:func:`_interrupted_at`, with the preset recorded as train.py records it (the analyses match runs by it)."""
-
-    def interrupt(run):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        _at_step(patch, step, interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            train(cfg, run_dir, preset=PRESET)
-
-
 def test_an_unfinished_run_without_its_resume_file_is_refused_and_each_choice_named_works(
     tiny_config, tmp_path, monkeypatch
 ):
     """It used to start over silently: metrics.jsonl emptied and the step checkpoints overwritten."""
     run_dir = _tiny_run_dir(tmp_path)
     cfg = tiny_config(PRESET, f"path={tmp_path}")
-    _stopped_at(monkeypatch, cfg, run_dir, 5)  # step checkpoints 0, 2, 4 and metrics of steps 0-4
+    _interrupted_at(monkeypatch, cfg, run_dir, 5, preset=PRESET)  # step checkpoints 0, 2, 4 and metrics of steps 0-4
     (run_dir / "checkpoints" / "resume.pt").unlink()
     before = _contents(run_dir)
     with pytest.raises(ReactivationError) as err:
@@ -709,7 +698,7 @@ def test_an_unfinished_run_being_trained_is_not_given_a_command_that_would_be_re
     tiny_config, tmp_path, monkeypatch
 ):
     run_dir = _tiny_run_dir(tmp_path)
-    _stopped_at(monkeypatch, tiny_config(), run_dir, 3)  # checkpoints 0, 2
+    _interrupted_at(monkeypatch, tiny_config(), run_dir, 3, preset=PRESET)  # checkpoints 0, 2
     with runs.RunLock(run_dir):  # another process trains it
         with pytest.raises(ReactivationError, match=rf"being trained now \(pid {os.getpid()} on .*Wait") as err:
             lookup.find_run(tmp_path, PRESET, 0, TINY, None)
