@@ -226,6 +226,28 @@ def test_a_signal_during_a_write_is_delivered_after_the_file_is_complete(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]
 
 
+def _parent_of(tmp_path: Path, child: str) -> subprocess.Popen:
+    """Start a parent process that runs the Python code ``child`` as its child, as an entry point does
+    (``exit_on_error`` around ``run_child``; the parent exits with the child's status)."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\nfrom reactivation.cli import exit_on_error\nfrom reactivation.processes import run_child\n"
+        f"sys.exit(exit_on_error(run_child)([sys.executable, '-c', {child!r}]))\n"
+    )
+    return subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+
+
+def _terminated_parent_of(tmp_path: Path, child: str, ready) -> tuple[subprocess.Popen, str]:
+    """:func:`_parent_of`, sent SIGTERM once ``ready()`` is true (at most 60 s); the finished parent and its stderr."""
+    parent = _parent_of(tmp_path, child)
+    deadline = time.monotonic() + 60
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGTERM)
+    _, err = parent.communicate(timeout=60)
+    return parent, err
+
+
 def test_sigterm_stops_a_child_group_with_its_parent(tmp_path):
     # parent (exit_on_error + run_child) -> child -> grandchild; SIGTERM to the parent must stop all three.
     pids = tmp_path / "pids"
@@ -233,17 +255,7 @@ def test_sigterm_stops_a_child_group_with_its_parent(tmp_path):
         "import os, subprocess, sys, time; g = subprocess.Popen([sys.executable, '-c', 'import time; "
         f"time.sleep(120)']); open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{g.pid}}'); time.sleep(120)"
     )
-    script = tmp_path / "parent.py"
-    script.write_text(
-        "import sys\nfrom reactivation.cli import exit_on_error\nfrom reactivation.processes import run_child\n"
-        f"exit_on_error(run_child)([sys.executable, '-c', {child!r}])\n"
-    )
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    parent.send_signal(signal.SIGTERM)
-    _, err = parent.communicate(timeout=60)
+    parent, err = _terminated_parent_of(tmp_path, child, lambda: pids.exists() and pids.read_text())
     assert parent.returncode == 143 and "interrupted" in err and "Traceback" not in err
     for pid in map(int, pids.read_text().split()):
         with pytest.raises(ProcessLookupError):
@@ -866,17 +878,7 @@ def test_a_child_of_run_child_leaves_the_interrupt_message_to_its_parent(tmp_pat
         "import time\nfrom reactivation.cli import exit_on_error\n"
         f"exit_on_error(lambda: (open({str(ready)!r}, 'w').write('1'), time.sleep(120)))()\n"
     )
-    script = tmp_path / "parent.py"
-    script.write_text(
-        "import sys\nfrom reactivation.cli import exit_on_error\nfrom reactivation.processes import run_child\n"
-        f"sys.exit(exit_on_error(run_child)([sys.executable, '-c', {child!r}]))\n"
-    )
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not ready.exists() and time.monotonic() < deadline:  # the child is inside its entry point's code
-        time.sleep(0.05)
-    parent.send_signal(signal.SIGTERM)
-    _, err = parent.communicate(timeout=60)
+    parent, err = _terminated_parent_of(tmp_path, child, ready.exists)  # once the child is inside its entry point
     assert parent.returncode == 143 and err.count("interrupted") == 1 and "Traceback" not in err, err
 
 
