@@ -340,7 +340,7 @@ def _require_finished(run_dir: Path, step: int | None) -> int | None:
     n_epochs = trainer.get("n_epochs") if isinstance(trainer, dict) else None
     if not isinstance(n_epochs, int) or isinstance(n_epochs, bool):
         return None  # not a config train.py wrote: load_run says what is wrong with it
-    steps = runs.checkpoint_steps(run_dir)
+    steps = list(runs.saved_checkpoints(run_dir))
     if step is not None or (steps and steps[-1] >= n_epochs):
         return n_epochs
     done = steps[-1] if steps else 0
@@ -512,7 +512,7 @@ def rollout(
         "condition": _condition(preset),
         "seed": int(cfg.seed),
         "rollout_seed": seed,
-        "checkpoint_step": runs.checkpoint_steps(run_dir)[-1] if step is None else step,
+        "checkpoint_step": list(runs.saved_checkpoints(run_dir))[-1] if step is None else step,
         "n_epochs": n_epochs,
         "task": str(cfg.task.name),
         "model": str(cfg.rnn.model),

@@ -85,7 +85,8 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
     """
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir)
-    steps = runs.checkpoint_steps(run_dir)
+    saved = runs.saved_checkpoints(run_dir)
+    steps = list(saved)
     if not steps:
         raise ReactivationError(f"{run_dir} has no checkpoints; train it first.")
     step = steps[-1] if step is None else step
@@ -95,7 +96,7 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
     cfg.device = device
     # Its analyses run at their own matmul_precision, so a bf16 (or tf32) run reads back where it could not train.
     setup = build(cfg, train=False)
-    path = runs.checkpoint_path(run_dir, step)
+    path = saved[step]
     # Only the final step is kept twice (resume.pt holds it too), so only it can be rewritten without retraining.
     if step == cfg.trainer.n_epochs:
         fix = (

@@ -15,6 +15,9 @@ A run directory holds::
 
 Every file is written to a temporary file and renamed into place, so an interruption never leaves a
 torn file; ``resume.pt`` is written last and is what a resumed run continues from.
+
+A shipped run (the evidence store, docs/campaign.md) keeps instead only ``final_weights.pt``, its last step
+checkpoint, beside ``config.yaml``: readers find it through :func:`saved_checkpoints`.
 """
 
 from __future__ import annotations
@@ -217,6 +220,24 @@ def load_checkpoint(
 def checkpoint_path(run_dir: Path, step: int) -> Path:
     """Path of the periodic checkpoint of ``step``."""
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:06d}.pt"
+
+
+#: A shipped run's only checkpoint, at the top of its directory: the evidence store keeps a finished run's final
+#: weights (its last step checkpoint, no optimizer state) and no step checkpoints (docs/campaign.md).
+FINAL_WEIGHTS = "final_weights.pt"
+
+
+def saved_checkpoints(run_dir: Path) -> dict[int, Path]:
+    """Every checkpoint a reader can load, ``{step: file}`` ascending: the step checkpoints, or, in a shipped run
+    that has none, its final weights (:data:`FINAL_WEIGHTS`, at step ``trainer.n_epochs``).
+
+    Training writes and resumes step checkpoints only (:func:`checkpoint_path`); this is for what reads a run.
+    """
+    found = {step: checkpoint_path(run_dir, step) for step in checkpoint_steps(run_dir)}
+    final = Path(run_dir) / FINAL_WEIGHTS
+    if not found and final.is_file():
+        found[int(load_config(run_dir)["trainer"]["n_epochs"])] = final
+    return found
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

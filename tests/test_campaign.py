@@ -14,6 +14,7 @@ from reactivation import ConfigError, ReactivationError, runs
 from reactivation.analysis import lookup, settings
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
 from reactivation.evidence import campaign, page, store
+from reactivation.loading import load_run
 from reactivation.training import train
 from tests.conftest import TINY
 
@@ -32,8 +33,9 @@ def test_the_committed_store_is_sound():
     assert store.problems(STORE) == []
     for entry in store.entries(STORE):
         assert entry.manifest["preset"] in {n.preset for n in campaign.PLAN}
-        # nothing half-trained: the one checkpoint is the final step of the paper's schedule
-        assert runs.checkpoint_steps(entry.path) == [entry.steps]
+        # nothing half-trained: the one checkpoint is the final step of the paper's schedule, and no step checkpoint
+        assert runs.saved_checkpoints(entry.path) == {entry.steps: entry.path / runs.FINAL_WEIGHTS}
+        assert [p.name for p in entry.path.rglob("*.pt")] == [runs.FINAL_WEIGHTS]
         assert entry.steps == {"head_direction": 20000}.get(entry.config["task"]["name"], 2500)
         assert str(entry.steps) in entry.trajectory["steps"]
 
@@ -100,13 +102,17 @@ def _stored_copy(run_dir: Path, tmp_path: Path) -> store.Entry:
 def test_a_finished_run_enters_the_store_with_its_final_weights_only(tiny_hd_runs, tmp_path):
     entry = _stored_copy(tiny_hd_runs / HD_NOISE_FREE / "seed_0", tmp_path)
     assert entry.path == tmp_path / "store" / "head_direction" / "no-noise_biased" / "seed_0"
-    assert runs.checkpoint_steps(entry.path) == [5]
-    assert not (entry.path / runs.CHECKPOINT_DIR / runs.RESUME_FILE).exists()
+    assert runs.saved_checkpoints(entry.path) == {5: entry.path / runs.FINAL_WEIGHTS}
+    assert [p.name for p in entry.path.rglob("*.pt")] == [runs.FINAL_WEIGHTS]  # no step checkpoint, no resume file
     assert set(store.MANIFEST_KEYS) <= set(entry.manifest)
     assert entry.manifest["torch"] == torch.__version__ and entry.manifest["train_wall_s"] >= 0
     assert store.problems(tmp_path / "store") == []
     # the store is a results root: the analyses' lookup finds the network in it
     assert lookup.find_run(tmp_path / "store", HD_NOISE_FREE, 0, TINY, None) == entry.path
+    shipped, trained = (
+        load_run(d, device="cpu").model.state_dict() for d in (entry.path, tiny_hd_runs / HD_NOISE_FREE / "seed_0")
+    )
+    assert all(torch.equal(shipped[k], trained[k]) for k in trained)  # and loads the final weights
 
 
 def test_an_unfinished_run_never_enters_the_store(tiny_hd_runs, tmp_path):
@@ -122,16 +128,18 @@ def test_an_unfinished_run_never_enters_the_store(tiny_hd_runs, tmp_path):
 def test_a_damaged_store_entry_is_named(tiny_hd_runs, tmp_path, damage):
     entry = _stored_copy(tiny_hd_runs / HD_NOISE_FREE / "seed_0", tmp_path)
     checkpoints = entry.path / runs.CHECKPOINT_DIR
+    checkpoints.mkdir()
+    final = entry.path / runs.FINAL_WEIGHTS
     if damage == "extra checkpoint":
         shutil.copy(tiny_hd_runs / HD_NOISE_FREE / "seed_0" / runs.CHECKPOINT_DIR / "step_000002.pt", checkpoints)
     elif damage == "resume file":
-        shutil.copy(checkpoints / "step_000005.pt", checkpoints / runs.RESUME_FILE)
+        shutil.copy(final, checkpoints / runs.RESUME_FILE)
     elif damage == "manifest key":
         manifest = json.loads((entry.path / store.MANIFEST).read_text())
         del manifest["commit"]
         (entry.path / store.MANIFEST).write_text(json.dumps(manifest))
     else:
-        (checkpoints / "step_000005.pt").write_bytes(b"not a checkpoint")
+        final.write_bytes(b"not a checkpoint")
     found = store.problems(tmp_path / "store")
     assert len(found) == 1 and str(entry.path) in found[0]
 

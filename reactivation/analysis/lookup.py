@@ -85,7 +85,7 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
         )
     if len(matches) > 1:
         log.warning("%d identical runs of %s seed %d; using %s", len(matches), preset, seed, matches[0])
-    run_dir, steps = matches[0], runs.checkpoint_steps(matches[0])
+    run_dir, steps = matches[0], list(runs.saved_checkpoints(matches[0]))
     n_steps = expected["trainer.n_epochs"]
     if epoch is None and (not steps or steps[-1] < n_steps):
         done = steps[-1] if steps else 0

@@ -7,7 +7,7 @@ each laid out as its training run was, less what only training needs::
         config.yaml          the resolved training config, as training wrote it
         metrics.jsonl        the whole metrics log (every training step, every test)
         test_metrics.json    the test summaries (what the analyses' reports read)
-        checkpoints/step_<final>.pt   the final weights and cell centres (no optimizer, no resume file)
+        final_weights.pt     the final weights and cell centres (no optimizer state, no step checkpoints)
         trajectory.json      test error and quiescent step statistics measured along training
         manifest.json        command, commit, torch version, machine, wall time
     <store>/<task>/...json   the analyses of the store's networks (written by the analysis commands)
@@ -161,9 +161,7 @@ def add(run_dir: Path, root: Path, store: Path, trajectory: dict[str, Any], mani
     try:
         for name in KEPT:
             shutil.copy2(Path(run_dir) / name, tmp / name)
-        (tmp / runs.CHECKPOINT_DIR).mkdir()
-        final = runs.checkpoint_path(run_dir, step)
-        shutil.copy2(final, tmp / runs.CHECKPOINT_DIR / final.name)
+        shutil.copy2(runs.checkpoint_path(run_dir, step), tmp / runs.FINAL_WEIGHTS)
         (tmp / TRAJECTORY).write_text(json.dumps(trajectory, indent=1, sort_keys=True) + "\n")
         (tmp / MANIFEST).write_text(json.dumps(full, indent=1) + "\n")
         os.chmod(tmp, 0o755)
@@ -199,9 +197,9 @@ def entries(store: Path) -> list[Entry]:
 def problems(store: Path) -> list[str]:
     """What is wrong with a store's format, one line each (empty: the store is sound).
 
-    Each entry must hold its files, a manifest with every key that agrees with its config, exactly one
-    checkpoint, the final one, readable and of its config; the final weights of all entries together must stay
-    under :data:`MAX_WEIGHTS_BYTES`.
+    Each entry must hold its files, a manifest with every key that agrees with its config, its final weights
+    (readable, of the final step) and no other checkpoint; the final weights of all entries together must stay under
+    :data:`MAX_WEIGHTS_BYTES`.
     """
     found: list[str] = []
     weights = 0
@@ -218,11 +216,14 @@ def problems(store: Path) -> list[str]:
             continue
         if (entry.manifest["preset"], entry.manifest["seed"]) != (entry.config.get("preset"), entry.config["seed"]):
             found.append(f"{path}: the manifest's preset and seed differ from config.yaml's")
-        steps = runs.checkpoint_steps(path)
-        if steps != [entry.steps]:
-            found.append(f"{path}: holds checkpoints {steps}; an entry holds only the final one, step {entry.steps}")
+        others = sorted(str(p.relative_to(path)) for p in path.rglob("*.pt") if p.name != runs.FINAL_WEIGHTS)
+        if others:
+            found.append(f"{path}: holds {', '.join(others)}; an entry keeps only its {runs.FINAL_WEIGHTS}")
             continue
-        final = runs.checkpoint_path(path, entry.steps)
+        final = path / runs.FINAL_WEIGHTS
+        if not final.is_file():
+            found.append(f"{path}: lacks {runs.FINAL_WEIGHTS}")
+            continue
         weights += final.stat().st_size
         try:
             state = runs.load_checkpoint(final, keys=CHECKPOINT_KEYS, fix="copy the run into the store again")
@@ -231,8 +232,6 @@ def problems(store: Path) -> list[str]:
             continue
         if state["step"] != entry.steps:
             found.append(f"{final}: holds step {state['step']}, not the final step {entry.steps}")
-        if any(p.name == runs.RESUME_FILE for p in path.rglob("*.pt")):
-            found.append(f"{path}: holds a resume file; the store keeps weights only")
     if weights > MAX_WEIGHTS_BYTES:
         found.append(f"{store}: the final checkpoints weigh {weights / 2**20:.1f} MiB, over the 60 MiB allowed")
     return found
