@@ -16,6 +16,7 @@ from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.protocol import Phases
 from reactivation.analysis.settings import Settings
 from reactivation.geometry import Geometry
+from reactivation.loading import Setup
 
 
 def summarize(phases: Phases, geometry: Geometry, mode: str) -> dict[str, float]:
@@ -27,6 +28,21 @@ def summarize(phases: Phases, geometry: Geometry, mode: str) -> dict[str, float]
     return entry
 
 
+def modes_of(setup: Setup, s: Settings) -> tuple[str, ...]:
+    """The quiescence modes a condition runs in: ``s.mode``, and ``absolute`` too (noise added) for a network
+    trained without noise."""
+    return (s.mode, "absolute") if setup.model.sigma_rec == 0 and s.mode != "absolute" else (s.mode,)
+
+
+def condition_summary(phases: Phases, geometry: Geometry, s: Settings) -> dict[str, float]:
+    """:func:`summarize` of a condition simulated in :func:`modes_of`'s modes, with ``quiescent_noisy_*`` when it
+    ran with noise added."""
+    entry = summarize(phases, geometry, s.mode)
+    if "absolute" in phases.quiescent and s.mode != "absolute":
+        entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
+    return entry
+
+
 def run(s: Settings) -> dict:
     """Compute the step distances of every condition of ``s`` and write them."""
     cfg = s.cfg
@@ -34,17 +50,11 @@ def run(s: Settings) -> dict:
     result: dict[str, dict[str, float]] = {}
     geometry: Geometry | None = None
     setups = {name: setup for name, (_, setup) in loaded.items()}
-    modes = {  # networks trained without noise are also run with noise added
-        name: (s.mode, "absolute") if setup.model.sigma_rec == 0 and s.mode != "absolute" else (s.mode,)
-        for name, setup in setups.items()
-    }
+    modes = {name: modes_of(setup, s) for name, setup in setups.items()}
     simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent, modes=modes)
     for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
         geometry = setups[name].task.geometry
-        entry = summarize(phases, geometry, s.mode)
-        if len(modes[name]) == 2:
-            entry.update(geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy"))
-        result[name] = entry
+        result[name] = condition_summary(phases, geometry, s)
     assert geometry is not None  # a family has at least one condition (its presets: FAMILIES), so the loop ran
     meta = {"unit": f"{geometry.unit}/step", "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "distance", result, meta)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reactivation import ConfigError, ReactivationError, runs
+from reactivation import ConfigError, ReactivationError, pipeline, runs
 from reactivation.analysis import distance, lookup, protocol
 from reactivation.analysis.claims import FAMILY_KEYS
 from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
@@ -142,13 +142,8 @@ def measure(run_dir: Path, seed: int, step: int, device: str = "cpu") -> dict[st
     # The analysis settings give the sizes, the quiescence mode and the noise; the run itself is loaded directly.
     s = settings(compose_analysis("distance", "paper", task, model, seed, progress=False, device=device))
     setup = load_run(run_dir, step, device)
-    noiseless = setup.model.sigma_rec == 0 and s.mode != "absolute"
-    modes = (s.mode, "absolute") if noiseless else (s.mode,)
-    phases = protocol.simulate(setup, s, s.cfg.batch_size, s.cfg.t_quiescent, modes=modes)
-    entry = distance.summarize(phases, setup.task.geometry, s.mode)
-    if noiseless:
-        noisy = setup.task.geometry.step_summary(phases.quiescent["absolute"].decoded.numpy(), "quiescent_noisy")
-        entry.update(noisy)
+    phases = protocol.simulate(setup, s, s.cfg.batch_size, s.cfg.t_quiescent, modes=distance.modes_of(setup, s))
+    entry = distance.condition_summary(phases, setup.task.geometry, s)
     entry.update(read_test_metrics(run_dir).get(str(step), {}))
     return {k: float(v) for k, v in entry.items()}
 
@@ -184,14 +179,9 @@ class Campaign:
     scale: str = "paper"
 
 
-def _stored(entries: list[store.Entry]) -> set[tuple[str, int, tuple[str, ...]]]:
-    return {(e.manifest["preset"], e.manifest["seed"], tuple(e.manifest["overrides"])) for e in entries}
-
-
 def pending(store_dir: Path, plan: tuple[Network, ...] = PLAN) -> list[Network]:
     """The networks of ``plan`` that the store does not hold yet, in order."""
-    held = _stored(store.entries(store_dir)) if store_dir.is_dir() else set()
-    return [n for n in plan if (n.preset, n.seed, n.overrides) not in held]
+    return store.missing(store.entries(store_dir) if store_dir.is_dir() else [], plan)
 
 
 def _train_one(net: Network, cs: Campaign, clock: Clock) -> Path | None:
@@ -255,8 +245,8 @@ def train_stage(cs: Campaign, clock: Clock) -> list[store.Entry]:
     return added
 
 
-#: The analyses run on the store, in order.
-ANALYSES = ("kl", "variance", "distance", "manifold", "drift", "temperature", "diffusion")
+#: The analyses run on the store, in order: reproduce's.
+ANALYSES = tuple(pipeline.ANALYSES)
 
 
 def _analysis_command(kind: str, family: str, overrides: tuple[str, ...], seed: int, cs: Campaign) -> list[str]:

@@ -59,8 +59,7 @@ def _networks_section(entries: list[store.Entry], plan: tuple[store.Network, ...
             f"{_fmt(test.get('loss'))} | {_fmt(test.get(task.error_name))} {task.error_unit} | "
             f"{m['train_wall_s'] / 3600:.2f} h | {cpu} | {m['torch']} |"
         )
-    held = {(e.manifest["preset"], e.manifest["seed"], tuple(e.manifest["overrides"])) for e in entries}
-    todo = [n for n in plan if (n.preset, n.seed, n.overrides) not in held]
+    todo = store.missing(entries, plan)
     if todo:
         lines += ["", "Not yet trained, in the order the campaign takes them:", ""]
         lines += [f"- {n.step}. `{n}`" for n in todo]

@@ -254,6 +254,12 @@ class Network:
         return " ".join([self.preset, f"seed={self.seed}", *self.overrides])
 
 
+def missing(found: list[Entry], plan: tuple[Network, ...]) -> list[Network]:
+    """The networks of ``plan`` that none of the entries ``found`` holds, in the plan's order."""
+    held = {(e.manifest["preset"], e.manifest["seed"], tuple(e.manifest["overrides"])) for e in found}
+    return [n for n in plan if (n.preset, n.seed, n.overrides) not in held]
+
+
 #: The published code's noise, under which the paper's HD networks were trained (docs/decisions.md).
 UNIFORM = ("rnn.noise_dist=uniform",)
 #: Analysis variants of the store per family: name -> train_overrides (the families the plan trains).
