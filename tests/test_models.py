@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from reactivation import ConfigError
 from reactivation.models import MODELS, NOISE_DISTS, Ensemble, NoiseSample, NoisyGRU, NoisyRNN, build_model
+from reactivation.models.noise import moments
 
 SMALL = {"n_in": 2, "n_rec": 24, "n_out": 10, "n_init": 12}
 NOISY = {"sigma2_in": 0.3**2, "sigma2_rec": 0.1**2, "sigma2_out": 0.2**2}
@@ -190,6 +191,9 @@ def test_noise_moments_via_sample_noise(dist):
     model = make(noise_dist=dist, n_rec=64, sigma2_in=sigma**2, sigma2_rec=sigma**2, sigma2_out=sigma**2)
     noise = model.sample_noise(64, 50, gen(0))
     _check_moments(noise.recurrent, *_expected_moments(dist, sigma))
+    # the library's statement of the same moments (the drift analysis's s and mean) is the draws'
+    assert moments(dist, sigma) == pytest.approx(_expected_moments(dist, sigma), rel=1e-12)
+    _check_moments(noise.recurrent, *moments(dist, sigma))
     assert noise.recurrent.shape == (64, 50, 64) and noise.input.shape == (64, 50, 2)
     _check_moments(noise.output, 0.0, sigma)  # output noise is Gaussian sigma_out * N(0, 1) in every mode
     if dist == "uniform":

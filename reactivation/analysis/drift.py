@@ -19,10 +19,12 @@ measures how close a network's zero-input, noise-free one-step update ``Δr(r) =
   drift_score_agreement`).
 
 Each holds :func:`~reactivation.analysis.metrics.score.drift_score_agreement` (``cosine``, ``slope``,
-``slope_reverse``, ...). s is the network's trained σ_rec, or, for networks trained without noise and the
-untrained ``random`` network (the baselines), the family's noisy level √noise. ``field`` bins the decoded drift
-and prediction on a grid of the latent space (the quiver figure). Result: ``{condition: {"noise_std", "pca",
-"decoded", "reference", "field"}}``, conditions plus ``random``.
+``slope_reverse``, ...). s is the standard deviation of one step's recurrent noise (:data:`NOISE_UNITS`) at the
+network's trained σ_rec, or, for networks trained without noise and the untrained ``random`` network (the
+baselines), at the family's noisy level √noise; the noise's mean (``uniform``: σ/2) is part of every step, so it
+is added to the measured drift. ``field`` bins the decoded drift and prediction on a grid of the latent space
+(the quiver figure). Result: ``{condition: {"noise_std", "noise_mean", "pca", "decoded", "reference",
+"field"}}``, conditions plus ``random``.
 """
 
 from __future__ import annotations
@@ -49,11 +51,19 @@ from reactivation.geometry import Box, Circle, Geometry
 from reactivation.geometry.circular import vonmises_bandwidth, wrap
 from reactivation.loading import Setup
 from reactivation.models import NoisyRecurrentBase
+from reactivation.models.noise import moments
 from reactivation.precision import matmul_precision
 from reactivation.seeding import stream_seed
 
 #: Bins per coordinate of the decoded field (a 2-D latent gets FIELD_BINS² cells).
 FIELD_BINS = 12
+#: How the prediction's noise is measured, recorded in every result (results written before 2026-12-07 took
+#: s = σ_rec under every distribution and left the mean out: under ``uniform`` noise their prediction was 12
+#: times too large in variance and their drift lacked the constant σ/2 push).
+NOISE_UNITS = (
+    "s = the standard deviation of one step's recurrent noise (σ_rec for gaussian, σ_rec/√12 for uniform and "
+    "gaussian_matched); the noise's mean (σ_rec/2 for uniform) is added to the drift f(r, 0) − r"
+)
 
 
 @torch.no_grad()
@@ -102,6 +112,7 @@ def compare(
     decoded: np.ndarray,
     s: float,
     *,
+    noise_mean: float = 0.0,
     n_states: int,
     n_queries: int,
     n_components: int,
@@ -116,7 +127,10 @@ def compare(
         states: (N, n_rec) noisy active states (float32); the queries and the KDE samples are disjoint random
             subsets of them (at most half are queries).
         decoded: (N, d) the task decoder's latents of those states (m or rad).
-        s: per-step noise standard deviation of the prediction.
+        s: the standard deviation of one step's recurrent noise, per unit (:func:`~reactivation.models.noise.
+            moments`): the prediction is s² ∇ log p.
+        noise_mean: the mean of one step's recurrent noise, per unit (σ/2 for ``uniform``, else 0). It is added to
+            every step of the network, so it belongs to the measured drift: Δr = f(r, x = 0) + noise_mean − r.
         n_states: KDE samples.
         n_queries: query states.
         n_components: principal components of the PCA space.
@@ -130,7 +144,7 @@ def compare(
     queries, data = states[query], states[kde]
     device = next(model.parameters()).device
     f = one_step(model, torch.as_tensor(queries, device=device))
-    stepped = f.double().cpu().numpy()
+    stepped = f.double().cpu().numpy() + noise_mean  # the noise's mean acts as a constant input at every step
 
     # PCA space: noise s² I after an orthonormal projection.
     mean, components, _ = pca_fit(states, n_components)
@@ -160,6 +174,7 @@ def compare(
     predicted = score_y @ sigma_y  # Σ_y is symmetric: (Σ_y g)ᵀ = gᵀ Σ_y
     return {
         "noise_std": s,
+        "noise_mean": noise_mean,
         "pca": pca,
         "reference": reference,
         "decoded": {**drift_score_agreement(drift_y, predicted), "noise_cov": sigma_y.tolist()},
@@ -254,11 +269,15 @@ def run(s: Settings) -> dict:
         assert phases.active is not None and phases.active.hidden is not None  # simulated with keep_hidden=True
         states = phases.active.hidden.reshape(-1, phases.active.hidden.shape[-1]).numpy()
         decoded = phases.active.decoded.reshape(len(states), -1).double().numpy()
-        noise = float(model.sigma_rec) if name != "random" and model.sigma_rec > 0 else math.sqrt(s.noise)
+        scale = float(model.sigma_rec) if name != "random" and model.sigma_rec > 0 else math.sqrt(s.noise)
+        mean, std = moments(model.noise_dist, scale)
         with matmul_precision(cfg.matmul_precision, reference.device):
-            result[name] = compare(model, reference.task.geometry, states, decoded, noise, **sizes, seed=seed)
+            result[name] = compare(
+                model, reference.task.geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed
+            )
     meta = {
         "unit": {"pca": "hidden units", "decoded": reference.task.geometry.unit},
+        "noise": NOISE_UNITS,
         "field_bins": FIELD_BINS,
         "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
     }

@@ -70,6 +70,21 @@ def check_std(name: str, value: float) -> float:
     return float(value)
 
 
+def moments(dist: str, sigma: float) -> tuple[float, float]:
+    """The mean and standard deviation of one noise term of scale ``sigma`` under ``dist`` (input and recurrent
+    noise; output noise is always Gaussian).
+
+    ``gaussian``: (0, σ); ``uniform``: σ·U[0, 1), so (σ/2, σ/√12); ``gaussian_matched``: (0, σ/√12). The theory's
+    per-step noise s is the standard deviation, and a non-zero mean acts on a network as a constant input
+    (docs/theory.md).
+    """
+    check_noise_dist(dist)
+    sigma = check_std("sigma", sigma)
+    if dist == "gaussian":
+        return 0.0, sigma
+    return (0.5 * sigma if dist == "uniform" else 0.0), sigma * UNIFORM_STD
+
+
 def draw(
     shape: tuple[int, int, int],
     std: float,
