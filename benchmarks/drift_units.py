@@ -9,7 +9,9 @@ mean is part of the drift (:data:`reactivation.analysis.drift.NOISE_UNITS`). For
 the drift analysis's paper sizes this measures ``pca`` and ``decoded`` slope and cosine, and the ``reference``
 ceiling, under both, and how large the zero-input drift is at the awake states against states that have spent
 ``--settle`` steps in quiescence at the trained noise (mode ``same``): a drift much larger at awake states than at
-settled ones is the relaxation of an input-driven state, not denoising. Writes ``--out``.json and .md.
+settled ones is the relaxation of an input-driven state, not denoising. Last, the fixed comparison queried at the
+states of the second half of that quiescence (the prediction still from the awake states' KDE), where that
+relaxation is over. Writes ``--out``.json and .md.
 """
 
 from __future__ import annotations
@@ -52,13 +54,19 @@ def measure(run_dir: Path, settle: int) -> dict:
     assert phases.active is not None and phases.active.hidden is not None
     states = phases.active.hidden.reshape(-1, model.n_rec).numpy()
     decoded = phases.active.decoded.reshape(len(states), -1).double().numpy()
-    settled = phases.quiescent["same"].hidden[:, -1].numpy()  # (B, n_rec) after `settle` quiescent steps
+    quiet = phases.quiescent["same"].hidden
+    settled = quiet[:, -1].numpy()  # (B, n_rec) after `settle` quiescent steps
+    settled_all = quiet[:, settle // 2 :].reshape(-1, model.n_rec).numpy()  # the second half of quiescence
     sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=None)
     mean, std = moments(model.noise_dist, model.sigma_rec)
     geometry, seed = setup.task.geometry, stream_seed(seed, "analysis")
     runs_ = {
         "before": drift.compare(model, geometry, states, decoded, model.sigma_rec, **sizes, seed=seed),
         "after": drift.compare(model, geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed),
+        # the same prediction (the awake states' KDE) at states reached without input
+        "settled": drift.compare(
+            model, geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed, at=settled_all
+        ),
     }
     n = min(len(settled), 2000)
     return {
@@ -108,6 +116,21 @@ def render(rows: list[dict], command: str) -> str:
         awake, settled = r["rms_drift"].values()
         name = "/".join(Path(r["run"]).parts[-4:])
         lines.append(f"| `{name}` | {awake:.4g} | {settled:.4g} | {r['noise_std']:.4g} |")
+    lines += [
+        "",
+        "Fixed units, the prediction from the awake states' KDE, queried at states of the second half of quiescence "
+        "(mode same) instead of awake ones:",
+        "",
+        "| run | PCA slope | PCA slope_reverse | PCA cosine | decoded slope | decoded cosine |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        q = r["settled"]
+        name = "/".join(Path(r["run"]).parts[-4:])
+        lines.append(
+            f"| `{name}` | {q['pca']['slope']:.3g} | {q['pca']['slope_reverse']:.3g} | {q['pca']['cosine']:.3f} | "
+            f"{q['decoded']['slope']:.3g} | {q['decoded']['cosine']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -34,10 +34,10 @@ def _contraction(states: np.ndarray, s: float, seed: int = 0) -> dict:
     )  # fmt: skip
 
 
-def _gaussian_states(n: int = 5000) -> np.ndarray:
+def _gaussian_states(n: int = 5000, seed: int = 3) -> np.ndarray:
     """States of N(0, V I) in the top 4 dimensions and 10x less spread in the rest (so the PCA finds those 4)."""
     scale = np.r_[np.full(4, math.sqrt(V)), np.full(N_REC - 4, math.sqrt(V) / 10)]
-    return (np.random.default_rng(3).normal(size=(n, N_REC)) * scale).astype(np.float32)
+    return (np.random.default_rng(seed).normal(size=(n, N_REC)) * scale).astype(np.float32)
 
 
 def test_the_optimal_denoiser_of_its_states_scores_as_the_estimators_reference():
@@ -55,6 +55,23 @@ def test_the_optimal_denoiser_of_its_states_scores_as_the_estimators_reference()
     # Decoded as two of its units, the same denoiser in 2-D: N(0, V I) there, decoded noise s² I, drift -α y
     np.testing.assert_allclose(exact["decoded"]["noise_cov"], ALPHA * V * np.eye(2), atol=0.1 * ALPHA * V)
     assert 0.85 < exact["decoded"]["slope"] < 1.05 and exact["decoded"]["cosine"] > 0.9
+
+
+def test_queries_given_apart_from_the_kde_states_score_as_a_subset_of_them_would():
+    # Queries drawn apart from the same density are as good as queries drawn from the KDE's sample; queries far
+    # off it, where the KDE's score is not the density's, are not.
+    states = _gaussian_states()
+    model = NoisyRNN(2, N_REC, 10, 10, dt=ALPHA, tau=1.0, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.recurrent.weight.zero_()
+    kw = dict(n_states=4000, n_queries=1000, n_components=4, bandwidth=None, seed=0)
+    args = (model, Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), math.sqrt(ALPHA * V))
+    inside = drift.compare(*args, **kw)
+    apart = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9))
+    assert apart["pca"]["n"] == 1000 and apart["pca"]["slope"] == pytest.approx(inside["pca"]["slope"], rel=0.05)
+    assert apart["pca"]["cosine"] == pytest.approx(inside["pca"]["cosine"], abs=0.03)
+    far = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9) * 3)
+    assert far["pca"]["slope"] < 0.8 * inside["pca"]["slope"]
 
 
 def test_the_field_averages_drift_and_prediction_in_the_bins_of_the_box():

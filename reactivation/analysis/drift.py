@@ -118,6 +118,7 @@ def compare(
     n_components: int,
     bandwidth: float | None,
     seed: int,
+    at: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Drift against prediction for one network: one condition's entry of the result.
 
@@ -136,12 +137,18 @@ def compare(
         n_components: principal components of the PCA space.
         bandwidth: kernel standard deviation as a multiple of Scott's (None: Scott's).
         seed: seed of the subsets, the decoded noise draw and the reference Gaussian.
+        at: (M, n_rec) states to query instead of a subset of ``states`` (e.g. states the network reached without
+            input); the KDE then takes its ``n_states`` from ``states``, and the PCA and decoder are fitted as usual.
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(states))
-    n_queries = min(n_queries, len(states) // 2)
-    query, kde = order[:n_queries], order[n_queries : n_queries + n_states]
-    queries, data = states[query], states[kde]
+    if at is None:
+        n_queries = min(n_queries, len(states) // 2)
+        query, kde = order[:n_queries], order[n_queries : n_queries + n_states]
+        queries = states[query]
+    else:
+        queries, kde = at[rng.permutation(len(at))[:n_queries]], order[:n_states]
+    data = states[kde]
     device = next(model.parameters()).device
     f = one_step(model, torch.as_tensor(queries, device=device))
     stepped = f.double().cpu().numpy() + noise_mean  # the noise's mean acts as a constant input at every step
