@@ -53,13 +53,23 @@ def test_the_plan_has_the_21_networks_of_the_issue_in_priority_order():
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("2h", 7200), ("90min", 5400), ("30m", 1800), ("45s", 45), ("600", 600), (1.5, 1.5)]
+    ("text", "seconds"),
+    [
+        ("2h", 7200),
+        ("90min", 5400),
+        ("30m", 1800),
+        ("45s", 45),
+        ("600", 600),
+        (1.5, 1.5),
+        ("2h20min", 8400),
+        ("1h 30m 15s", 5415),
+    ],
 )
 def test_budgets_are_read_in_hours_minutes_or_seconds(text, seconds):
     assert campaign.parse_budget(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["two hours", "-1h", "1d", "", True])
+@pytest.mark.parametrize("text", ["two hours", "-1h", "1d", "", True, "2h20", "h2"])
 def test_a_budget_that_is_not_a_duration_is_refused(text):
     with pytest.raises(ConfigError, match="budget"):
         campaign.parse_budget(text)

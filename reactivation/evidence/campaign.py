@@ -69,15 +69,19 @@ MEASURE_POINTS = 10
 
 
 def parse_budget(value: Any) -> float:
-    """A budget in seconds from ``2h``, ``90min``, ``30m``, ``45s`` or a number of seconds.
+    """A budget in seconds from ``2h``, ``90min``, ``30m``, ``45s``, a sum of them (``2h20min``) or a number of
+    seconds.
 
     Raises:
         ConfigError: anything else, or a negative budget.
     """
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(h|min|m|s|)\s*", str(value))
-    if match is None or isinstance(value, bool):
-        raise ConfigError(f"budget={value!r} is not a duration: give e.g. budget=2h, budget=90min or budget=600 (s).")
-    return float(match.group(1)) * {"h": 3600, "min": 60, "m": 60, "s": 1, "": 1}[match.group(2)]
+    text, part = str(value).strip(), r"([0-9]*\.?[0-9]+)\s*(h|min|m|s)\s*"
+    if isinstance(value, bool) or not (re.fullmatch(f"(?:{part})+", text) or re.fullmatch(r"[0-9]*\.?[0-9]+", text)):
+        raise ConfigError(
+            f"budget={value!r} is not a duration: give e.g. budget=2h, budget=90min, budget=2h20min or budget=600 (s)."
+        )
+    units = {"h": 3600, "min": 60, "m": 60, "s": 1}
+    return sum(float(n) * units[u] for n, u in re.findall(part, text)) if re.search("[a-z]", text) else float(text)
 
 
 class Clock:
