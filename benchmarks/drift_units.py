@@ -35,6 +35,7 @@ from reactivation.models.noise import moments  # noqa: E402
 from reactivation.seeding import stream_seed  # noqa: E402
 
 KEYS = ("slope", "slope_reverse", "cosine")
+SPACES = ("pca", "decoded", "reference", "pca_tangent", "pca_normal", "reference_tangent", "reference_normal")
 
 
 def _rms_drift(model: torch.nn.Module, states: np.ndarray, mean: float, n: int) -> float:
@@ -75,10 +76,7 @@ def measure(run_dir: Path, settle: int) -> dict:
         "sigma_rec": model.sigma_rec,
         "noise_mean": mean,
         "noise_std": std,
-        **{
-            when: {space: {k: r[space][k] for k in KEYS} for space in ("pca", "decoded", "reference")}
-            for when, r in runs_.items()
-        },
+        **{when: {space: {k: r[space][k] for k in KEYS} for space in SPACES} for when, r in runs_.items()},
         "rms_drift": {"awake": _rms_drift(model, states, mean, n), "settled": _rms_drift(model, settled, mean, n)},
         "settle_steps": settle,
     }
@@ -131,6 +129,20 @@ def render(rows: list[dict], command: str) -> str:
             f"| `{name}` | {q['pca']['slope']:.3g} | {q['pca']['slope_reverse']:.3g} | {q['pca']['cosine']:.3f} | "
             f"{q['decoded']['slope']:.3g} | {q['decoded']['cosine']:.3f} |"
         )
+    lines += [
+        "",
+        "Fixed units, the PCA comparison split along (tangent) and across (normal) the active manifold, and the "
+        "Gaussian reference split the same way: slope (reverse) / cosine:",
+        "",
+        "| run | queries | tangent | normal | reference tangent | reference normal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        name = "/".join(Path(r["run"]).parts[-4:])
+        for when in ("after", "settled"):
+            q = r[when]
+            cells = [f"{q[k]['slope']:.3g} ({q[k]['slope_reverse']:.3g}) / {q[k]['cosine']:.3f}" for k in SPACES[3:]]
+            lines.append(f"| `{name}` | {'awake' if when == 'after' else 'settled'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

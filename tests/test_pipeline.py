@@ -329,7 +329,8 @@ def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_
 def test_the_report_tabulates_the_theory_checks_over_seeds():
     def drift_entry(slope):
         part = {"slope": slope, "cosine": 0.5}
-        return {"pca": part, "reference": {"slope": 0.6, "cosine": 0.9}, "decoded": part}
+        split = {"pca_normal": {"slope": 2 * slope, "cosine": 0.4}, "pca_tangent": {"slope": -slope, "cosine": 0.1}}
+        return {"pca": part, "reference": {"slope": 0.6, "cosine": 0.9}, "decoded": part, **split}
 
     def phase(exponent):
         return {"exponent": exponent, "acf_time": 1.0}
@@ -350,6 +351,8 @@ def test_the_report_tabulates_the_theory_checks_over_seeds():
     section = text.split("## Theory checks")[1]
     drift_row = next(line for line in section.splitlines() if line.startswith("| Bσ |") and "0.7 ± 0.5" in line)
     assert drift_row.split(" | ")[3] == "0.6 ± 0"  # the ceiling, the same for both seeds
+    assert drift_row.split(" | ")[7:11] == ["1.4 ± 1", "0.4 ± 0", "-0.7 ± 0.5", "0.1 ± 0 |"]  # normal, tangent
+    assert "| normal slope | normal cosine | tangent slope | tangent cosine |" in section
     assert "| R (random) | 0 ± 0 | 0.5 ± 0 |" in section
     assert "| condition | KL c=1 | KL c=1.41 | least-KL c |" in section
     assert "| Bσ | 0.3 ± 0 | 0.15 ± 0.05 | 1.41 ± 0 |" in section

@@ -31,6 +31,7 @@ from reactivation.analysis.metrics import (
     velocity_autocorrelation,
     wrap,
 )
+from reactivation.analysis.metrics.tangent import split_agreement, tangent_bases
 
 
 def rng(seed: int) -> np.random.Generator:
@@ -392,3 +393,56 @@ def test_autocorrelation_time_interpolates_linearly():
 def test_diffusion_bad_inputs_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _circle_states(n: int, rng: np.random.Generator, noise: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 5) states on a unit circle in the plane of the first two of 5 dimensions, plus isotropic noise, and
+    their (n, 1) angles."""
+    theta = rng.uniform(-math.pi, math.pi, n)
+    clean = np.zeros((n, 5))
+    clean[:, 0], clean[:, 1] = np.cos(theta), np.sin(theta)
+    return clean + noise * rng.standard_normal((n, 5)), theta[:, None]
+
+
+def test_the_tangent_of_a_noisy_circle_is_its_derivative_in_angle():
+    rng = np.random.default_rng(0)
+    states, theta = _circle_states(4000, rng)
+    q_theta = np.linspace(-3.0, 3.0, 50)[:, None]
+    bases = tangent_bases(states, theta, q_theta, circular=True)
+    assert bases.shape == (50, 5, 1)
+    true = np.c_[-np.sin(q_theta), np.cos(q_theta), np.zeros((50, 3))]
+    assert np.abs(np.einsum("mi,mi->m", bases[:, :, 0], true)).min() > 0.98  # a sign is not defined
+    # across the seam at ±π the wrapped latent differences keep the slope
+    seam = tangent_bases(states, theta, np.array([[math.pi]]), circular=True)
+    assert abs(seam[0, 1, 0]) > 0.98
+
+
+def test_the_tangent_of_a_plane_spans_the_map_from_latent_to_state():
+    rng = np.random.default_rng(1)
+    a = np.linalg.qr(rng.standard_normal((6, 2)))[0] @ np.diag([2.0, 1.0])  # latent (m) -> state
+    y = rng.uniform(-1, 1, (3000, 2))
+    states = y @ a.T + 0.02 * rng.standard_normal((3000, 6))
+    bases = tangent_bases(states, y, y[:20], circular=False)
+    q, _ = np.linalg.qr(a)
+    for b in bases:  # the same 2-D subspace: the projections onto each other are identities
+        np.testing.assert_allclose(np.linalg.svd(q.T @ b, compute_uv=False), 1.0, atol=0.01)
+
+
+def test_the_split_measures_each_part_on_its_own():
+    rng = np.random.default_rng(2)
+    states, theta = _circle_states(3000, rng)
+    q_theta = theta[:500]
+    bases = tangent_bases(states, theta, q_theta, circular=True)
+    predicted = rng.standard_normal((500, 5))
+    along = np.einsum("mij,mj->mi", bases, np.einsum("mji,mj->mi", bases, predicted))
+    across = predicted - along
+    # a drift equal to the prediction along the circle, and twice an unrelated vector across it
+    unrelated = rng.standard_normal((500, 5))
+    unrelated -= np.einsum("mij,mj->mi", bases, np.einsum("mji,mj->mi", bases, unrelated))
+    out = split_agreement(along + 2 * unrelated, predicted, bases)
+    assert out["tangent"]["slope"] == pytest.approx(1.0) and out["tangent"]["cosine"] == pytest.approx(1.0)
+    assert abs(out["normal"]["cosine"]) < 0.1 and abs(out["normal"]["slope"]) < 0.2
+    rms = math.sqrt(np.mean(np.sum(across**2, axis=1)))
+    assert out["normal"]["rms_predicted"] == pytest.approx(rms)
+    with pytest.raises(ValueError, match="k must lie between"):
+        tangent_bases(states, theta, q_theta, circular=True, k=1)

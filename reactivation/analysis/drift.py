@@ -23,8 +23,11 @@ Each holds :func:`~reactivation.analysis.metrics.score.drift_score_agreement` (`
 network's trained σ_rec, or, for networks trained without noise and the untrained ``random`` network (the
 baselines), at the family's noisy level √noise; the noise's mean (``uniform``: σ/2) is part of every step, so it
 is added to the measured drift. ``field`` bins the decoded drift and prediction on a grid of the latent space
-(the quiver figure). Result: ``{condition: {"noise_std", "noise_mean", "pca", "decoded", "reference",
-"field"}}``, conditions plus ``random``.
+(the quiver figure). ``pca_normal`` and ``pca_tangent`` split the ``pca`` comparison across and along the active
+manifold (:mod:`~reactivation.analysis.metrics.tangent`; its tangent at each query's decoded latent), and
+``reference_normal`` / ``reference_tangent`` split the reference along the same directions. Result:
+``{condition: {"noise_std", "noise_mean", "pca", "decoded", "reference", "pca_normal", "pca_tangent",
+"reference_normal", "reference_tangent", "field"}}``, conditions plus ``random``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from reactivation.analysis.metrics.score import (
     kde_score,
     vonmises_kde_score,
 )
+from reactivation.analysis.metrics.tangent import split_agreement, tangent_bases
 from reactivation.analysis.settings import Settings
 from reactivation.geometry import Box, Circle, Geometry
 from reactivation.geometry.circular import vonmises_bandwidth, wrap
@@ -57,6 +61,9 @@ from reactivation.seeding import stream_seed
 
 #: Bins per coordinate of the decoded field (a 2-D latent gets FIELD_BINS² cells).
 FIELD_BINS = 12
+#: KDE states (those nearest in decoded latent) of each local regression that estimates the active manifold's
+#: tangent at a query's latent.
+TANGENT_NEIGHBOURS = 200
 #: How the prediction's noise is measured, recorded in every result (results written before 2026-12-07 took
 #: s = σ_rec under every distribution and left the mean out: under ``uniform`` noise their prediction was 12
 #: times too large in variance and their drift lacked the constant σ/2 push).
@@ -157,7 +164,8 @@ def compare(
     mean, components, _ = pca_fit(states, n_components)
     z_data, z = pca_project(data, mean, components), pca_project(queries, mean, components)
     drift_z = pca_project(stepped, mean, components) - z
-    pca = drift_score_agreement(drift_z, s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth)))
+    predicted_z = s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth))
+    pca = drift_score_agreement(drift_z, predicted_z)
 
     # The estimator's own ceiling: a Gaussian of the same mean and covariance, whose optimal drift is exact.
     # (np.cov of one component is a scalar: kept (1, 1) for the solve and the draw.)
@@ -165,7 +173,8 @@ def compare(
     gauss = rng.multivariate_normal(centre, cov, size=len(z_data) + len(z))
     g_data, g_query = gauss[: len(z_data)], gauss[len(z_data) :]
     exact = -(s**2) * np.linalg.solve(cov, (g_query - centre).T).T
-    reference = drift_score_agreement(exact, s**2 * kde_score(g_query, g_data, _kernel(g_data, bandwidth)))
+    exact_kde = s**2 * kde_score(g_query, g_data, _kernel(g_data, bandwidth))
+    reference = drift_score_agreement(exact, exact_kde)
 
     # Decoded space: the prediction scaled by the decoded covariance of one step's noise.
     circular = isinstance(geometry, Circle)
@@ -179,11 +188,17 @@ def compare(
     else:
         score_y = kde_score(y, y_data, _kernel(y_data, bandwidth))
     predicted = score_y @ sigma_y  # Σ_y is symmetric: (Σ_y g)ᵀ = gᵀ Σ_y
+
+    # Along and across the active manifold, in the PCA space: its tangent at each query's decoded latent, from the
+    # KDE states of the nearest latents. The reference is split along the same directions (at its own query points).
+    bases = tangent_bases(z_data, y_data, y, circular=circular, k=min(TANGENT_NEIGHBOURS, len(z_data) - 1))
     return {
         "noise_std": s,
         "noise_mean": noise_mean,
         "pca": pca,
         "reference": reference,
+        **{f"pca_{k}": v for k, v in split_agreement(drift_z, predicted_z, bases).items()},
+        **{f"reference_{k}": v for k, v in split_agreement(exact, exact_kde, bases).items()},
         "decoded": {**drift_score_agreement(drift_y, predicted), "noise_cov": sigma_y.tolist()},
         "field": field(geometry, y, drift_y, predicted),
     }

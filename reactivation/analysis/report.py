@@ -281,6 +281,12 @@ def _drift_columns(entry: dict) -> dict[str, float]:
         "ceiling cosine": entry["reference"]["cosine"],
         "decoded slope": entry["decoded"]["slope"],
         "decoded cosine": entry["decoded"]["cosine"],
+        # along and across the active manifold (results written before 2026-12-07 have no split: NaN)
+        **{
+            f"{part} {key}": _number(entry.get(f"pca_{part}", {}).get(key))
+            for part in ("normal", "tangent")
+            for key in ("slope", "cosine")
+        },
     }
 
 
@@ -309,8 +315,9 @@ def theory_section(results: dict) -> list[str]:
                 f"### {name}: zero-input drift against s² ∇ log p (output_drift.py)",
                 "Slope of the drift on the score times the noise variance, and their cosine, in the active top-k "
                 "principal components and in the decoded latent; theory: 1 and 1. *ceiling*: the same estimator on "
-                "a Gaussian whose optimal drift is exact, the most a perfect denoiser could show here. R (random): "
-                "the untrained network.",
+                "a Gaussian whose optimal drift is exact (a perfect denoiser of another density may show a larger "
+                "slope: on a ring, 0.85 against 0.68, docs/theory.md). *normal*, *tangent*: the PCA comparison "
+                "across and along the active manifold. R (random): the untrained network.",
                 table,
                 _columns(table),
             )

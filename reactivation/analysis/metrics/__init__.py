@@ -2,7 +2,8 @@
 of decoded latents live with the latent spaces, in :mod:`reactivation.geometry` (:mod:`~reactivation.geometry.planar`,
 :mod:`~reactivation.geometry.circular`, :mod:`~reactivation.geometry.trajectories`); the hidden-state principal
 components are here, in :mod:`.pca`. The checks of the theory (issue #14) are here too: the score of a Gaussian KDE
-and its agreement with a measured drift in :mod:`.score`, and diffusion against sequence (mean squared displacement,
+and its agreement with a measured drift in :mod:`.score`, that agreement along and across the active manifold in
+:mod:`.tangent`, and diffusion against sequence (mean squared displacement,
 step lengths, velocity autocorrelation) of decoded trajectories in :mod:`.diffusion`. This module only re-exports the
 public functions, so ``metrics.kl_divergence`` and the like read as one namespace.
 """
@@ -31,6 +32,7 @@ from reactivation.analysis.metrics.score import (
     kde_score,
     vonmises_kde_score,
 )
+from reactivation.analysis.metrics.tangent import split_agreement, tangent_bases
 from reactivation.geometry.circular import (
     circular_kl_divergence,
     circular_kl_matrix,
@@ -74,11 +76,13 @@ __all__ = [
     "msd_exponent",
     "pca_fit",
     "pca_project",
+    "split_agreement",
     "step_length_histogram",
     "step_length_summary",
     "step_lengths",
     "stepwise_distance",
     "subspace_variance_share",
+    "tangent_bases",
     "total_variance",
     "velocity_autocorrelation",
     "vonmises_bandwidth",
