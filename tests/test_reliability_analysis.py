@@ -83,6 +83,8 @@ def _changed(key, value):
         return 2.0
     if key == "factors":  # the noise factors of the temperature sweep
         return [*value, 4.0]
+    if key == "queries":  # where the drift is compared
+        return "settled" if value == "awake" else "awake"
     if value is None:  # epoch
         return 7
     if isinstance(value, bool):

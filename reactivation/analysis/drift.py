@@ -272,6 +272,13 @@ def check_sizes(setup: Setup, batch_size: int, n_states: int, n_queries: int, n_
         )
 
 
+def settled_states(phases: protocol.Phases) -> np.ndarray:
+    """(B · T/2, n_rec) states of the second half of the one quiescent rollout of ``phases`` (kept hidden)."""
+    (quiet,) = phases.quiescent.values()
+    assert quiet.hidden is not None  # simulated with keep_hidden=True
+    return quiet.hidden[:, quiet.hidden.shape[1] // 2 :].reshape(-1, quiet.hidden.shape[-1]).numpy()
+
+
 def run(s: Settings) -> dict:
     """Compare drift and score for every condition of ``s`` and the untrained network, and write the result."""
     cfg = s.cfg
@@ -284,18 +291,30 @@ def run(s: Settings) -> dict:
     seed = stream_seed(s.seed, "analysis")
     sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=cfg.bandwidth)
     result: dict[str, dict] = {}
-    simulated = protocol.simulate_all(setups, s, cfg.batch_size, 1, keep_hidden=True)
-    baseline = [("random", protocol.simulate(reference, s, cfg.batch_size, 1, keep_hidden=True, model=untrained))]
-    for name, phases in tqdm([*simulated, *baseline], desc="models", total=len(setups) + 1, disable=not cfg.progress):
+    # Settled queries: the second half of a quiescent rollout (at the trained noise; with the absolute mode's noise
+    # for the baselines). Awake queries need no quiescence (one step is simulated and not used).
+    settled = cfg.queries == "settled"
+    steps = cfg.settle_steps if settled else 1
+    modes = {name: ("same" if setup.model.sigma_rec > 0 else "absolute",) for name, setup in setups.items()}
+    simulated = protocol.simulate_all(
+        setups, s, cfg.batch_size, steps, keep_hidden=True, modes=modes if settled else None
+    )
+    random_phases = protocol.simulate(
+        reference, s, cfg.batch_size, steps, keep_hidden=True, model=untrained, modes=("absolute",) if settled else None
+    )
+    for name, phases in tqdm(
+        [*simulated, ("random", random_phases)], desc="models", total=len(setups) + 1, disable=not cfg.progress
+    ):
         model = untrained if name == "random" else setups[name].model
         assert phases.active is not None and phases.active.hidden is not None  # simulated with keep_hidden=True
         states = phases.active.hidden.reshape(-1, phases.active.hidden.shape[-1]).numpy()
         decoded = phases.active.decoded.reshape(len(states), -1).double().numpy()
         scale = float(model.sigma_rec) if name != "random" and model.sigma_rec > 0 else math.sqrt(s.noise)
         mean, std = moments(model.noise_dist, scale)
+        at = settled_states(phases) if settled else None
         with matmul_precision(cfg.matmul_precision, reference.device):
             result[name] = compare(
-                model, reference.task.geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed
+                model, reference.task.geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed, at=at
             )
     meta = {
         "unit": {"pca": "hidden units", "decoded": reference.task.geometry.unit},

@@ -125,6 +125,11 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (is_number(v) and math.isfinite(v) and v > 0),
         "null (Scott's rule) or a factor > 0 of Scott's kernel width, e.g. bandwidth=2",
     ),
+    "queries": (
+        lambda v: v in ("awake", "settled"),
+        "awake (the noisy active states) or settled (the states of the second half of settle_steps quiescent steps)",
+    ),
+    "settle_steps": (lambda v: is_positive_int(v) and v >= 2, "an integer >= 2 (quiescent steps)"),
     "fit_lag": (is_positive_int, "a positive integer (steps: the longest lag of the MSD exponent's fit)"),
     "max_lag": (is_positive_int, "a positive integer (steps: the longest lag of the step autocorrelation)"),
     "factors": (
