@@ -57,7 +57,7 @@ def measure(run_dir: Path, settle: int) -> dict:
     decoded = phases.active.decoded.reshape(len(states), -1).double().numpy()
     quiet = phases.quiescent["same"].hidden
     settled = quiet[:, -1].numpy()  # (B, n_rec) after `settle` quiescent steps
-    settled_all = quiet[:, settle // 2 :].reshape(-1, model.n_rec).numpy()  # the second half of quiescence
+    settled_all = drift.settled_states(phases)  # the second half of quiescence, as queries=settled takes it
     sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=None)
     mean, std = moments(model.noise_dist, model.sigma_rec)
     geometry, seed = setup.task.geometry, stream_seed(seed, "analysis")

@@ -102,7 +102,8 @@ def test_the_ring_denoiser_queried_at_its_settled_states_still_reaches_the_brack
     assert entry["pca"]["n"] == 3000
     assert entry["pca"]["slope"] < 1.0 < entry["pca"]["slope_reverse"]
     assert entry["pca"]["cosine"] == pytest.approx(entry["reference"]["cosine"], abs=0.06)
-    assert json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())["settings"]["queries"] == "settled"
+    meta = json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())
+    assert meta["settings"]["queries"] == "settled" and meta["noise_units"] == drift.NOISE_UNITS
 
 
 def test_a_prediction_in_the_wrong_units_is_seen_as_a_wrong_slope(tiny_hd_runs, monkeypatch):

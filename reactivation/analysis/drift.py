@@ -318,7 +318,7 @@ def run(s: Settings) -> dict:
             )
     meta = {
         "unit": {"pca": "hidden units", "decoded": reference.task.geometry.unit},
-        "noise": NOISE_UNITS,
+        "noise_units": NOISE_UNITS,  # not "noise": write_result records the analysis's noise variance there
         "field_bins": FIELD_BINS,
         "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
     }
