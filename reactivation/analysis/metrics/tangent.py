@@ -45,7 +45,7 @@ def tangent_bases(
     if not d < k < n:
         raise ValueError(f"k must lie between the latent's {d} dimension(s) and the {n} states; got k={k}")
     bases = np.empty((m, dim, d))
-    step = max(1, _BLOCK // n)
+    step = max(1, _BLOCK // (n * d))
     for start in range(0, m, step):
         rows = slice(start, min(start + step, m))
         diff = latents[None, :, :] - query_latents[rows, None, :]  # (b, n, d)
