@@ -160,9 +160,37 @@ def test_a_budget_spent_during_training_stores_nothing_and_leaves_the_run_resuma
         budget_s=0.5, root=tmp_path / "runs", store=tmp_path / "store", page=None, threads=1, stages=("train",),
         force=False, device="cpu", command="test", plan=(net,), scale="tiny",
     )  # fmt: skip
-    assert campaign.train_stage(cs, campaign.Clock(cs.budget_s)) == []
+    assert list(campaign.train_stage(cs, campaign.Clock(cs.budget_s))) == []
     assert campaign.pending(cs.store, cs.plan) == [net]
     assert not cs.store.exists() or store.entries(cs.store) == []
+
+
+def test_a_family_made_whole_is_analysed_before_the_next_network_trains(tmp_path, monkeypatch):
+    """docs/campaign.md step 3: the analyses run as soon as a network is stored, not once the budget is spent
+    (a stretch of work that ends during the next hour of training keeps them)."""
+    plan = tuple(campaign.Network(f"head_direction/{c}", 0, (), "b") for c in ("noisy_biased", "noisy_unbiased"))
+    stored: list[campaign.Network] = []
+    events: list[str] = []
+
+    def train_one(net, cs, clock):
+        events.append(f"train {net.preset}")
+        return tmp_path / net.preset
+
+    def add(run_dir, root, store_dir, trajectory, manifest):
+        stored.append(next(n for n in plan if n.preset == manifest["preset"]))
+        return store.Entry(path=Path(run_dir), config={}, manifest=manifest)
+
+    monkeypatch.setattr(campaign, "_train_one", train_one)
+    monkeypatch.setattr(campaign, "_trajectory", lambda run_dir, net, cs, clock: {"steps": {}})
+    monkeypatch.setattr(campaign.store, "add", add)
+    monkeypatch.setattr(campaign, "pending", lambda store_dir, plan: [n for n in plan if n not in stored])
+    monkeypatch.setattr(campaign, "analyse_stage", lambda cs, clock: events.append("analyse") or [])
+    cs = campaign.Campaign(
+        budget_s=60, root=tmp_path / "runs", store=tmp_path / "store", page=None, threads=1,
+        stages=("train", "analyse"), force=False, device="cpu", command="test", plan=plan, scale="tiny",
+    )  # fmt: skip
+    campaign.run(cs)
+    assert events == [f"train {plan[0].preset}", "analyse", f"train {plan[1].preset}", "analyse", "analyse"]
 
 
 def test_a_second_campaign_on_the_same_root_is_refused_naming_the_first(tmp_path):

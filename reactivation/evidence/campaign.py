@@ -18,6 +18,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,9 +233,9 @@ def _manifest(net: Network, cs: Campaign) -> dict[str, Any]:
     }
 
 
-def train_stage(cs: Campaign, clock: Clock) -> list[store.Entry]:
-    """Train, measure and store the pending networks in order while the budget lasts; the entries added."""
-    added = []
+def train_stage(cs: Campaign, clock: Clock) -> Iterator[store.Entry]:
+    """Train, measure and store the pending networks in order while the budget lasts, yielding each entry as soon
+    as it is stored (the caller may analyse it before the next network trains)."""
     for net in pending(cs.store, cs.plan):
         if clock.left() <= 0:
             break
@@ -244,9 +245,9 @@ def train_stage(cs: Campaign, clock: Clock) -> list[store.Entry]:
         trajectory = _trajectory(run_dir, net, cs, clock)
         if trajectory is None:
             break
-        added.append(store.add(run_dir, cs.root, cs.store, trajectory, _manifest(net, cs)))
-        log.info("stored %s in %s", net, added[-1].path)
-    return added
+        entry = store.add(run_dir, cs.root, cs.store, trajectory, _manifest(net, cs))
+        log.info("stored %s in %s", net, entry.path)
+        yield entry
 
 
 #: The analyses run on the store, in order: reproduce's.
@@ -351,8 +352,12 @@ def run(cs: Campaign) -> list[str]:
         # One campaign at a time on a root: a second would train the same next network and be refused by its lock.
         cs.root.mkdir(parents=True, exist_ok=True)
         with runs.RunLock(cs.root):
-            if "train" in cs.stages:
-                done += [f"stored {e.path}" for e in train_stage(cs, clock)]
+            for entry in train_stage(cs, clock) if "train" in cs.stages else ():
+                done.append(f"stored {entry.path}")
+                if "analyse" in cs.stages:
+                    # A family made whole is analysed before the next network trains (minutes, against an hour of
+                    # training): a stretch of work that ends during the next training still has its results.
+                    done += [f"analysed {line}" for line in analyse_stage(cs, clock)]
             if "analyse" in cs.stages:
                 done += [f"analysed {line}" for line in analyse_stage(cs, clock)]
     if "report" in cs.stages and cs.page is not None:
