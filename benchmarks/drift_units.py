@@ -58,7 +58,8 @@ def measure(run_dir: Path, settle: int) -> dict:
     quiet = phases.quiescent["same"].hidden
     settled = quiet[:, -1].numpy()  # (B, n_rec) after `settle` quiescent steps
     settled_all = drift.settled_states(phases)  # the second half of quiescence, as queries=settled takes it
-    sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=None)
+    sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, n_pca=cfg.n_pca,
+                 bandwidth=None)  # fmt: skip
     mean, std = moments(model.noise_dist, model.sigma_rec)
     geometry, seed = setup.task.geometry, stream_seed(seed, "analysis")
     runs_ = {

@@ -1,23 +1,28 @@
-"""A recurrent map with the library's model interface whose zero-input step is the exact optimal denoiser of its
+"""Recurrent maps with the library's model interface whose zero-input step is the exact optimal denoiser of their
 awake states: the ground truth that the drift and temperature analyses are checked against (docs/theory.md).
 
-The awake states lie on a ring of radius R in a plane (orthonormal q1, q2) of an ``n_rec``-dimensional state
-space, at headings of a known density π, plus one step's recurrent noise: their density is
-``p(h) = ∫ π(θ) N(h; m + E(θ), s² I) dθ`` with ``E(θ) = R (cos θ q1 + sin θ q2)``, s the noise's standard deviation
-and m its mean (σ/2 per unit for ``uniform`` noise, else 0; ``uniform`` noise is not Gaussian, so there the
-denoiser below is the Gaussian one of the same variance, which the theory's first order uses).
+Each map's awake states lie on a curve in a plane (orthonormal q1, q2, orthogonal to (1, ..., 1)) of an
+``n_rec``-dimensional state space, plus one step's recurrent noise of standard deviation s and mean m (σ/2 per unit
+for ``uniform`` noise, else 0; ``uniform`` noise is not Gaussian, so there the denoiser is the Gaussian one of the
+same variance, which the theory's first order uses).
 
-- **Awake** (a non-zero input δ, the head-direction task's heading change per step): the next clean state is
-  E(θ) with θ = Q_π(Φ(δ / σ_δ)), π's quantile of the input's normal probability. The task draws δ i.i.d. from
-  N(0, σ_δ²), so θ ~ π, independently at every step, and the noisy awake states are draws from p.
+- **Awake** (a non-zero input δ, the head-direction task's heading change per step): the next clean state is a
+  point of the curve picked by the input's normal probability u = Φ(δ / σ_δ). The task draws δ i.i.d. from
+  N(0, σ_δ²), so the clean states are i.i.d. draws of a known density, and the noisy awake states of p, that
+  density convolved with the noise.
 - **Zero input** (quiescence, and the analyses' one-step update f(r, x = 0)): the posterior mean of the clean
-  state, ``f(h) = E[E(θ) | h] = h − m + s² ∇ log p(h)`` (Tweedie), by quadrature over ``n_grid`` headings:
-  the weights of the headings are ``π(θ) exp(R (u₁ cos θ + u₂ sin θ) / s²)``, u the plane coordinates of h − m.
-- **Readout**: head-direction cell i with preferred angle μ_i reads ``cos μ_i u₁ + sin μ_i u₂``, so the task's
-  top-k decoder reads the state's heading atan2(u₂, u₁). The initial state is E at the initial code's heading.
+  state, ``f(h) = h − m + s² ∇ log p(h)`` (Tweedie).
+- **Readout**: head-direction cell i with preferred angle μ_i reads ``cos μ_i u₁ + sin μ_i u₂``, u the plane
+  coordinates of the state, so the task's top-k decoder reads the state's heading atan2(u₂, u₁).
 
-With π = von Mises(κ) the heading has a prior the zero-input dynamics pull towards, so quiescence at noise c · s
-samples π^(2/c²) to first order in (s/R)²: π itself at c = √2 (the temperature check).
+:class:`RingDenoiser` (non-Gaussian): a ring of radius R at headings of a von Mises density π, its denoiser by
+quadrature over the headings. Quiescence at noise c · s samples π^(2/c²) to first order in (s/R)²: π itself at
+c = √2 (the temperature check).
+
+:class:`LineDenoiser` (Gaussian): the line u₁ = ``offset``, u₂ = a z with z ~ N(0, 1), so p is the Gaussian
+N(offset q1 + m, a² q2 q2ᵀ + s² I) and its denoiser is linear: ``f(h) = offset q1 + λ ⟨q2, h − m⟩ q2`` with
+λ = a² / (a² + s²). Quiescence at noise c · s is the autoregression u₂ ← λ u₂ + c s ε, whose stationary variance
+c² s² / (1 − λ²) equals the awake a² + s² at c² = (2a² + s²) / (a² + s²) (→ 2 as s / a → 0).
 """
 
 from __future__ import annotations
@@ -31,7 +36,60 @@ from reactivation.models import NoisyRecurrentBase
 from reactivation.models.noise import moments
 
 
-class RingDenoiser(NoisyRecurrentBase):
+class PlaneDenoiser(NoisyRecurrentBase):
+    """What the ground-truth maps share (module docstring): the plane, the noise's moments, the readout and the
+    awake/zero-input loop. A subclass gives the awake clean state of an input probability, the denoiser, and the
+    clean state of a heading (the initial state)."""
+
+    def __init__(self, n_rec: int, preferred: Tensor, *, sigma_rec: float, input_std: float, noise_dist: str,
+                 seed: int) -> None:  # fmt: skip
+        n_out = len(preferred)
+        super().__init__(1, n_rec, n_out, n_out, sigma2_rec=sigma_rec**2, noise_dist=noise_dist)
+        self.mean_noise, self.std_noise = moments(noise_dist, sigma_rec)
+        self.input_std = float(input_std)
+        # A random plane orthogonal to (1, ..., 1): uniform noise's mean then does not move the decoded heading.
+        draw = torch.randn(n_rec, 2, generator=torch.Generator().manual_seed(seed))
+        basis = torch.cat([torch.ones(n_rec, 1), draw], 1)
+        plane = torch.linalg.qr(basis)[0][:, 1:]
+        self.register_buffer("plane", plane)  # (n_rec, 2): q1, q2
+        with torch.no_grad():
+            self.readout.weight.copy_(torch.stack([torch.cos(preferred), torch.sin(preferred)], 1) @ plane.T)
+            self.preferred = preferred.clone()
+
+    def awake(self, u: Tensor) -> Tensor:
+        """The clean state picked by the input's probability: (B,) in (0, 1) -> (B, n_rec)."""
+        raise NotImplementedError
+
+    def denoise(self, h: Tensor) -> Tensor:
+        """The zero-input step f(h), the posterior mean of the clean state: (B, n_rec) -> (B, n_rec)."""
+        raise NotImplementedError
+
+    def at_heading(self, theta: Tensor) -> Tensor:
+        """A clean state whose decoded heading is θ (as near as the curve allows): (B,) rad -> (B, n_rec)."""
+        raise NotImplementedError
+
+    def initial_state(self, init_code: Tensor) -> Tensor:
+        """The clean state at the heading of the initial code (its population vector): (B, n_out) -> (B, n_rec)."""
+        vector = init_code @ torch.stack([torch.cos(self.preferred), torch.sin(self.preferred)], 1)
+        return self.at_heading(torch.atan2(vector[:, 1], vector[:, 0]))
+
+    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
+        """x (T, B, 1) inputs, h (B, n_rec) start, zeta (T, B, n_rec) noise -> (T, B, n_rec) states."""
+        states = []
+        for t in range(x.shape[0]):
+            delta, still = x[t, :, 0], x[t, :, 0] == 0
+            if still.all():  # quiescence and the one-step update
+                h = self.denoise(h)
+            else:
+                awake = self.awake(torch.special.ndtr(delta / self.input_std).clamp(1e-12, 1 - 1e-12))
+                h = torch.where(still[:, None], self.denoise(h), awake) if still.any() else awake
+            if zeta is not None:
+                h = h + zeta[t]
+            states.append(h)
+        return torch.stack(states)
+
+
+class RingDenoiser(PlaneDenoiser):
     """The optimal denoiser of noisy states on a ring (module docstring); weights are not trained.
 
     Args:
@@ -59,15 +117,8 @@ class RingDenoiser(NoisyRecurrentBase):
         n_grid: int = 512,
         seed: int = 0,
     ) -> None:
-        n_out = len(preferred)
-        super().__init__(1, n_rec, n_out, n_out, sigma2_rec=sigma_rec**2, noise_dist=noise_dist)
-        self.mean_noise, self.std_noise = moments(noise_dist, sigma_rec)
-        self.input_std, self.radius = float(input_std), float(radius)
-        # A random plane orthogonal to (1, ..., 1): uniform noise's mean then does not move the decoded heading.
-        draw = torch.randn(n_rec, 2, generator=torch.Generator().manual_seed(seed))
-        basis = torch.cat([torch.ones(n_rec, 1), draw], 1)
-        plane = torch.linalg.qr(basis)[0][:, 1:]
-        self.register_buffer("plane", plane)  # (n_rec, 2): q1, q2
+        super().__init__(n_rec, preferred, sigma_rec=sigma_rec, input_std=input_std, noise_dist=noise_dist, seed=seed)
+        self.radius = float(radius)
         grid = -math.pi + 2 * math.pi * (torch.arange(n_grid) + 0.5) / n_grid
         log_prior = kappa * torch.cos(grid)
         self.register_buffer("grid", grid)
@@ -76,12 +127,9 @@ class RingDenoiser(NoisyRecurrentBase):
         # π's distribution function at the grid cells' edges (piecewise constant density): the quantile's knots.
         cdf = torch.cat([torch.zeros(1), torch.cumsum(self.log_prior.exp(), 0)])
         self.register_buffer("cdf", cdf / cdf[-1])
-        with torch.no_grad():
-            self.readout.weight.copy_(torch.stack([torch.cos(preferred), torch.sin(preferred)], 1) @ plane.T)
-            self.preferred = preferred.clone()
 
     def embed(self, theta: Tensor) -> Tensor:
-        """E(θ): (...,) headings, rad -> (..., n_rec) clean states."""
+        """E(θ) = R (cos θ q1 + sin θ q2): (...,) headings, rad -> (..., n_rec) clean states."""
         return self.radius * torch.stack([torch.cos(theta), torch.sin(theta)], -1) @ self.plane.T
 
     def quantile(self, u: Tensor) -> Tensor:
@@ -91,30 +139,69 @@ class RingDenoiser(NoisyRecurrentBase):
         low, width = self.cdf[i], (self.cdf[i + 1] - self.cdf[i]).clamp_min(1e-30)
         return -math.pi + step * (i + (u - low) / width)
 
+    def awake(self, u: Tensor) -> Tensor:
+        """E(θ) at θ = Q_π(u), so θ ~ π."""
+        return self.embed(self.quantile(u))
+
     def denoise(self, h: Tensor) -> Tensor:
-        """The zero-input step f(h) = E[E(θ) | h]: (B, n_rec) -> (B, n_rec) (module docstring)."""
+        """E[E(θ) | h]: the headings weighted by ``π(θ) exp(R (u₁ cos θ + u₂ sin θ) / s²)``, u the plane
+        coordinates of h − m."""
         u = (h - self.mean_noise) @ self.plane  # (B, 2)
         s2 = self.std_noise**2
         w = torch.softmax(self.log_prior + (self.radius / s2) * u @ self.circle.T, dim=1)  # (B, n_grid)
         return self.radius * (w @ self.circle) @ self.plane.T  # E[(cos θ, sin θ) | h] on the ring
 
-    def initial_state(self, init_code: Tensor) -> Tensor:
-        """E at the heading of the initial code (its population vector): (B, n_out) -> (B, n_rec)."""
-        vector = init_code @ torch.stack([torch.cos(self.preferred), torch.sin(self.preferred)], 1)
-        return self.embed(torch.atan2(vector[:, 1], vector[:, 0]))
+    def at_heading(self, theta: Tensor) -> Tensor:
+        return self.embed(theta)
 
-    def _run(self, x: Tensor, h: Tensor, zeta: Tensor | None) -> Tensor:
-        """x (T, B, 1) inputs, h (B, n_rec) start, zeta (T, B, n_rec) noise -> (T, B, n_rec) states."""
-        states = []
-        for t in range(x.shape[0]):
-            delta, still = x[t, :, 0], x[t, :, 0] == 0
-            if still.all():  # quiescence and the one-step update
-                h = self.denoise(h)
-            else:
-                u = torch.special.ndtr(delta / self.input_std).clamp(1e-12, 1 - 1e-12)
-                awake = self.embed(self.quantile(u))
-                h = torch.where(still[:, None], self.denoise(h), awake) if still.any() else awake
-            if zeta is not None:
-                h = h + zeta[t]
-            states.append(h)
-        return torch.stack(states)
+
+class LineDenoiser(PlaneDenoiser):
+    """The optimal (linear) denoiser of noisy states on a line with a Gaussian density (module docstring).
+
+    Args:
+        n_rec: state dimension.
+        preferred: (n_out,) preferred angles of the head-direction cells the readout feeds, rad.
+        sigma_rec: the recurrent noise's scale σ.
+        input_std: σ_δ, the standard deviation of the awake input, rad/step.
+        spread: a, the clean states' standard deviation along the line, state units.
+        offset: the line's distance from the origin along q1, state units (headings within ±π/2 of 0).
+        noise_dist: the library's recurrent noise distribution.
+        seed: seed of the plane's random orientation.
+    """
+
+    def __init__(
+        self,
+        n_rec: int,
+        preferred: Tensor,
+        *,
+        sigma_rec: float,
+        input_std: float,
+        spread: float = 0.5,
+        offset: float = 1.0,
+        noise_dist: str = "gaussian",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(n_rec, preferred, sigma_rec=sigma_rec, input_std=input_std, noise_dist=noise_dist, seed=seed)
+        self.spread, self.offset = float(spread), float(offset)
+        self.shrink = self.spread**2 / (self.spread**2 + self.std_noise**2)  # λ
+
+    def point(self, along: Tensor) -> Tensor:
+        """The line's point ``offset q1 + along q2``: (B,) state units -> (B, n_rec)."""
+        return self.offset * self.plane[:, 0] + along[:, None] * self.plane[:, 1]
+
+    def awake(self, u: Tensor) -> Tensor:
+        """The point at a z = a Φ⁻¹(u), so z ~ N(0, 1)."""
+        return self.point(self.spread * torch.special.ndtri(u))
+
+    def denoise(self, h: Tensor) -> Tensor:
+        """``offset q1 + λ ⟨q2, h − m⟩ q2``: the clean q1 coordinate is known, the rest of the noise is removed, and
+        along q2 the Gaussian posterior mean shrinks by λ."""
+        return self.point(self.shrink * ((h - self.mean_noise) @ self.plane[:, 1]))
+
+    def at_heading(self, theta: Tensor) -> Tensor:
+        return self.point(self.offset * torch.tan(theta.clamp(-1.4, 1.4)))
+
+    def matching_factor(self) -> float:
+        """c at which quiescence's stationary spread along the line equals the awake one (module docstring)."""
+        a2, s2 = self.spread**2, self.std_noise**2
+        return math.sqrt((2 * a2 + s2) / (a2 + s2))

@@ -615,10 +615,17 @@ def test_the_drift_kde_is_refused_with_fewer_states_than_dimensions_plus_one(tmp
         config=OmegaConf.create({"task": {"sequence_length": 6}}),
     )
     with pytest.raises(ConfigError, match=r"n_states=2 is not allowed: .* in 2 dimensions .* n_states >= 3"):
-        check_sizes(run, batch_size=4, n_states=2, n_queries=20, n_components=1)  # the 2-D latent decides
-    with pytest.raises(ConfigError, match=r"batch_size=4 is too small .* 24 states, 12 of them queries .*needs 17"):
-        check_sizes(run, batch_size=4, n_states=17, n_queries=20, n_components=16)
-    check_sizes(run, batch_size=8, n_states=17, n_queries=20, n_components=16)  # 48 states: 20 queries, 17 left
+        check_sizes(run, batch_size=4, n_states=2, n_queries=20, n_components=1, n_pca=5)  # the 2-D latent decides
+    with pytest.raises(ConfigError, match=r"n_pca=16 is not allowed: the drift's PCA in 16 dimensions .* n_pca >= 17"):
+        check_sizes(run, batch_size=4, n_states=17, n_queries=20, n_components=16, n_pca=16)
+    with pytest.raises(ConfigError, match=r"batch_size=4 is too small .* 24 states, .* 20 queries .* 17 for the KDE "
+                                          r".* 17 for the principal .* Raise batch_size to 9"):  # fmt: skip
+        check_sizes(run, batch_size=4, n_states=17, n_queries=20, n_components=16, n_pca=17)
+    check_sizes(run, batch_size=9, n_states=17, n_queries=20, n_components=16, n_pca=17)  # 54 states: 20 + 17 + 17
+    # settled queries come from the last settle_steps // 2 quiescent steps, so the active states need no queries
+    check_sizes(run, batch_size=6, n_states=17, n_queries=20, n_components=16, n_pca=17, settle_steps=8)
+    with pytest.raises(ConfigError, match=r"settle_steps=6 gives 18 settled states .* fewer than n_queries=20"):
+        check_sizes(run, batch_size=6, n_states=17, n_queries=20, n_components=16, n_pca=17, settle_steps=6)
 
 
 def test_the_temperature_analysis_refuses_mode_before_reading_any_run(tmp_path):

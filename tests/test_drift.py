@@ -30,11 +30,11 @@ def _contraction(states: np.ndarray, s: float, seed: int = 0) -> dict:
         model.recurrent.weight.zero_()
     return drift.compare(
         model, Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), s, n_states=4000,
-        n_queries=1000, n_components=4, bandwidth=None, seed=seed,
+        n_queries=1000, n_components=4, n_pca=1000, bandwidth=None, seed=seed,
     )  # fmt: skip
 
 
-def _gaussian_states(n: int = 5000, seed: int = 3) -> np.ndarray:
+def _gaussian_states(n: int = 6000, seed: int = 3) -> np.ndarray:
     """States of N(0, V I) in the top 4 dimensions and 10x less spread in the rest (so the PCA finds those 4)."""
     scale = np.r_[np.full(4, math.sqrt(V)), np.full(N_REC - 4, math.sqrt(V) / 10)]
     return (np.random.default_rng(seed).normal(size=(n, N_REC)) * scale).astype(np.float32)
@@ -45,7 +45,10 @@ def test_the_optimal_denoiser_of_its_states_scores_as_the_estimators_reference()
     states = _gaussian_states()
     exact = _contraction(states, math.sqrt(ALPHA * V))
     assert exact["pca"]["cosine"] == pytest.approx(exact["reference"]["cosine"], abs=0.03)
-    assert exact["pca"]["slope"] == pytest.approx(exact["reference"]["slope"], rel=0.05)
+    # One KDE's slope varies by about 4 % from sample to sample (measured over 6 seeds: ratio to the reference's
+    # 1.02 ± 0.04): the mean of 6 independent samples is within 6 % of the reference's.
+    draws = [_contraction(_gaussian_states(seed=3 + k), math.sqrt(ALPHA * V), seed=k) for k in range(6)]
+    assert np.mean([d["pca"]["slope"] / d["reference"]["slope"] for d in draws]) == pytest.approx(1.0, abs=0.06)
     assert 0.7 < exact["pca"]["slope"] < 1.05 and exact["pca"]["cosine"] > 0.8  # 4-D: the KDE attenuates a little
     # predicted against a noise twice as large in variance, the same drift is half the prediction: slope halves
     double = _contraction(states, math.sqrt(2 * ALPHA * V))
@@ -59,19 +62,25 @@ def test_the_optimal_denoiser_of_its_states_scores_as_the_estimators_reference()
 
 def test_queries_given_apart_from_the_kde_states_score_as_a_subset_of_them_would():
     # Queries drawn apart from the same density are as good as queries drawn from the KDE's sample; queries far
-    # off it, where the KDE's score is not the density's, are not.
-    states = _gaussian_states()
+    # off it, where the KDE's score is not the density's, are not. One set of 1000 queries' slope varies by about
+    # 5 % (measured over 5 seeds: ratio apart / inside 0.98 ± 0.05), so the mean of 5 is compared.
     model = NoisyRNN(2, N_REC, 10, 10, dt=ALPHA, tau=1.0, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         model.recurrent.weight.zero_()
-    kw = dict(n_states=4000, n_queries=1000, n_components=4, bandwidth=None, seed=0)
-    args = (model, Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), math.sqrt(ALPHA * V))
-    inside = drift.compare(*args, **kw)
-    apart = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9))
-    assert apart["pca"]["n"] == 1000 and apart["pca"]["slope"] == pytest.approx(inside["pca"]["slope"], rel=0.05)
-    assert apart["pca"]["cosine"] == pytest.approx(inside["pca"]["cosine"], abs=0.03)
-    far = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9) * 3)
-    assert far["pca"]["slope"] < 0.8 * inside["pca"]["slope"]
+    ratios, far_ratios = [], []
+    for k in range(5):
+        states = _gaussian_states(seed=3 + k)
+        kw = dict(n_states=4000, n_queries=1000, n_components=4, n_pca=1000, bandwidth=None, seed=k)
+        args = (model, Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), math.sqrt(ALPHA * V))
+        inside = drift.compare(*args, **kw)
+        apart = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9 + k))
+        assert apart["pca"]["n"] == 1000
+        assert apart["pca"]["cosine"] == pytest.approx(inside["pca"]["cosine"], abs=0.03)
+        ratios.append(apart["pca"]["slope"] / inside["pca"]["slope"])
+        far = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9 + k) * 3)
+        far_ratios.append(far["pca"]["slope"] / inside["pca"]["slope"])
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.06)
+    assert max(far_ratios) < 0.8
 
 
 def test_the_field_averages_drift_and_prediction_in_the_bins_of_the_box():

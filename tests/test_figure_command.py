@@ -41,7 +41,7 @@ ANALYSES = {
     "distance": SIZES,
     "manifold": SIZES,
     "temperature": {**SIZES, "t_shift": 2, "n_samples": 100, "factors": [0, 1, 1.4142135623730951, 2]},
-    "drift": {"batch_size": 6, "n_states": 40, "n_queries": 20},  # 36 states: 18 queries, 18 in the KDE
+    "drift": {"batch_size": 6, "n_states": 40, "n_queries": 20, "n_pca": 40},  # 120 states: 20 + 40 + 40
     "diffusion": {**SIZES, "t_shift": 2},
 }
 #: Kinds whose sizes the figure command line can set: those of figures.yaml's analyses block (the command refuses a

@@ -5,8 +5,12 @@ state r by ``Δr* = s² ∇_r log p(r)``, p the distribution of noisy active sta
 measures how close a network's zero-input, noise-free one-step update ``Δr(r) = f(r, x = 0) − r`` comes to it, at
 ``n_queries`` noisy active states r, against a Gaussian KDE of ``n_states`` others (its score is analytic):
 
-- ``pca``: in the active states' top ``n_components`` principal components, where the projected noise is s² I, so
-  the prediction is s² ∇_z log p(z);
+- ``pca``: in the top ``n_components`` principal components of ``n_pca`` further active states, where the projected
+  noise is s² I, so the prediction is s² ∇_z log p(z). The components are fitted apart from the queries and the
+  KDE states: chosen on the KDE's own states, the noise directions among them would be those where that sample
+  happens to spread most (by about (1 + √(n_rec/N))² in variance), the KDE would see a wider density there than
+  the one the network denoises, and its score would understate the drift (on an exactly Gaussian density, by
+  0.81 against 0.66 in slope: tests/test_groundtruth.py);
 - ``decoded``: in the decoded latent (position, m; heading, rad). The task's own decoder (the top-k cells' centres)
   is piecewise constant, so a one-step drift rarely moves it; a smooth one stands in: the least-squares linear map
   from states to the network's own decoded latents (to cos and sin of the heading on the circle), fitted on the KDE
@@ -123,6 +127,7 @@ def compare(
     n_states: int,
     n_queries: int,
     n_components: int,
+    n_pca: int,
     bandwidth: float | None,
     seed: int,
     at: np.ndarray | None = None,
@@ -132,8 +137,9 @@ def compare(
     Args:
         model: the network whose drift is measured (a run's, or the untrained one).
         geometry: the latent space of its task.
-        states: (N, n_rec) noisy active states (float32); the queries and the KDE samples are disjoint random
-            subsets of them (at most half are queries).
+        states: (N, n_rec) noisy active states (float32): the queries, the KDE samples and the states the
+            principal components are fitted on are disjoint random subsets of them, so N must be at least
+            ``n_queries + n_states + n_pca`` (``n_states + n_pca`` with ``at``).
         decoded: (N, d) the task decoder's latents of those states (m or rad).
         s: the standard deviation of one step's recurrent noise, per unit (:func:`~reactivation.models.noise.
             moments`): the prediction is s² ∇ log p.
@@ -142,26 +148,36 @@ def compare(
         n_states: KDE samples.
         n_queries: query states.
         n_components: principal components of the PCA space.
+        n_pca: states the principal components are fitted on (module docstring: apart from the KDE's).
         bandwidth: kernel standard deviation as a multiple of Scott's (None: Scott's).
         seed: seed of the subsets, the decoded noise draw and the reference Gaussian.
         at: (M, n_rec) states to query instead of a subset of ``states`` (e.g. states the network reached without
-            input); the KDE then takes its ``n_states`` from ``states``, and the PCA and decoder are fitted as usual.
+            input; M >= n_queries); the KDE and the PCA then take their states from ``states``.
+
+    Raises:
+        ValueError: fewer states than the sizes need (:func:`check_sizes` refuses such settings before any work).
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(states))
+    own = 0 if at is not None else n_queries  # queries taken from ``states``
+    if len(states) < own + n_states + n_pca or (at is not None and len(at) < n_queries):
+        raise ValueError(
+            f"{len(states)} active states{'' if at is None else f' and {len(at)} query states'} are too few for "
+            f"n_queries={n_queries}, n_states={n_states}, n_pca={n_pca}"
+        )
+    # The KDE and PCA states come first, so that queries given in ``at`` meet the same KDE as a subset would.
+    kde, fit = order[:n_states], order[n_states : n_states + n_pca]
     if at is None:
-        n_queries = min(n_queries, len(states) // 2)
-        query, kde = order[:n_queries], order[n_queries : n_queries + n_states]
-        queries = states[query]
+        queries = states[order[n_states + n_pca : n_states + n_pca + n_queries]]
     else:
-        queries, kde = at[rng.permutation(len(at))[:n_queries]], order[:n_states]
+        queries = at[rng.permutation(len(at))[:n_queries]]
     data = states[kde]
     device = next(model.parameters()).device
     f = one_step(model, torch.as_tensor(queries, device=device))
     stepped = f.double().cpu().numpy() + noise_mean  # the noise's mean acts as a constant input at every step
 
-    # PCA space: noise s² I after an orthonormal projection.
-    mean, components, _ = pca_fit(states, n_components)
+    # PCA space: noise s² I after an orthonormal projection, fitted apart from the KDE's states (module docstring).
+    mean, components, _ = pca_fit(states[fit], n_components)
     z_data, z = pca_project(data, mean, components), pca_project(queries, mean, components)
     drift_z = pca_project(stepped, mean, components) - z
     predicted_z = s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth))
@@ -243,32 +259,47 @@ def field(geometry: Geometry, y: np.ndarray, drift: np.ndarray, predicted: np.nd
     }
 
 
-def check_sizes(setup: Setup, batch_size: int, n_states: int, n_queries: int, n_components: int) -> None:
-    """Refuse sizes whose KDE would have no density, before any rollout: it needs more states than dimensions.
+def check_sizes(
+    setup: Setup, batch_size: int, n_states: int, n_queries: int, n_components: int, n_pca: int,
+    settle_steps: int | None = None,
+) -> None:  # fmt: skip
+    """Refuse sizes the drift's states cannot fill, before any rollout.
 
-    :func:`compare` draws its queries and KDE states from the ``batch_size`` × sequence-length active states of a
-    run (at most half of them queries), and fits a KDE in ``min(n_components, n_rec)`` principal components and in
-    the task's ``d``-dimensional decoded latent: each needs at least one state more than its dimensions.
+    :func:`compare` draws its queries, KDE states and PCA states as disjoint subsets of the ``batch_size`` ×
+    sequence-length active states of a run (the queries from the ``batch_size`` × ``settle_steps - settle_steps //
+    2`` settled states instead when ``settle_steps`` is given), and fits a KDE in ``min(n_components, n_rec)``
+    principal components and in the task's ``d``-dimensional decoded latent: each needs at least one state more
+    than its dimensions, as does the PCA.
 
     Raises:
-        ConfigError: naming the sizes and the least ``n_states`` (or ``batch_size``) that works.
+        ConfigError: naming the sizes and the least ``n_states``, ``n_pca`` or ``batch_size`` that works.
     """
     dims = max(min(n_components, setup.model.n_rec), setup.task.geometry.dim)
     need = dims + 1
-    if n_states < need:
+    for key, value in (("n_states", n_states), ("n_pca", n_pca)):
+        if value < need:
+            raise ConfigError(
+                f"{key}={value} is not allowed: the drift's {'KDE' if key == 'n_states' else 'PCA'} in {dims} "
+                f"dimensions (n_components={n_components} of the {setup.model.n_rec} hidden units, a "
+                f"{setup.task.geometry.dim}-D latent) needs more states than dimensions, {key} >= {need}."
+            )
+    steps = int(setup.config.task.sequence_length)
+    own = 0 if settle_steps is not None else n_queries
+    if batch_size * steps < own + n_states + n_pca:
+        least = -(-(own + n_states + n_pca) // steps)
+        queries = f"{n_queries} queries (n_queries), " if own else ""
         raise ConfigError(
-            f"n_states={n_states} is not allowed: the drift's KDE in {dims} dimensions (n_components={n_components}"
-            f" of the {setup.model.n_rec} hidden units, a {setup.task.geometry.dim}-D latent) needs more states "
-            f"than dimensions, n_states >= {need}."
+            f"batch_size={batch_size} is too small for the drift: {batch_size} trajectories x {steps} active steps "
+            f"give {batch_size * steps} states, and it takes {queries}{n_states} for the KDE (n_states) and {n_pca} "
+            f"for the principal components (n_pca) from them, all apart. Raise batch_size to {least}, or lower "
+            "those sizes."
         )
-    available = batch_size * int(setup.config.task.sequence_length)
-    kde = min(n_states, available - min(n_queries, available // 2))
-    if kde < need:
+    settled = 0 if settle_steps is None else batch_size * (settle_steps - settle_steps // 2)
+    if settle_steps is not None and settled < n_queries:
         raise ConfigError(
-            f"batch_size={batch_size} is too small for the drift's KDE: {batch_size} trajectories x "
-            f"{setup.config.task.sequence_length} active steps give {available} states, {available - kde} of them "
-            f"queries (n_queries={n_queries}, at most half), leaving {kde} for the KDE, which needs {need} "
-            f"(more than its {dims} dimensions). Raise batch_size."
+            f"settle_steps={settle_steps} gives {settled} settled states ({batch_size} trajectories x the last "
+            f"{settle_steps - settle_steps // 2} steps), fewer than n_queries={n_queries}: raise settle_steps or "
+            "batch_size, or lower n_queries."
         )
 
 
@@ -285,16 +316,20 @@ def run(s: Settings) -> dict:
     loaded = lookup.load_conditions(s)
     setups = {name: setup for name, (_, setup) in loaded.items()}
     reference = setups.get("noisy_unbiased") or next(iter(setups.values()))
-    for setup in setups.values():  # a family shares its sizes, unless train_overrides made them differ
-        check_sizes(setup, cfg.batch_size, cfg.n_states, cfg.n_queries, cfg.n_components)
-    untrained = protocol.random_network(reference, s)
-    seed = stream_seed(s.seed, "analysis")
-    sizes = dict(n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, bandwidth=cfg.bandwidth)
-    result: dict[str, dict] = {}
     # Settled queries: the second half of a quiescent rollout (at the trained noise; with the absolute mode's noise
     # for the baselines). Awake queries need no quiescence (one step is simulated and not used).
     settled = cfg.queries == "settled"
     steps = cfg.settle_steps if settled else 1
+    for setup in setups.values():  # a family shares its sizes, unless train_overrides made them differ
+        check_sizes(setup, cfg.batch_size, cfg.n_states, cfg.n_queries, cfg.n_components, cfg.n_pca,
+                    steps if settled else None)  # fmt: skip
+    untrained = protocol.random_network(reference, s)
+    seed = stream_seed(s.seed, "analysis")
+    sizes = dict(
+        n_states=cfg.n_states, n_queries=cfg.n_queries, n_components=cfg.n_components, n_pca=cfg.n_pca,
+        bandwidth=cfg.bandwidth,
+    )  # fmt: skip
+    result: dict[str, dict] = {}
     modes = {name: ("same" if setup.model.sigma_rec > 0 else "absolute",) for name, setup in setups.items()}
     simulated = protocol.simulate_all(
         setups, s, cfg.batch_size, steps, keep_hidden=True, modes=modes if settled else None

@@ -121,6 +121,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "batch_models": (lambda v: v == "auto" or isinstance(v, bool), "auto (batched on CUDA), true or false"),
     "n_states": (is_positive_int, "a positive integer (states in the KDE)"),
     "n_queries": (is_positive_int, "a positive integer (states where drift and score are compared)"),
+    "n_pca": (is_positive_int, "a positive integer (states the drift's principal components are fitted on)"),
     "bandwidth": (
         lambda v: v is None or (is_number(v) and math.isfinite(v) and v > 0),
         "null (Scott's rule) or a factor > 0 of Scott's kernel width, e.g. bandwidth=2",
@@ -197,14 +198,15 @@ def settings(cfg: DictConfig) -> Settings:
             f"t_shift={values['t_shift']} is not allowed: t_shift must leave at least 2 of the "
             f"t_quiescent={values['t_quiescent']} quiescent steps (t_shift <= t_quiescent - 2)."
         )
-    if "n_states" in values and "n_components" in values and not values["n_states"] > values["n_components"]:
+    for key, what in (("n_states", "KDE is fitted in"), ("n_pca", "PCA finds")):
         # output_drift.py's KDE lives in the n_components principal components: its kernel is the states' sample
-        # covariance, singular unless there are more states than dimensions.
-        raise ConfigError(
-            f"n_states={values['n_states']} is not allowed: the drift's KDE is fitted in the "
-            f"n_components={values['n_components']} principal components and needs more states than dimensions, "
-            f"n_states >= {values['n_components'] + 1} (or fewer n_components)."
-        )
+        # covariance, singular unless there are more states than dimensions; the PCA needs as many to find them.
+        if key in values and "n_components" in values and not values[key] > values["n_components"]:
+            raise ConfigError(
+                f"{key}={values[key]} is not allowed: the drift's {what} the n_components={values['n_components']}"
+                f" principal components and needs more states than dimensions, {key} >= "
+                f"{values['n_components'] + 1} (or fewer n_components)."
+            )
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
     if values.get("ratio_clip") is not None:
