@@ -6,7 +6,8 @@
 For each network (the presets of benchmarks/bench.py, paper size) and ensemble size E, a fresh child process
 builds E runs of different seeds (mixed noise: every other member has no recurrent noise) and times the training
 loop's own step (reactivation.training: each member's batch from its stream, the stacked forward and backward,
-StackedAdam, the divergence check) at 2 threads; it reports the median step time and its peak resident memory.
+torch Adam on the stacked parameters, the divergence check) at 2 threads; it reports the median step time and its
+peak resident memory.
 The baseline is the same network trained as separate single runs: one process at 2 threads, and two processes
 at 1 thread each running at the same time (the best a 2-core machine does with separate runs). Throughput is
 network-steps per second (E / step time); ratios are against the better baseline, measured in the same run.

@@ -779,7 +779,8 @@ def markdown(results: dict) -> str:
     out += [
         (
             "benchmarks/ensemble.py's step (the training loop's own: each member's batch from its stream, the "
-            "stacked forward and backward, StackedAdam, the divergence check), members of different seeds, every "
+            "stacked forward and backward, torch Adam on the stacked parameters, the divergence check), members of "
+            "different seeds, every "
             "other one without recurrent noise. Ratio = throughput against E = 1 on this device."
         ),
         "",

@@ -31,7 +31,8 @@ from reactivation.training import Job, train_ensemble
 
 log = logging.getLogger(__name__)
 
-#: Settings in which the members of one ensemble may differ: they are per-network data, not shapes.
+#: Settings in which the members of one ensemble may differ: they are per-network data, not shapes. (The
+#: optimiser's, ``trainer.lr`` and ``trainer.weight_decay``, are shared: one torch Adam steps the whole ensemble.)
 PER_MEMBER = (
     "seed",
     "rnn.sigma2_in",
@@ -39,8 +40,6 @@ PER_MEMBER = (
     "rnn.sigma2_out",
     "rnn.noise_dist",
     "task.biased",
-    "trainer.lr",
-    "trainer.weight_decay",
 )
 #: Settings that do not change what is trained, so need not agree either (the device must).
 _FREE = {*PER_MEMBER, *(key for key in RUNTIME_KEYS if key != "device")}

@@ -1,9 +1,10 @@
 """The training loop (SPEC §5): fresh batches, MSE on the cell code, Adam, checkpoints and resume.
 
-``train(cfg, run_dir)`` trains one run; ``train_ensemble(jobs)`` trains runs that share shapes and schedule as one
-stacked computation (:class:`~reactivation.models.Ensemble`, :class:`~reactivation.optim.StackedAdam`), each
-member in its own ordinary run directory. Both are independent of Hydra: ``train.py`` composes the config and
-picks the run directory; tests and notebooks call them directly with a composed or hand-made config.
+``train(cfg, run_dir)`` trains one run; ``train_ensemble(jobs)`` trains runs that share shapes, schedule and
+optimiser settings as one stacked computation (:class:`~reactivation.models.Ensemble`, one ``torch.optim.Adam`` on
+the stacked parameters: :mod:`reactivation.optim`), each member in its own ordinary run directory. Both are
+independent of Hydra: ``train.py`` composes the config and picks the run directory; tests and notebooks call them
+directly with a composed or hand-made config.
 
 One loop (:func:`_loop`) drives both: it steps a :class:`_Networks` (one model with ``torch.optim.Adam``, or an
 ensemble) and keeps each run's books (metrics, checkpoints, resume state) in a :class:`_Run`.
@@ -27,10 +28,9 @@ from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from reactivation import ReactivationError, runs
+from reactivation import ReactivationError, optim, runs
 from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
 from reactivation.models import Ensemble
-from reactivation.optim import StackedAdam
 from reactivation.precision import matmul_precision
 from reactivation.seeding import generator
 from reactivation.tasks import Batch
@@ -187,11 +187,12 @@ def train_ensemble(jobs: Sequence[Job]) -> list[dict[str, Any] | ReactivationErr
     """Train the runs of ``jobs`` together, as one stacked computation (an ensemble).
 
     The jobs must share shapes and schedule (:func:`reactivation.ensembles.group` makes such groups); they may
-    differ in seed, noise levels and distribution, ``task.biased``, learning rate and weight decay. Each member
-    draws its centres, weights, batches and noise from its own seed's streams, so it is the run that
-    :func:`train` would train, to float rounding (batched matrix products need not round as single ones do),
-    and it writes its own ordinary run directory. Finished runs are skipped; runs resumed from different steps
-    train one after the other, each step's group as one ensemble; a group of one is a plain single run.
+    differ in seed, noise levels and distribution and ``task.biased``. Each member draws its centres, weights,
+    batches and noise from its own seed's streams, so it is the run that :func:`train` would train, to float
+    rounding (batched matrix products need not round as single ones do), and it writes its own ordinary run
+    directory. Finished runs are skipped; runs resumed from different steps, or of other learning rates or weight
+    decays (one torch Adam steps an ensemble), train one after the other, each such group as one ensemble; a
+    group of one is a plain single run.
 
     Args:
         jobs: the runs.
@@ -220,9 +221,15 @@ def train_ensemble(jobs: Sequence[Job]) -> list[dict[str, Any] | ReactivationErr
                 results[index] = done
             else:
                 members.append(run)
-        # A run resumed at step 0 has evaluated step 0 already and a fresh one has not: they train apart.
-        for start, resumed in sorted({(run.start, run.state is not None) for run in members}):
-            group = [run for run in members if (run.start, run.state is not None) == (start, resumed)]
+
+        # A run resumed at step 0 has evaluated step 0 already and a fresh one has not: they train apart. So do runs
+        # of other optimiser settings: one torch Adam steps an ensemble.
+        def key(run: _Run) -> tuple[int, bool, float, float]:
+            return run.start, run.state is not None, float(run.cfg.trainer.lr), float(run.cfg.trainer.weight_decay)
+
+        for part in sorted({key(run) for run in members}):
+            group = [run for run in members if key(run) == part]
+            start = part[0]
             for position, run in enumerate(group):
                 held.enter_context(run.open(_ensemble_record(group, position)))
             networks: _Networks = _Stacked(group) if len(group) > 1 else _One(group[0])
@@ -265,7 +272,7 @@ class _Run:
         self.error_name = self.task.error_name  # the task names its decoding error (pos_mse, hd_mse, ...)
         self.params = list(self.model.parameters())
         tr = self.cfg.trainer
-        self.optimizer = torch.optim.Adam(self.params, lr=tr.lr, weight_decay=tr.weight_decay)
+        self.optimizer = optim.adam(self.params, tr.lr, tr.weight_decay)
         self.streams = {
             name: generator(self.cfg.seed, name, self.device) for name in ("train_batches", "train_noise", "eval_noise")
         }
@@ -561,7 +568,8 @@ class _One(_Networks):
 
 
 class _Stacked(_Networks):
-    """Runs of one shape as an :class:`~reactivation.models.Ensemble` with :class:`~reactivation.optim.StackedAdam`.
+    """Runs of one shape and one optimiser setting as an :class:`~reactivation.models.Ensemble`, stepped by one
+    torch Adam on the stacked parameters (:mod:`reactivation.optim`).
 
     Built from the runs' models and optimizers as restored (fresh or resumed), so member k starts exactly where
     run k would on its own.
@@ -574,14 +582,12 @@ class _Stacked(_Networks):
         self.runs = list(group)
         self.net = Ensemble([run.model for run in self.runs])
         self.params = list(self.net.parameters())
-        self.optimizer = StackedAdam(
-            self.params,
-            lr=[run.cfg.trainer.lr for run in self.runs],
-            weight_decay=[run.cfg.trainer.weight_decay for run in self.runs],
-        )
+        tr = self.runs[0].cfg.trainer
+        if any((run.cfg.trainer.lr, run.cfg.trainer.weight_decay) != (tr.lr, tr.weight_decay) for run in self.runs):
+            raise ValueError("the members of an ensemble share trainer.lr and trainer.weight_decay (ensembles.group)")
+        self.optimizer = optim.adam(self.params, tr.lr, tr.weight_decay)
         if self.runs[0].optimizer.state:  # resumed (or rebuilt after a drop): every member has its Adam state
-            for k, run in enumerate(self.runs):
-                self.optimizer.load_member_state_dict(k, run.optimizer.state_dict(), run.params)
+            optim.load_member_states(self.optimizer, [run.optimizer.state_dict() for run in self.runs])
         self.zero_losses = torch.tensor([run.zero_loss for run in self.runs], device=self.runs[0].device)
 
     def forward(self, batches: Sequence[Batch], stream: str | None) -> torch.Tensor:
@@ -607,7 +613,7 @@ class _Stacked(_Networks):
     def sync(self) -> None:
         for k, run in enumerate(self.runs):
             run.model.load_state_dict(self.net.member_state_dict(k))
-            run.optimizer.load_state_dict(self.optimizer.member_state_dict(k, run.params))
+            run.optimizer.load_state_dict(optim.member_state_dict(self.optimizer, k))
 
     def drop(self, failed: Sequence[tuple[_Run, ReactivationError]]) -> None:
         if not failed:

@@ -27,7 +27,7 @@ MEMBERS = {
     "gru": [
         ("spatial_navigation/noisy_unbiased_gru", 0, []),
         ("spatial_navigation/noisy_biased_gru", 1, ["rnn.sigma2_rec=0.0"]),
-        ("spatial_navigation/noisy_unbiased_gru", 2, ["trainer.lr=0.003"]),
+        ("spatial_navigation/noisy_unbiased_gru", 2, ["rnn.noise_dist=gaussian_matched"]),
     ],
     "hd": [
         ("head_direction/noisy_unbiased", 0, []),
@@ -82,6 +82,19 @@ def test_each_member_is_the_single_run_of_its_preset_and_seed(kind, tiny_config,
         assert {k: v for k, v in config.items() if k != "ensemble"} == runs.load_config(alone)
 
 
+def test_runs_of_another_learning_rate_train_as_an_ensemble_of_their_own(tiny_config, tmp_path):
+    # One torch Adam steps an ensemble, so members share trainer.lr and trainer.weight_decay: the others train apart,
+    # each still the single run of its settings.
+    jobs = _jobs(tiny_config, tmp_path, "vanilla", "trainer.n_epochs=3")
+    jobs[2] = Job(tiny_config(jobs[2].preset, "trainer.lr=0.003", "trainer.n_epochs=3", seed=2), jobs[2].run_dir,
+                  jobs[2].preset)  # fmt: skip
+    results = train_ensemble(jobs)
+    assert all(isinstance(r, dict) and r["step"] == 3 for r in results)
+    assert [runs.load_config(j.run_dir).get("ensemble", {}).get("size") for j in jobs] == [2, 2, None]
+    alone = train(jobs[2].cfg, tmp_path / "alone", preset=jobs[2].preset)
+    assert _losses(jobs[2].run_dir) == _losses(tmp_path / "alone") and alone["step"] == 3
+
+
 def test_an_interrupted_ensemble_resumes_bit_for_bit(tiny_config, tmp_path, monkeypatch):
     extra = ("trainer.n_epochs=7", "trainer.save_freq=3")
     straight = _jobs(tiny_config, tmp_path, "vanilla", *extra, where="straight")
@@ -121,11 +134,14 @@ def test_finished_members_are_skipped_and_a_single_run_resumes_in_an_ensemble(ti
 
 def test_a_diverging_member_stops_with_the_usual_message_and_the_others_finish(tiny_config, tmp_path):
     jobs = _jobs(tiny_config, tmp_path, "vanilla")
-    jobs[1] = Job(tiny_config(jobs[1].preset, "trainer.lr=1e6", seed=1), jobs[1].run_dir, jobs[1].preset)
+    # Output noise a thousand times the code's size: a loss past the divergence bound from the first step, in this
+    # member only (the members share the optimiser's settings).
+    jobs[1] = Job(tiny_config(jobs[1].preset, "rnn.sigma2_out=1e6", seed=1), jobs[1].run_dir, jobs[1].preset)
     results = train_ensemble(jobs)
     assert isinstance(results[1], ReactivationError)
     assert "diverged at step" in str(results[1]) and str(jobs[1].run_dir) in str(results[1])
     assert "Lower trainer.lr" in str(results[1])
+    assert runs.load_config(jobs[0].run_dir)["ensemble"]["size"] == 3  # it diverged inside the ensemble
     for k in (0, 2):
         assert isinstance(results[k], dict) and results[k]["step"] == 5
         assert runs.checkpoint_steps(jobs[k].run_dir)[-1] == 5
