@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation diffusion`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import diffusion_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    diffusion_main()
+    main("diffusion")

@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation distance`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import distance_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    distance_main()
+    main("distance")

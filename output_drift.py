@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation drift`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import drift_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    drift_main()
+    main("drift")

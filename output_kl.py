@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation kl`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import kl_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    kl_main()
+    main("kl")

@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation manifold`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import manifold_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    manifold_main()
+    main("manifold")

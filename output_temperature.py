@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation temperature`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import temperature_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    temperature_main()
+    main("temperature")

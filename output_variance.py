@@ -3,7 +3,7 @@
 The checkout's spelling of ``reactivation variance`` (reactivation/commands/analyse.py, which documents it).
 """
 
-from reactivation.commands.analyse import variance_main
+from reactivation.commands.analyse import main
 
 if __name__ == "__main__":
-    variance_main()
+    main("variance")

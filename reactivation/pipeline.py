@@ -20,7 +20,6 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -28,19 +27,8 @@ from typing import Any, cast
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError, ReactivationError, runs, usage
-from reactivation.analysis import (
-    claims,
-    diffusion,
-    distance,
-    drift,
-    kl,
-    lookup,
-    manifold,
-    report,
-    temperature,
-    variance,
-)
+from reactivation import ConfigError, ReactivationError, analyses, runs, usage
+from reactivation.analysis import claims, lookup, report
 from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
 from reactivation.analysis.settings import (
     CHECKS,
@@ -65,16 +53,6 @@ from reactivation.processes import run_child
 
 log = logging.getLogger(__name__)
 
-#: The analyses run for every seed, in order: kind -> (config name, function).
-ANALYSES: dict[str, Callable[[Settings], dict]] = {
-    "kl": kl.run,
-    "variance": variance.run,
-    "distance": distance.run,
-    "manifold": manifold.run,
-    "drift": drift.run,  # the checks of the theory (docs/theory.md)
-    "temperature": temperature.run,
-    "diffusion": diffusion.run,
-}
 #: ``launcher=`` values: the ``hydra/launcher`` option of the training multirun (``None``: Hydra's basic one);
 #: ``auto`` is resolved by :func:`launcher`.
 LAUNCHERS = {
@@ -311,12 +289,13 @@ def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int,
     results: dict[int, dict[str, dict[str, dict]]] = {seed: {} for seed in seeds}
     for family in families:
         for seed in seeds:
-            for kind, run in ANALYSES.items():
+            for analysis in analyses.ANALYSES:
+                kind = analysis.name
                 s = settings(_analysis_config(cfg, kind, family, seed))
                 result = None if cfg.force else _reusable(s, kind)
                 if result is None:
                     log.info("%s %s seed %d", kind, family, seed)
-                    result = run(s)[kind]
+                    result = analysis.run(s)[kind]
                 results[seed].setdefault(family, {})[kind] = result
     return results
 
@@ -334,7 +313,7 @@ def load_results(
     problems = []
     for family in families:
         for seed in seeds:
-            for kind in ANALYSES:
+            for kind in analyses.NAMES:
                 try:
                     result, _ = read_result(settings(_analysis_config(cfg, kind, family, seed)), kind)
                 except ReactivationError as err:

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import os
 
+from reactivation import analyses
+
 #: Set by the ``reactivation`` command; inherited by the processes it starts (a reproduction's training stage).
 ENV = "REACTIVATION_COMMAND"
 
 #: The checkout's script for each command.
 SCRIPTS = {
     "train": "python train.py",
-    "kl": "python output_kl.py",
-    "variance": "python output_variance.py",
-    "distance": "python output_distance.py",
-    "manifold": "python output_manifold.py",
-    "temperature": "python output_temperature.py",
-    "drift": "python output_drift.py",
-    "diffusion": "python output_diffusion.py",
+    **{a.name: a.script for a in analyses.ANALYSES},
     "figures": "python -m reactivation.figures",
     "export": "python export.py",
     "reproduce": "python reproduce.py",

@@ -38,7 +38,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from reactivation import ConfigError
+from reactivation import ConfigError, analyses
 from reactivation.analysis import temperature
 from reactivation.analysis.drift import check_sizes
 from reactivation.analysis.results import result_path
@@ -154,7 +154,7 @@ TRAIN_ROWS = [
 ]
 
 # Bad values of the keys every analysis script shares (reactivation/configs/analysis/common.yaml and the size
-# keys). They all go through the same checks (reactivation.analysis.entry.analysis_main and analysis.settings), so
+# keys). They all go through the same checks (reactivation.commands.analyse.main and analysis.settings), so
 # output_kl.py gets the whole list and the other scripts the part whose check could live in the script's own run
 # (sizes, noise) or whose key they name differently, plus their own keys: each row costs ~4 s of imports.
 COMMON_BAD = [
@@ -198,7 +198,7 @@ EXTRA_BAD = {
 }
 ANALYSIS_ROWS = [
     Row("analysis", args, tuple(names), script=script, root="trained")
-    for script in ("kl", "variance", "distance", "manifold", "drift", "temperature", "diffusion")
+    for script in analyses.NAMES
     for args, names in COMMON_BAD + EXTRA_BAD[script]
 ]
 # A results root that is a regular file.

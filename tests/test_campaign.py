@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reactivation import ConfigError, ReactivationError, runs
+from reactivation import ConfigError, ReactivationError, analyses, runs
 from reactivation.analysis import lookup, settings
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
 from reactivation.evidence import campaign, page, store
@@ -250,7 +250,7 @@ def test_the_campaign_trains_measures_stores_analyses_and_writes_the_page(tmp_pa
     )  # fmt: skip
     done = campaign.run(cs)
     assert sum(line.startswith("stored") for line in done) == 4
-    assert sum(line.startswith("analysed") for line in done) == len(campaign.ANALYSES)  # the defaults variant
+    assert sum(line.startswith("analysed") for line in done) == len(analyses.NAMES)  # the defaults variant
     assert store.problems(cs.store) == []
     text = (tmp_path / "page.md").read_text()
     assert "### hd, defaults" in text and "#### Claims" in text and "##### Head direction: zero-input drift" in text

@@ -26,6 +26,8 @@ LAYERS = [
         "reactivation",
         "reactivation.processes",
         "reactivation.usage",
+        # the one list of analyses: names, not imports (it imports an analysis module when asked to run or check it)
+        "reactivation.analyses",
         "reactivation.precision",
         "reactivation.values",
         "reactivation.seeding",

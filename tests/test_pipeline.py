@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from reactivation import ReactivationError, pipeline
+from reactivation import ReactivationError, analyses, pipeline
 from reactivation.analysis import aggregate, claims, lookup, report, results, settings
 from reactivation.config import compose_train
 from reactivation.training import train
@@ -282,7 +282,7 @@ def test_tiny_variants_end_to_end_train_and_analyse_each_variant_with_its_own_ru
     tagged = sorted(
         p.name.split("_")[0] for p in (out / "head_direction").glob("*_train=*.json") if "meta" not in p.name
     )
-    assert tagged == sorted(pipeline.ANALYSES)
+    assert tagged == sorted(analyses.NAMES)
     text = (out / "report.md").read_text()
     assert re.search(r"^\| 5\. .* \| \*\*(not )?held\*\* \| \*\*(not )?held\*\* \|$", text, re.M)
     assert "mean quiescent angular velocity Bσ" in text and "| 1 | " not in text  # claim 1's family not asked for

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reactivation import ReactivationError, precision
+from reactivation import ReactivationError, analyses, precision
 from reactivation.analysis import lookup, results
 from reactivation.analysis import settings as analysis_settings
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
@@ -101,7 +101,7 @@ def _changed(key, value):
     return ["trainer.n_epochs=10"]  # train_overrides
 
 
-@pytest.mark.parametrize("kind", analysis_settings.KINDS)
+@pytest.mark.parametrize("kind", analyses.NAMES)
 def test_every_setting_that_changes_a_result_changes_its_file_name(tmp_path, kind):
     """output_distance.py epoch=20 used to overwrite the final epoch's file; so did every other setting."""
     default = analysis_settings.settings(analysis_settings.compose_analysis(kind, seed=0, path=str(tmp_path)))

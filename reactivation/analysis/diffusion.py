@@ -95,3 +95,16 @@ def run(s: Settings) -> dict:
     }
     path = results.write_result(s, "diffusion", result, meta)
     return {"path": str(path), "diffusion": result}
+
+
+def _phases(v: Any) -> bool:
+    """a JSON object with the active and quiescent statistics (each with its lags and msd)"""
+    parts = [v.get(k) for k in ("active", "quiescent")] if isinstance(v, dict) else [None]
+    return all(
+        isinstance(x, dict) and isinstance(x.get("lags"), list) and isinstance(x.get("msd"), list) for x in parts
+    )
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a diffusion result of ``conditions`` (both phases each); ``None`` if nothing."""
+    return results.entries_problem(data, conditions, "", _phases)

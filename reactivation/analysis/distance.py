@@ -10,6 +10,8 @@ trajectories.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tqdm.auto import tqdm
 
 from reactivation.analysis import lookup, protocol, results
@@ -59,3 +61,8 @@ def run(s: Settings) -> dict:
     meta = {"unit": f"{geometry.unit}/step", "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "distance", result, meta)
     return {"path": str(path), "distance": result}
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a distance result of ``conditions`` (numbers each); ``None`` if nothing."""
+    return results.entries_problem(data, conditions, "", results.numbers)

@@ -62,6 +62,7 @@ from reactivation.models import NoisyRecurrentBase
 from reactivation.models.noise import moments
 from reactivation.precision import matmul_precision
 from reactivation.seeding import stream_seed
+from reactivation.values import is_number
 
 #: Bins per coordinate of the decoded field (a 2-D latent gets FIELD_BINS² cells).
 FIELD_BINS = 12
@@ -359,3 +360,15 @@ def run(s: Settings) -> dict:
     }
     path = results.write_result(s, "drift", result, meta)
     return {"path": str(path), "drift": result}
+
+
+def _comparison(v: Any) -> bool:
+    """a JSON object with the pca, decoded and reference comparisons (each with its slope and cosine)"""
+    parts = [v.get(k) for k in ("pca", "decoded", "reference")] if isinstance(v, dict) else [None]
+    return all(isinstance(x, dict) and is_number(x.get("slope")) and is_number(x.get("cosine")) for x in parts)
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a drift result of ``conditions`` and ``random`` (a comparison each); ``None`` if
+    nothing."""
+    return results.entries_problem(data, [*conditions, "random"], "", _comparison)

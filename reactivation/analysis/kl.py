@@ -8,6 +8,8 @@ set, each sample's density ratio is clipped to ``[low, high]`` before the log, a
 
 from __future__ import annotations
 
+from typing import Any
+
 from tqdm.auto import tqdm
 
 from reactivation.analysis import lookup, protocol, results
@@ -49,3 +51,12 @@ def run(s: Settings) -> dict:
     }
     path = results.write_result(s, "kl", table, meta)
     return {"path": str(path), "kl": table}
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a KL result of ``conditions`` (rows: quiescent conditions, ``random`` and ``uniform``;
+    columns: active conditions; numbers); ``None`` if nothing."""
+    problem = results.entries_problem(data, [*conditions, "random", "uniform"], "", results.json_object)
+    for row, cols in data.items() if problem is None else ():
+        problem = problem or results.entries_problem(cols, conditions, row, results.number)
+    return problem

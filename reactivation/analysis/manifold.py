@@ -16,6 +16,8 @@ point) is ``null``, and the ``.meta.json`` says why.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -66,3 +68,8 @@ def run(s: Settings) -> dict:
     }
     path = results.write_result(s, "manifold", result, meta)
     return {"path": str(path), "manifold": result}
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a manifold result of ``conditions`` (statistics each); ``None`` if nothing."""
+    return results.entries_problem(data, conditions, "", results.statistics)

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from omegaconf import OmegaConf
 
-from reactivation import ReactivationError, runs, usage
+from reactivation import ReactivationError, analyses, runs, usage
 from reactivation.analysis.settings import (
     PRESET_NOISE,
     Settings,
@@ -190,22 +190,22 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{type(err).__name__}: {next(iter(str(err).splitlines()), '')}"[:200]) from None
 
 
-def _number(v: Any) -> bool:
+def number(v: Any) -> bool:
     """a number"""
     return is_number(v)
 
 
-def _numbers(v: Any) -> bool:
+def numbers(v: Any) -> bool:
     """a JSON object of numbers"""
     return isinstance(v, dict) and bool(v) and all(is_number(x) for x in v.values())
 
 
-def _table_row(v: Any) -> bool:
-    """a JSON object of active conditions"""
+def json_object(v: Any) -> bool:
+    """a JSON object"""
     return isinstance(v, dict)
 
 
-def _statistics(v: Any) -> bool:
+def statistics(v: Any) -> bool:
     """a JSON object of numbers, nulls or lists of numbers"""
     return (
         isinstance(v, dict)
@@ -214,29 +214,13 @@ def _statistics(v: Any) -> bool:
     )
 
 
-def _sweep(v: Any) -> bool:
-    """a JSON object of equally long lists of numbers (factors, kl, variance)"""
-    lists = [v.get(k) for k in ("factors", "kl", "variance")] if isinstance(v, dict) else [None]
-    sizes = {len(x) if isinstance(x, list) and all(map(is_number, x)) else 0 for x in lists}
-    return len(sizes) == 1 and 0 not in sizes
+def entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[Any], bool]) -> str | None:
+    """What is wrong with ``node`` as ``{entry in allowed: value passing leaf}``; ``None`` if nothing.
 
-
-def _comparison(v: Any) -> bool:
-    """a JSON object with the pca, decoded and reference comparisons (each with its slope and cosine)"""
-    parts = [v.get(k) for k in ("pca", "decoded", "reference")] if isinstance(v, dict) else [None]
-    return all(isinstance(x, dict) and is_number(x.get("slope")) and is_number(x.get("cosine")) for x in parts)
-
-
-def _phases(v: Any) -> bool:
-    """a JSON object with the active and quiescent statistics (each with its lags and msd)"""
-    parts = [v.get(k) for k in ("active", "quiescent")] if isinstance(v, dict) else [None]
-    return all(
-        isinstance(x, dict) and isinstance(x.get("lags"), list) and isinstance(x.get("msd"), list) for x in parts
-    )
-
-
-def _entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[Any], bool]) -> str | None:
-    """What is wrong with ``node`` as ``{entry in allowed: value passing leaf}``; ``None`` if nothing."""
+    Entries may be absent (a partial result); unknown entries and values failing ``leaf`` (whose docstring names
+    what it accepts, for the message) may not. The analyses' ``result_problem`` functions are built from it
+    (:mod:`reactivation.analyses`).
+    """
     if not isinstance(node, dict) or not node:
         return f"{where or 'the file'} holds {show(node)[:40]}, not a JSON object of entries"
     prefix = f"{where}." if where else ""
@@ -246,28 +230,6 @@ def _entries_problem(node: Any, allowed: list[str], where: str, leaf: Callable[[
         if not leaf(value):
             return f"{prefix}{key} holds {show(value)[:40]}, not {leaf.__doc__}"
     return None
-
-
-def _shape_problem(kind: str, data: Any, conditions: list[str]) -> str | None:
-    """What makes ``data`` not a ``kind`` result of these conditions (shapes: docs/analyses.md); ``None`` if nothing.
-
-    Conditions may be absent (a partial result); unknown entries and non-numeric values may not.
-    """
-    if kind == "kl":
-        problem = _entries_problem(data, [*conditions, "random", "uniform"], "", _table_row)
-        for row, cols in data.items() if problem is None else ():
-            problem = problem or _entries_problem(cols, conditions, row, _number)
-        return problem
-    if kind == "drift":
-        return _entries_problem(data, [*conditions, "random"], "", _comparison)
-    leaf = {
-        "variance": _number,
-        "distance": _numbers,
-        "manifold": _statistics,
-        "temperature": _sweep,
-        "diffusion": _phases,
-    }[kind]
-    return _entries_problem(data, conditions, "", leaf)
 
 
 def read_result(s: Settings, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -286,7 +248,7 @@ def read_result(s: Settings, kind: str) -> tuple[dict[str, Any], dict[str, Any]]
         data = _read_json(path)
     except ValueError as err:
         raise UnusableResult(f"{path} is unreadable ({err}); {redo}") from None
-    problem = _shape_problem(kind, data, list(s.conditions))
+    problem = analyses.get(kind).problem(data, list(s.conditions))
     if problem:
         raise UnusableResult(f"{path} is not a {kind} result ({problem}); {redo}")
     meta_file = meta_path(path)

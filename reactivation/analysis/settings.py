@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError, precision, usage
+from reactivation import ConfigError, analyses, precision, usage
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.loading import select_device
 from reactivation.quiescence import NOISE_MODES, noise_factor
@@ -138,11 +138,6 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a non-empty list of distinct noise factors c >= 0 (σ_q = c·σ_rec), e.g. factors=[0,1,1.4142135623730951,2]",
     ),
 }
-#: Analyses that write result files, each with its script (``output_<kind>.py``).
-KINDS = ("kl", "variance", "distance", "manifold", "temperature", "drift", "diffusion")
-#: Analyses that set the quiescent noise themselves, so take no ``mode``: the temperature analysis runs every
-#: factor c of its ``factors`` (σ_q = c·σ_rec) and refuses ``mode=`` (:func:`reactivation.analysis.temperature.run`).
-SWEEPS_MODE = ("temperature",)
 
 
 def show(value: Any) -> str:
@@ -228,18 +223,18 @@ def settings(cfg: DictConfig) -> Settings:
     return Settings(values["seed"], task, model, noise, mode, FAMILIES[(task, model)], plain)
 
 
-def _check_analyses(analyses: Any) -> None:
+def _check_analyses(block: Any) -> None:
     """The figure config's ``analyses`` block: ``{kind: {key: null | value}}`` (null: the analysis default)."""
     example = "e.g. analyses.kl.n_samples=1000"
     if (
-        not isinstance(analyses, dict)
-        or set(analyses) - set(KINDS)
-        or not all(v is None or isinstance(v, dict) for v in analyses.values())
+        not isinstance(block, dict)
+        or set(block) - set(analyses.NAMES)
+        or not all(v is None or isinstance(v, dict) for v in block.values())
     ):
         raise ConfigError(
-            f"analyses={show(analyses)} is not allowed: analyses holds settings of {', '.join(KINDS)}, {example}."
+            f"analyses={show(block)} is not allowed: analyses holds settings of {', '.join(analyses.NAMES)}, {example}."
         )
-    for kind, keys in analyses.items():
+    for kind, keys in block.items():
         for key, value in (keys or {}).items():
             if key not in CHECKS or key not in _config_keys(kind):
                 raise ConfigError(f"analyses.{kind}.{key} is not a setting of output_{kind}.py; {example}.")
@@ -280,10 +275,10 @@ def for_kind(s: Settings, kind: str) -> Settings:
 
     Keys shared by every analysis (common.yaml: epoch, noise, mode, path, train_overrides, device, ...) come from
     ``s``, the analysis's own sizes from ``s.cfg.analyses.<kind>`` where given there, else from the scale. An
-    analysis that sweeps the quiescence mode itself (:data:`SWEEPS_MODE`) gets no ``mode``: a figure command's
-    ``mode=same`` reads the one temperature result there is.
+    analysis that sets the quiescent noise itself (``takes_mode`` false in :mod:`reactivation.analyses`) gets no
+    ``mode``: a figure command's ``mode=same`` reads the one temperature result there is.
     """
-    own = ("seed", "task", "model", "scale", "sizes") + (("mode",) if kind in SWEEPS_MODE else ())
+    own = ("seed", "task", "model", "scale", "sizes") + (("mode",) if not analyses.get(kind).takes_mode else ())
     shared = [k for k in _config_keys("common") if k not in own]
     keys = {k: s.cfg[k] for k in shared}
     if "analyses" in s.cfg and s.cfg.analyses.get(kind):

@@ -28,6 +28,7 @@ from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.settings import Settings, show
 from reactivation.geometry import Geometry, points
 from reactivation.seeding import stream_seed
+from reactivation.values import is_number
 
 
 def factor_mode(c: float) -> str:
@@ -110,3 +111,15 @@ def run(s: Settings) -> dict:
     }
     path = results.write_result(s, "temperature", result, meta)
     return {"path": str(path), "temperature": result}
+
+
+def _sweep(v: Any) -> bool:
+    """a JSON object of equally long lists of numbers (factors, kl, variance)"""
+    lists = [v.get(k) for k in ("factors", "kl", "variance")] if isinstance(v, dict) else [None]
+    sizes = {len(x) if isinstance(x, list) and all(map(is_number, x)) else 0 for x in lists}
+    return len(sizes) == 1 and 0 not in sizes
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a temperature result of ``conditions`` (a sweep each); ``None`` if nothing."""
+    return results.entries_problem(data, conditions, "", _sweep)

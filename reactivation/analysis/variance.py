@@ -8,6 +8,8 @@ the mean over trajectories: ``{condition: value}``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tqdm.auto import tqdm
 
 from reactivation.analysis import lookup, protocol, results
@@ -31,3 +33,8 @@ def run(s: Settings) -> dict:
     meta = {"unit": geometry.variance_unit, "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()}}
     path = results.write_result(s, "variance", result, meta)
     return {"path": str(path), "variance": result}
+
+
+def result_problem(data: Any, conditions: list[str]) -> str | None:
+    """What makes ``data`` not a variance result of ``conditions`` (a number each); ``None`` if nothing."""
+    return results.entries_problem(data, conditions, "", results.number)

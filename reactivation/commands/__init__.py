@@ -13,18 +13,13 @@ import importlib
 import os
 import sys
 
-from reactivation import __version__, usage
+from reactivation import __version__, analyses, usage
 
-#: ``name: (module:function under reactivation.commands, what it does)``, in the order of a study.
+#: ``name: (module:function under reactivation.commands, what it does)``, in the order of a study. The analyses
+#: (:mod:`reactivation.analyses`) all run through ``analyse:main``, which is given the command's name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train:main", "train a network: config=<task>/<preset> seed=<int> [key=value ...]"),
-    "kl": ("analyse:kl_main", "KL(quiescent ‖ active) between decoded-output distributions"),
-    "variance": ("analyse:variance_main", "how widely the quiescent decoded outputs spread"),
-    "distance": ("analyse:distance_main", "mean step length of decoded outputs, active vs quiescent"),
-    "manifold": ("analyse:manifold_main", "quiescent hidden states in the active principal subspace"),
-    "drift": ("analyse:drift_main", "theory: the zero-input drift against the score s² ∇ log p of the active states"),
-    "diffusion": ("analyse:diffusion_main", "theory: diffusive or sequential? MSD exponent, steps, autocorrelation"),
-    "temperature": ("analyse:temperature_main", "theory: KL and spread against the quiescent noise factor c"),
+    **{a.name: ("analyse:main", a.summary) for a in analyses.ANALYSES},
     "figures": ("figures:main", "draw every figure of a task from the runs and results found"),
     "export": ("export:main", "one rollout of a trained run as an NWB file (pynapple): config=... seed=... out=x.nwb"),
     "reproduce": ("reproduce:main", "train what is missing, run every analysis and figure, write the report"),
@@ -62,4 +57,5 @@ def main(argv: list[str] | None = None) -> None:
     # Hydra reads the command line from sys.argv: the command's own arguments, under the command's name.
     sys.argv = [f"reactivation {name}", *rest]
     module, function = COMMANDS[name][0].split(":")
-    getattr(importlib.import_module(f"{__name__}.{module}"), function)()
+    target = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    target(name) if name in analyses.NAMES else target()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reactivation import ConfigError, ReactivationError, pipeline, runs
+from reactivation import ConfigError, ReactivationError, analyses, runs
 from reactivation.analysis import distance, lookup, protocol
 from reactivation.analysis.claims import FAMILY_KEYS
 from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
@@ -250,10 +250,6 @@ def train_stage(cs: Campaign, clock: Clock) -> Iterator[store.Entry]:
         yield entry
 
 
-#: The analyses run on the store, in order: reproduce's.
-ANALYSES = tuple(pipeline.ANALYSES)
-
-
 def _analysis_command(kind: str, family: str, overrides: tuple[str, ...], seed: int, cs: Campaign) -> list[str]:
     task, model = FAMILY_KEYS[family]
     listed = "[" + ",".join(f'"{o}"' for o in overrides) + "]"  # quoted: Hydra's grammar reads = as a key
@@ -278,7 +274,7 @@ def analyse_stage(cs: Campaign, clock: Clock) -> list[str]:
     """Run every analysis missing from the store (all of them with ``force``); what was run, one line each."""
     done: list[str] = []
     for family, variant, overrides, seed in list(store.complete_families(cs.store, cs.scale)):
-        for kind in ANALYSES:
+        for kind in analyses.NAMES:
             if not cs.force and _has_result(kind, family, overrides, seed, cs):
                 continue
             if not clock.fits(f"analysis {kind}"):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reactivation import ReactivationError, runs
+from reactivation import ReactivationError, analyses, runs
 from reactivation.analysis import lookup, results
-from reactivation.analysis.settings import KINDS, Settings, for_kind
+from reactivation.analysis.settings import Settings, for_kind
 from reactivation.figures.data import align_over_seeds
 from reactivation.loading import Setup
 
@@ -55,7 +55,7 @@ def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:
     ``s.cfg.analyses``). Nothing missing is an error here: the figure command draws what it can and reports the
     rest, including result files that are unreadable or were made with other settings.
     """
-    kinds = {kind: for_kind(s, kind) for kind in KINDS}  # checks the analyses block first
+    kinds = {kind: for_kind(s, kind) for kind in analyses.NAMES}  # checks the analyses block first
     seeds = seeds if seeds is not None else seeds_of(s)
     inv = Inventory(seeds=[], runs={name: {} for name in s.conditions}, tests={name: {} for name in s.conditions})
     found = lookup.family_runs(s, seeds)
