@@ -13,7 +13,7 @@ from typing import Any, cast
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ReactivationError, precision, runs
+from reactivation import ConfigError, ReactivationError, precision, runs
 from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, resolve_sizes, validate
 from reactivation.models import NoisyRecurrentBase, build_model
 from reactivation.seeding import generator
@@ -38,15 +38,20 @@ class Setup:
 
 
 def select_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked)."""
+    """``auto`` → CUDA when available, else CPU; otherwise the named device (checked).
+
+    Raises:
+        ConfigError: a name torch does not know, or CUDA asked for where there is none (a bad setting, like any
+            other caught before work starts).
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ReactivationError(f"device={name!r} is not a device name; use auto, cpu or cuda.") from err
+        raise ConfigError(f"device={name!r} is not a device name; use auto, cpu or cuda.") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ReactivationError(f"device={name} was asked for but CUDA is not available here; use device=cpu.")
+        raise ConfigError(f"device={name} was asked for but CUDA is not available here; use device=cpu.")
     return device
 
 

@@ -705,3 +705,16 @@ def test_the_export_command_refuses_one_bad_input_of_each_kind_cleanly(work, tra
 @pytest.mark.slow
 def test_the_export_command_refuses_every_bad_input_of_the_table_cleanly(work, trained):
     _check(_export_outcomes(work, trained, quick=False))
+
+
+def test_a_device_that_is_not_one_or_not_here_is_a_config_error():
+    import torch
+
+    from reactivation.loading import select_device
+
+    with pytest.raises(ConfigError, match=r"device='tpu' is not a device name; use auto, cpu or cuda"):
+        select_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"device=cuda was asked for but CUDA is not available here"):
+            select_device("cuda")
+    assert select_device("cpu") == torch.device("cpu")

@@ -21,7 +21,9 @@ def test_a_random_walk_is_diffusive_and_a_straight_path_is_ballistic():
     w, s = diffusion.describe(walk, False, 10, 20), diffusion.describe(line, False, 10, 20)
     assert w["exponent"] == pytest.approx(1.0, abs=0.05) and s["exponent"] == pytest.approx(2.0, abs=1e-9)
     assert w["fit_lags"] == [lag for lag in w["lags"] if lag <= 10]
-    assert w["acf_time"] < 1 and s["acf_time"] == math.inf  # white steps forget at once; a line never does
+    # white steps forget at once; a line never does: null in the file (strict JSON has no infinity), flagged
+    assert w["acf_time"] < 1 and not w["acf_outlasts"] and s["acf_time"] is None and s["acf_outlasts"]
+    assert json.loads(json.dumps(s, allow_nan=False)) == s
     assert s["step"]["mean"] == pytest.approx(0.01) and s["step"]["p95"] == pytest.approx(0.01)
     # the MSD of the walk at lag k is 2 σ² k (two coordinates), the line's (0.01 k)²
     lags = np.array(w["lags"])
@@ -29,6 +31,14 @@ def test_a_random_walk_is_diffusive_and_a_straight_path_is_ballistic():
     np.testing.assert_allclose(s["msd"], (0.01 * lags) ** 2, rtol=1e-9)
     edges, density = np.array(w["step_histogram"]["edges"]), np.array(w["step_histogram"]["density"])
     assert len(density) == diffusion.BINS and np.sum(density * np.diff(edges)) == pytest.approx(1.0)
+
+
+def test_a_result_of_before_the_flag_with_an_infinite_acf_time_is_refused_on_reading():
+    phase = {"lags": [1], "msd": [0.1], "acf_time": math.inf}
+    found = diffusion.result_problem({"noisy_unbiased": {"active": phase, "quiescent": phase}}, ["noisy_unbiased"])
+    assert found is not None and "acf_outlasts, finite acf_time or null" in found
+    ok = {**phase, "acf_time": None, "acf_outlasts": True}
+    assert diffusion.result_problem({"noisy_unbiased": {"active": ok, "quiescent": ok}}, ["noisy_unbiased"]) is None
 
 
 def test_a_still_trajectory_has_no_exponent_and_no_autocorrelation():

@@ -530,7 +530,7 @@ def test_the_export_command_checks_every_value_before_any_work(tmp_path):
     for args, says in bad.items():
         with pytest.raises(ConfigError, match=says):
             _checked(tmp_path, *args)
-    with pytest.raises(ReactivationError, match="device='tpu' is not a device name"):
+    with pytest.raises(ConfigError, match="device='tpu' is not a device name"):
         _checked(tmp_path, "device=tpu")
     # Accepted: what the rollout then gets.
     values = _checked(tmp_path, "mode=0.5", f"out={tmp_path}/taken.nwb", "overwrite=true")

@@ -10,7 +10,8 @@ give
   confines long lags, so the fit keeps the short ones);
 - ``step``: mean, median and 95th percentile of the step lengths, and ``step_histogram`` (edges, density);
 - ``acf``: the normalised autocorrelation of the step vectors up to ``max_lag`` and ``acf_time``, the lag where it
-  first falls below 1/e (a sequence keeps its velocity; diffusion forgets it in one step).
+  first falls below 1/e (a sequence keeps its velocity; diffusion forgets it in one step); ``acf_outlasts`` is true,
+  and ``acf_time`` null, where it stays above 1/e up to ``max_lag`` (strict JSON has no infinity).
 
 The quiescent phase drops its first ``t_shift`` steps (the transient from the true start). Result:
 ``{condition: {"active": {...}, "quiescent": {...}}}``; metrics: :mod:`reactivation.analysis.metrics.diffusion`.
@@ -18,6 +19,7 @@ The quiescent phase drops its first ``t_shift`` steps (the transient from the tr
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,7 @@ from reactivation.analysis.metrics.diffusion import (
 )
 from reactivation.analysis.settings import Settings
 from reactivation.geometry import Circle
+from reactivation.values import is_number
 
 #: Step-length histogram bins.
 BINS = 40
@@ -59,6 +62,8 @@ def describe(x: np.ndarray, circular: bool, fit_lag: int, max_lag: int) -> dict[
     edges, density = step_length_histogram(lengths, BINS)
     moving = bool(np.any(lengths > 0))
     acf = velocity_autocorrelation(x, min(max_lag, x.shape[1] - 2), circular=circular) if moving else None
+    acf_time = None if acf is None else autocorrelation_time(acf)
+    outlasts = acf_time is not None and not np.isfinite(acf_time)
     return {
         "lags": lags.tolist(),
         "msd": msd.tolist(),
@@ -68,7 +73,8 @@ def describe(x: np.ndarray, circular: bool, fit_lag: int, max_lag: int) -> dict[
         "step": step_length_summary(lengths),
         "step_histogram": {"edges": edges.tolist(), "density": density.tolist()},
         "acf": None if acf is None else acf.tolist(),
-        "acf_time": None if acf is None else autocorrelation_time(acf),
+        "acf_time": None if acf_time is None or outlasts else acf_time,
+        "acf_outlasts": outlasts,
     }
 
 
@@ -98,10 +104,15 @@ def run(s: Settings) -> dict:
 
 
 def _phases(v: Any) -> bool:
-    """a JSON object with the active and quiescent statistics (each with its lags and msd)"""
+    """a JSON object of the active and quiescent statistics (lags, msd, acf_outlasts, finite acf_time or null)"""
     parts = [v.get(k) for k in ("active", "quiescent")] if isinstance(v, dict) else [None]
     return all(
-        isinstance(x, dict) and isinstance(x.get("lags"), list) and isinstance(x.get("msd"), list) for x in parts
+        isinstance(x, dict)
+        and isinstance(x.get("lags"), list)
+        and isinstance(x.get("msd"), list)
+        and isinstance(x.get("acf_outlasts"), bool)  # results before it wrote an unbounded acf_time as Infinity
+        and (x.get("acf_time") is None or (is_number(x["acf_time"]) and math.isfinite(x["acf_time"])))
+        for x in parts
     )
 
 

@@ -299,7 +299,7 @@ def _diffusion_columns(entry: dict) -> dict[str, float]:
     return {
         "active exponent": _number(entry["active"]["exponent"]),
         "quiescent exponent": _number(entry["quiescent"]["exponent"]),
-        "active acf time": _number(entry["active"]["acf_time"]),
+        "active acf time": _number(entry["active"]["acf_time"]),  # null where it outlasts the lags: left out
         "quiescent acf time": _number(entry["quiescent"]["acf_time"]),
     }
 
