@@ -27,6 +27,7 @@ from reactivation import ConfigError, ReactivationError
 from reactivation.cli import exit_on_error
 from reactivation.config import RUNTIME_KEYS, hydra_record, leaves
 from reactivation.loading import select_device
+from reactivation.models import MODELS
 from reactivation.training import Job, train_ensemble
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,15 @@ def member_bytes(cfg: DictConfig) -> int:
     phi(u), recurrent noise, and backward's dphi, du, grad of the states and its transposed copy) and 8 of
     ``n_out`` (outputs, output noise, targets and their stacked copy, the squared error, its gradient); the GRU
     keeps about 16 of ``n_rec`` (its gates, saved by autograd for each step). The allocator's slack comes on
-    top: the factors used here (12 of ``n_rec`` for vanilla, 16 for the GRU, 9 of ``n_out``) are the counts
+    top: the factors used here (the model's ``floats_per_unit``, 12 of ``n_rec`` for vanilla and 16 for the GRU, and
+    9 of ``n_out``) are the counts
     above raised to cover every growth per member measured by benchmarks/ensemble.py on the 2-core VM
     (benchmarks/results/vm-ensemble.md: SN 641-757 MiB against 820 estimated, GRU 864-957 against 977, HD
     401-457 against 469).
     """
     rnn, task = cfg.rnn, cfg.task
     n_out = rnn.get("n_out") or _cells(task)
-    per_unit = 16 if rnn.get("model", "vanilla") == "gru" else 12
+    per_unit = MODELS[rnn.get("model", "vanilla")].floats_per_unit
     floats = task.sequence_length * task.batch_size * (per_unit * rnn.n_rec + 9 * n_out)
     return 4 * int(floats)
 

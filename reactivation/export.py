@@ -498,7 +498,7 @@ def rollout(
     mode_used, sigma = None, float(model.sigma_rec)
     result = active
     if kind == "quiescent":
-        mode_used = mode or ("same" if cfg.rnn.model == "gru" else "scaled")
+        mode_used = mode or model.default_mode
         noise = PRESET_NOISE.get(cfg.task.name, 1e-4) if noise is None else noise
         sigma = quiescent_sigma(model.sigma_rec, mode_used, noise)
         steps = QUIESCENT_STEPS if n_steps is None else n_steps

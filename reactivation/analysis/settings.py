@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from reactivation import ConfigError, analyses, precision, usage
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.loading import select_device
+from reactivation.models import MODELS
 from reactivation.quiescence import NOISE_MODES, noise_factor
 from reactivation.values import as_typed, is_int, is_number, is_positive_int
 
@@ -215,7 +216,7 @@ def settings(cfg: DictConfig) -> Settings:
     noise = PRESET_NOISE[task] if values["noise"] is None else float(values["noise"])
     mode = values["mode"]
     if mode is None:
-        mode = "same" if model == "gru" else "scaled"
+        mode = MODELS[model].default_mode
     elif is_number(mode):  # a factor c, kept as a string like the named modes (mode=2 and mode=2.0 are one setting)
         mode = values["mode"] = show(float(mode))
     plain = OmegaConf.create(values)

@@ -76,4 +76,6 @@ class NoisyGRU(NoisyRecurrentBase):
     """
 
     n_gates = 3
+    default_mode = "same"
+    floats_per_unit = 16  # its gates, saved by autograd for each step
     time_loop = staticmethod(gru_loop)

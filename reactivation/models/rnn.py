@@ -137,7 +137,11 @@ class NoisyRecurrentBase(nn.Module):
     """Encoder, input projection, recurrent weights, readout, noise and forward shared by the noisy models.
 
     Subclasses set ``n_gates`` (rows of the input and recurrent weights per hidden unit) and ``time_loop`` (their
-    module-level loop, e.g. :func:`vanilla_loop`; ``_run`` calls it with the model's weights).
+    module-level loop, e.g. :func:`vanilla_loop`; ``_run`` calls it with the model's weights), and may set
+    ``default_mode`` (the quiescence mode of the analyses and the export when none is given: ``scaled``, σ_q = √2
+    σ_rec, the theory's temperature; the GRU's is ``same``, as in the paper's Fig. C.1, docs/analyses.md) and
+    ``floats_per_unit`` (float vectors of ``n_rec`` a training step keeps per trajectory and time step, for the
+    memory estimate of :func:`reactivation.ensembles.member_bytes`).
     Constructor keywords are the ``rnn.*`` config keys of SPEC section 1; variances are given, and the standard
     deviations ``sigma_in``, ``sigma_rec``, ``sigma_out`` (their square roots) are what the equations use.
 
@@ -161,6 +165,8 @@ class NoisyRecurrentBase(nn.Module):
     """
 
     n_gates = 1
+    default_mode = "scaled"
+    floats_per_unit = 12
 
     def __init__(
         self,
