@@ -63,7 +63,7 @@ from reactivation import ConfigError, ReactivationError, __version__, runs, usag
 from reactivation.analysis.lookup import find_run
 from reactivation.analysis.settings import CHECKS, FAMILIES, PRESET_NOISE, check, show
 from reactivation.config import absolute, presets, resolved
-from reactivation.geometry import Box, Circle, Geometry
+from reactivation.geometry import Geometry
 from reactivation.loading import load_run, select_device
 from reactivation.quiescence import Rollout, noise_factor, quiescent_sigma
 from reactivation.quiescence import rollout as run_network
@@ -308,14 +308,7 @@ def _preferred(task: CodedTask) -> np.ndarray | None:
 
 def reference_frame(geometry: Geometry) -> str:
     """What the latent's coordinates mean, for NWB's ``reference_frame``."""
-    if isinstance(geometry, Box):
-        return (
-            f"coordinates in {geometry.unit} of the box from {list(geometry.low)} to {list(geometry.high)} "
-            "(the origin at its centre)"
-        )
-    if isinstance(geometry, Circle):
-        return "angle in rad, counter-clockwise, wrapped to [-pi, pi)"
-    return f"{geometry.name} coordinates in {geometry.unit}"
+    return geometry.frame
 
 
 def _condition(preset: str | None) -> str | None:

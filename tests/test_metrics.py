@@ -373,3 +373,19 @@ def test_subspace_variance_share():
     assert subspace_variance_share(flat, isotropic, k=k) == pytest.approx(2 / n_units, abs=0.01)
     with pytest.raises(ValueError, match="same n_units"):
         subspace_variance_share(active, isotropic[:, :10])
+
+
+def test_each_geometry_says_how_to_subtract_and_bin_its_latents():
+    from reactivation.geometry import Interval
+
+    circle, box, track = Circle(), Box((-1.1, -1.1), (1.1, 1.1)), Interval(-1.0, 1.0, 1.0)
+    # the shorter way round on the circle: from 3.0 to -3.0 rad is +0.28, not -6.0
+    assert circle.difference(np.array([-3.0]), np.array([3.0]))[0] == pytest.approx(2 * math.pi - 6.0)
+    assert box.difference(np.array([-3.0, 1.0]), np.array([3.0, 0.5])).tolist() == [-6.0, 0.5]
+    assert circle.periodic and not box.periodic and not track.periodic
+    (arcs,) = circle.bin_edges(4)
+    assert len(arcs) == 13 and arcs[0] == -math.pi and arcs[-1] == math.pi
+    assert [e.tolist() for e in box.bin_edges(2)] == [[-1.1, 0.0, 1.1], [-1.1, 0.0, 1.1]]
+    (along,) = track.bin_edges(4)  # the track is binned too (it gets a drift field)
+    assert along.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert "wrapped to [-pi, pi)" in circle.frame and "box from [-1.1, -1.1] to [1.1, 1.1]" in box.frame

@@ -37,7 +37,6 @@ from reactivation.analysis.metrics.diffusion import (
     velocity_autocorrelation,
 )
 from reactivation.analysis.settings import Settings
-from reactivation.geometry import Circle
 from reactivation.values import is_number
 
 #: Step-length histogram bins.
@@ -87,7 +86,7 @@ def run(s: Settings) -> dict:
     simulated = protocol.simulate_all(setups, s, cfg.batch_size, cfg.t_quiescent)
     for name, phases in tqdm(simulated, desc="models", total=len(setups), disable=not cfg.progress):
         assert phases.active is not None  # simulate runs the active phase by default (active=True)
-        circular = isinstance(setups[name].task.geometry, Circle)
+        circular = setups[name].task.geometry.periodic
         result[name] = {
             "active": describe(phases.active.decoded.numpy(), circular, cfg.fit_lag, cfg.max_lag),
             "quiescent": describe(

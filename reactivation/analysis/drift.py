@@ -55,8 +55,8 @@ from reactivation.analysis.metrics.score import (
 )
 from reactivation.analysis.metrics.tangent import split_agreement, tangent_bases
 from reactivation.analysis.settings import Settings
-from reactivation.geometry import Box, Circle, Geometry
-from reactivation.geometry.circular import vonmises_bandwidth, wrap
+from reactivation.geometry import Geometry
+from reactivation.geometry.circular import vonmises_bandwidth
 from reactivation.loading import Setup
 from reactivation.models import NoisyRecurrentBase
 from reactivation.models.noise import moments
@@ -110,11 +110,6 @@ def _kernel(data: np.ndarray, bandwidth: float | None) -> np.ndarray:
     """Scott's kernel covariance, scaled by ``bandwidth`` in standard deviation (None: Scott's own)."""
     cov = kde_bandwidth(data)
     return cov if bandwidth is None else cov * float(bandwidth) ** 2
-
-
-def _difference(geometry: Geometry, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a − b in the latent space (wrapped on the circle)."""
-    return wrap(a - b) if isinstance(geometry, Circle) else a - b
 
 
 def compare(
@@ -194,11 +189,11 @@ def compare(
     reference = drift_score_agreement(exact, exact_kde)
 
     # Decoded space: the prediction scaled by the decoded covariance of one step's noise.
-    circular = isinstance(geometry, Circle)
+    circular = geometry.periodic
     decoder = LinearDecoder(data, decoded[kde], circular)
     y, y_next, y_data = decoder(queries), decoder(stepped), decoder(data)
-    drift_y = _difference(geometry, y_next, y)
-    kick = _difference(geometry, decoder(stepped + s * rng.standard_normal(stepped.shape)), y_next)
+    drift_y = geometry.difference(y_next, y)
+    kick = geometry.difference(decoder(stepped + s * rng.standard_normal(stepped.shape)), y_next)
     sigma_y = kick.T @ kick / len(kick)  # (d, d): the mean of one draw's outer product, m² or rad²
     if circular:
         score_y = vonmises_kde_score(y[:, 0], y_data[:, 0], vonmises_bandwidth(y_data[:, 0]))[:, None]
@@ -225,20 +220,15 @@ def field(geometry: Geometry, y: np.ndarray, drift: np.ndarray, predicted: np.nd
     """The decoded drift and prediction averaged in bins of the latent space (the quiver figure's data).
 
     Args:
-        geometry: a :class:`~reactivation.geometry.Box` (FIELD_BINS per coordinate) or the circle (FIELD_BINS ·
-            3 arcs).
+        geometry: the latent space, binned by its :meth:`~reactivation.geometry.Geometry.bin_edges` (FIELD_BINS per
+            coordinate of a box or track, FIELD_BINS · 3 arcs of the circle).
         y: (m, d) decoded query points; drift, predicted: (m, d) vectors at them.
 
     Returns:
         ``{"edges": [per-coordinate bin edges], "count": bins, "drift": bins × d, "predicted": bins × d}``, means
         over the points of each bin (null where a bin is empty), flattened in C order.
     """
-    if isinstance(geometry, Circle):
-        edges = [np.linspace(-math.pi, math.pi, 3 * FIELD_BINS + 1)]
-    elif isinstance(geometry, Box):
-        edges = [np.linspace(lo, hi, FIELD_BINS + 1) for lo, hi in zip(geometry.low, geometry.high)]
-    else:  # a new latent space: no field until it says how to bin itself
-        return {}
+    edges = geometry.bin_edges(FIELD_BINS)
     index = np.zeros(len(y), dtype=np.int64)
     inside = np.ones(len(y), dtype=bool)
     for k, e in enumerate(edges):

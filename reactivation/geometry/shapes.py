@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from reactivation.geometry import planar, trajectories
-from reactivation.geometry.circular import circular_kl_matrix
+from reactivation.geometry.circular import circular_kl_matrix, wrap
 
 
 def points(decoded: np.ndarray) -> np.ndarray:
@@ -38,6 +38,9 @@ class Geometry:
         variance_unit: unit of :meth:`trajectory_variance`, as written in the variance results.
         variance_label: axis label of the quiescent-variance box plot.
         variance_note: the variance's unit as the report states it.
+        periodic: whether coordinates wrap around (the circle), so that differences are taken modulo the period and
+            trajectories are unwrapped before their displacements are measured.
+        frame: what the coordinates mean, in words (NWB's ``reference_frame``).
     """
 
     name: ClassVar[str]
@@ -45,7 +48,20 @@ class Geometry:
     variance_unit: ClassVar[str]
     variance_label: ClassVar[str]
     variance_note: ClassVar[str]
+    periodic: ClassVar[bool] = False
     dim: int
+
+    @property
+    def frame(self) -> str:
+        return f"{self.name} coordinates in {self.unit}"
+
+    def difference(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a - b`` of (..., d) latents in this space (wrapped to the shorter way round on a periodic one)."""
+        return np.asarray(a) - np.asarray(b)
+
+    def bin_edges(self, bins: int) -> list[np.ndarray]:
+        """Edges of a grid over the space, one array per coordinate (about ``bins`` per coordinate)."""
+        raise NotImplementedError
 
     def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
         """(B, T, d) trajectories (T >= 2) → (B,) spread of each one over time, in :attr:`variance_unit`."""
@@ -113,6 +129,16 @@ class Box(Geometry):
         """Centre of the ring statistic: the origin (the arena's centre)."""
         return (0.0,) * self.dim
 
+    @property
+    def frame(self) -> str:
+        return (
+            f"coordinates in {self.unit} of the box from {list(self.low)} to {list(self.high)} "
+            "(the origin at its centre)"
+        )
+
+    def bin_edges(self, bins: int) -> list[np.ndarray]:
+        return [np.linspace(lo, hi, bins + 1) for lo, hi in zip(self.low, self.high)]
+
     def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
         return trajectories.total_variance(x)  # trace of the covariance, m²
 
@@ -170,6 +196,19 @@ class Circle(Geometry):
     variance_label = "quiescent circular variance"
     variance_note = "circular variance 1 − R"
     dim = 1
+
+    periodic = True
+
+    @property
+    def frame(self) -> str:
+        return "angle in rad, counter-clockwise, wrapped to [-pi, pi)"
+
+    def difference(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return wrap(np.asarray(a) - np.asarray(b))
+
+    def bin_edges(self, bins: int) -> list[np.ndarray]:
+        """``3 · bins`` arcs of the whole circle."""
+        return [np.linspace(-math.pi, math.pi, 3 * bins + 1)]
 
     def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
         return trajectories.circular_variance(np.asarray(x)[..., 0])
