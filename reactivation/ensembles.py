@@ -28,6 +28,7 @@ from reactivation.cli import exit_on_error
 from reactivation.config import RUNTIME_KEYS, hydra_record, leaves
 from reactivation.loading import select_device
 from reactivation.models import MODELS
+from reactivation.tasks import TASKS
 from reactivation.training import Job, train_ensemble
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,7 @@ def member_bytes(cfg: DictConfig) -> int:
 
 def _cells(task: DictConfig) -> int:
     """The task's cell count (the readout width when ``rnn.n_out`` is null), from its config."""
-    for key in ("place_cells_num", "hd_cells_num", "cells_num"):
-        if task.get(key) is not None:
-            return int(task[key])
-    return 512  # an unknown task's count is only needed for the memory estimate; assume the paper's
+    return TASKS[task.name].cells(task) if task.get("name") in TASKS else 512  # the estimate only: the paper's
 
 
 def available_bytes(device: torch.device) -> int:

@@ -75,3 +75,18 @@ def test_a_task_directory_without_a_noise_config_is_a_clear_error(tmp_path):
     (tmp_path / "noise" / "ring" / "noisy.yaml").write_text("sigma2_rec: .inf\n")
     with pytest.raises(ConfigError, match="finite variance"):
         preset_noise("ring", tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_each_task_names_the_key_that_counts_its_cells(name):
+    # what the ensembles' memory estimate reads from a config without building the task
+    cls = TASKS[name]
+    assert cls.CELLS_KEY in cls.CODE_DEFAULTS
+    assert cls.cells({}) == cls.CODE_DEFAULTS[cls.CELLS_KEY] and cls.cells({cls.CELLS_KEY: 40}) == 40
+    assert (
+        sum(
+            re.search(r"\bcells_num\b|place_cells_num|hd_cells_num", line) is not None
+            for line in (Path(__file__).parent.parent / "reactivation" / "ensembles.py").read_text().splitlines()
+        )
+        == 0
+    )

@@ -95,6 +95,8 @@ class CodedTask(torch.nn.Module):
     """
 
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: The key of ``CODE_DEFAULTS`` that counts the code's cells (e.g. ``place_cells_num``).
+    CELLS_KEY: ClassVar[str]
     # What every subclass sets (the :class:`Task` protocol's attributes), declared for the type checker.
     name: ClassVar[str]
     error_name: ClassVar[str]
@@ -132,18 +134,24 @@ class CodedTask(torch.nn.Module):
         }
         return {**keywords, **cls.CODE_DEFAULTS}
 
+    @classmethod
+    def cells(cls, values: Mapping[str, Any]) -> int:
+        """The number of cells a config's task values ask for (``values[CELLS_KEY]``, else the default), without
+        building the code (e.g. for a memory estimate)."""
+        return int(values.get(cls.CELLS_KEY) or cls.CODE_DEFAULTS[cls.CELLS_KEY])
+
     @staticmethod
     def check_cells(values: Mapping[str, Any], count: str, width: str, surround: str | None = None) -> None:
         """Refuse a population code with fewer than ``DECODE_TOP_K`` cells (the decoders average that many), a
         tuning width ``values[width]`` that is not positive, or (``surround``: the key of a difference-of-Gaussians
-        ratio, checked when ``values["place_cells_dog"]``) a surround not wider than the centre; the messages name
-        the ``task.`` keys."""
+        surround ratio, given where the code has one) a surround not wider than the centre; the messages name the
+        ``task.`` keys."""
         if values[count] < DECODE_TOP_K or not values[width] > 0:
             raise ConfigError(
                 f"task.{count} must be >= {DECODE_TOP_K} (decoding averages the top {DECODE_TOP_K} "
                 f"cells) and task.{width} > 0, got {values[count]} and {values[width]}"
             )
-        if surround and values.get("place_cells_dog") and not values[surround] > 1:
+        if surround and not values[surround] > 1:
             raise ConfigError(f"task.{surround} must be > 1 (surround wider than centre), got {values[surround]}")
 
     @classmethod

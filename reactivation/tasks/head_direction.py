@@ -41,6 +41,7 @@ class HeadDirectionTask(CodedTask):
     n_in = 1
     geometry_type = Circle
     latent_dim = 1
+    CELLS_KEY = "hd_cells_num"
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
         "use_hd_cells": True,
         "hd_cells_num": 512,

@@ -135,6 +135,7 @@ class LinearTrackTask(CodedTask):
     n_in = 1
     latent_dim = 1
     geometry_type = Interval
+    CELLS_KEY = "place_cells_num"
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
         "use_place_cells": True,
         "place_cells_num": 128,
@@ -210,7 +211,8 @@ class LinearTrackTask(CodedTask):
         )
         code: PopulationCode
         if v["use_place_cells"]:
-            cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
+            surround = "place_cells_surround_scale" if v["place_cells_dog"] else None  # difference of Gaussians
+            cls.check_cells(v, "place_cells_num", "place_cells_sigma", surround)
             half = float(v["track_length"]) / 2
             code = PlaceCells.random_on_interval(
                 v["place_cells_num"],

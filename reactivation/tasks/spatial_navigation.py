@@ -134,6 +134,7 @@ class SpatialNavigationTask(CodedTask):
     n_in = 2
     geometry_type = Box
     latent_dim = 2
+    CELLS_KEY = "place_cells_num"
     CODE_DEFAULTS: ClassVar[dict[str, Any]] = {
         "use_place_cells": True,
         "place_cells_num": 512,
@@ -192,7 +193,8 @@ class SpatialNavigationTask(CodedTask):
         v = values
         code: PopulationCode
         if v["use_place_cells"]:
-            cls.check_cells(v, "place_cells_num", "place_cells_sigma", "place_cells_surround_scale")
+            surround = "place_cells_surround_scale" if v["place_cells_dog"] else None  # difference of Gaussians
+            cls.check_cells(v, "place_cells_num", "place_cells_sigma", surround)
             code = PlaceCells.random(
                 v["place_cells_num"],
                 float(v["place_cells_sigma"]),
