@@ -492,7 +492,10 @@ def rollout(
     result = active
     if kind == "quiescent":
         mode_used = mode or model.default_mode
-        noise = PRESET_NOISE.get(cfg.task.name, 1e-4) if noise is None else noise
+        if noise is None and cfg.task.name not in PRESET_NOISE:
+            raise ConfigError(f"task {cfg.task.name!r} has no noisy presets to take the quiescent noise from: give "
+                              "noise=<variance>.")  # fmt: skip
+        noise = PRESET_NOISE[cfg.task.name] if noise is None else noise
         sigma = quiescent_sigma(model.sigma_rec, mode_used, noise)
         steps = QUIESCENT_STEPS if n_steps is None else n_steps
         result = run_network(
