@@ -231,6 +231,8 @@ def test_polar_trajectories(rng, tmp_path):
         assert len(ax.lines) == 4
     assert len(fig.axes[1].lines[0].get_ydata()) == 120  # radius = time step
     check(fig, tmp_path)
+    none = figures.polar_trajectories(active, quiescent, n=0)  # none asked for: none drawn (it drew one)
+    assert [len(ax.lines) for ax in none.axes] == [0, 0]
 
 
 def test_angular_velocity_hist(rng, tmp_path):

@@ -169,6 +169,8 @@ def shades(base: str, n: int, max_mix: float = 0.6) -> list[tuple[float, float, 
 
     Used to tell several trajectories of one phase apart while keeping the phase colour.
     """
+    if n <= 0:
+        return []  # (np.zeros(1) below would make one shade of none, and a caller draw a line it was not asked for)
     rgb = np.asarray(to_rgb(base))
     mixes = np.linspace(0.0, max_mix, n) if n > 1 else np.zeros(1)
     return [(float(r), float(g), float(b)) for r, g, b in (rgb + m * (1.0 - rgb) for m in mixes)]
