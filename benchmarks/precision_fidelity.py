@@ -4,7 +4,7 @@ For each precision (float32, bf16) and seed: trains the four SN vanilla presets 
 ``trainer.matmul_precision=<precision>`` (finished runs are reused, interrupted ones resume), runs the four
 analyses at full size with the same ``matmul_precision`` for their rollouts (reused when done), then writes
 benchmarks/results/<stem>.md and .json: the learning curves (test loss and decoding error at every evaluation) and
-every statistic of claims 1-4 (SPEC §9) side by side, with the difference between the precisions.
+every statistic of claims 1-4 (docs/spec.md §9) side by side, with the difference between the precisions.
 
 Run from the checkout; results go under ``--path`` (default results/precision).
 """

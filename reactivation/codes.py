@@ -40,7 +40,7 @@ class PopulationCode(Protocol):
 
 
 class PlaceCells(nn.Module):
-    """Place-cell code: a softmax over cells of Gaussian tuning curves (SPEC §2).
+    """Place-cell code: a softmax over cells of Gaussian tuning curves (docs/spec.md §2).
 
     ``p_i(s) = softmax_i(-||s - c_i||^2 / (2 sigma^2))``; rows sum to 1. With ``dog=True`` the code is a
     difference of Gaussians: the softmax with ``sigma`` minus the softmax with variance
@@ -168,12 +168,12 @@ class PlaceCells(nn.Module):
 
 
 class HeadDirectionCells(nn.Module):
-    """Head-direction code: von Mises tuning curves with peak 1 (SPEC §3).
+    """Head-direction code: von Mises tuning curves with peak 1 (docs/spec.md §3).
 
     ``f_i(theta) = exp(kappa (cos(theta - mu_i) - 1))``, ``kappa = 1 / angular_spread^2`` (not a
     density: the cell at the animal's heading fires at 1). Preferred angles are evenly spaced,
     ``mu_i = -pi + 2 pi i / n`` for i = 0..n-1: unlike the published code there is no duplicate
-    cell at both -pi and +pi (a SPEC §3 decision).
+    cell at both -pi and +pi (a docs/spec.md §3 decision).
 
     Args:
         n: number of cells.

@@ -11,8 +11,8 @@ A *recording* is one rollout of a trained network, exported the way an experimen
 * the trajectories as an ``IntervalSet``, one interval per trajectory, with the trajectory's index and true initial
   latent as metadata.
 
-Time is in seconds, one network step being Δt = :data:`DT` = 0.02 s (SPEC "Units"; a run's own ``task.dt`` when it
-is exported from its directory). Note that ``rnn.dt`` is not a time: it is the leak's dt / tau ratio, unitless.
+Time is in seconds, one network step being Δt = :data:`DT` = 0.02 s (docs/spec.md, "Units"; a run's own ``task.dt`` when
+it is exported from its directory). Note that ``rnn.dt`` is not a time: it is the leak's dt / tau ratio, unitless.
 
 Several trajectories are *concatenated* into one object per quantity, trajectory i occupying the epoch
 ``[i * period, i * period + T * Δt)`` with ``period = T * Δt + gap`` (gap :data:`GAP` = 1 s): this is how pynapple
@@ -75,11 +75,11 @@ from reactivation.values import is_number, is_positive_int
 if TYPE_CHECKING:  # for the annotations only: the extra is imported when a function needs it
     import pynapple as nap
 
-#: Duration of one network step, s (SPEC "Units": one time step = Δt = 0.02 s); a run's own ``task.dt`` wins.
+#: Duration of one network step, s (docs/spec.md, "Units": one time step = Δt = 0.02 s); a run's own ``task.dt`` wins.
 DT = 0.02
 #: Time between the end of one trajectory's epoch and the start of the next, s.
 GAP = 1.0
-#: Default length of a quiescent rollout, steps: output_kl.py's quiescent phase (SPEC §7).
+#: Default length of a quiescent rollout, steps: output_kl.py's quiescent phase (docs/spec.md §7).
 QUIESCENT_STEPS = 1000
 #: What a rollout can be: driven by a batch of its task, or with the input off.
 KINDS = ("active", "quiescent")
@@ -410,12 +410,12 @@ def rollout(
 ) -> Recording:
     """Load a trained run and export one rollout of it as a :class:`Recording`.
 
-    The protocol is the analyses' (SPEC §6, :func:`reactivation.analysis.protocol.simulate`): a batch of the run's
-    task is drawn from the ``analysis`` stream of ``seed``, the active phase runs it with the trained noise, and the
-    quiescent phase starts again from its encoded true initial states with zero input. Both phases run through
-    :func:`reactivation.quiescence.rollout`, and a quiescent export runs the active phase first, so that with the
-    same seed and ``n_trajectories`` an export is the very rollout ``output_kl.py`` analyses (batch_size =
-    n_trajectories), and an active and a quiescent export of one seed share their trajectories' initial states.
+    The protocol is the analyses' (docs/spec.md §6, :func:`reactivation.analysis.protocol.simulate`): a batch of the
+    run's task is drawn from the ``analysis`` stream of ``seed``, the active phase runs it with the trained noise, and
+    the quiescent phase starts again from its encoded true initial states with zero input. Both phases run through
+    :func:`reactivation.quiescence.rollout`, and a quiescent export runs the active phase first, so that with the same
+    seed and ``n_trajectories`` an export is the very rollout ``output_kl.py`` analyses (batch_size = n_trajectories),
+    and an active and a quiescent export of one seed share their trajectories' initial states.
 
     Args:
         run_dir: a run directory written by ``train.py``.
@@ -463,7 +463,8 @@ def rollout(
     cfg, task, model = setup.config, setup.task, setup.model
     seed = int(cfg.seed) if seed is None else seed
     # Every task has dt and sequence_length (its config keys task.dt, task.sequence_length), but the Task protocol
-    # declares neither: SPEC's step stands in for a task without dt, and its own length for one without a length.
+    # declares neither: the specification's step (docs/spec.md) stands in for a task without dt, and its own length
+    # for one without a length.
     dt = float(getattr(task, "dt", DT))
     sampler = task
     if kind == "active" and n_steps is not None and n_steps != getattr(task, "sequence_length", None):

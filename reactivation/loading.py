@@ -1,4 +1,4 @@
-"""A run's objects: build a task and model from a config, or load a trained run from its directory (SPEC §4-5).
+"""A run's objects: build a task and model from a config, or load a trained run from its directory (docs/spec.md §4-5).
 
 Below training and the analyses, both of which start from a :class:`Setup`: training builds one and trains it,
 the analyses and figures load one (:func:`load_run`) and simulate it. :func:`select_device` resolves ``device=``.

@@ -1,11 +1,12 @@
-"""``reactivation reproduce scale=small`` (``python reproduce.py``): the whole paper from one command (SPEC §1, §7-9).
+"""``reactivation reproduce scale=small`` (``python reproduce.py``): the whole paper from one command (docs/spec.md
+§1, §7-9).
 
 1. **Train** every run that is missing or unfinished (finished runs are reused), as one Hydra multirun of
    ``reactivation train -m`` per group of presets, through the chosen launcher (local processes, SLURM, ...).
 2. **Analyse** every seed of every model family: ``kl``, ``variance``, ``distance`` and ``manifold``; a result
    whose saved settings match is reused (``force=true`` recomputes).
 3. **Draw** every figure of every family (``<path>/<task>/figures/``).
-4. **Report** the claims of SPEC §9 with mean ± std over seeds in ``<path>/report.md``.
+4. **Report** the claims of docs/spec.md §9 with mean ± std over seeds in ``<path>/report.md``.
 
 With ``variants`` (named sets of ``train.py`` settings), each variant goes through the four stages as its own
 reproduction (its runs trained and analysed with its settings, its figures in ``figures/<variant>/``, its report

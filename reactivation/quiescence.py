@@ -1,4 +1,4 @@
-"""Quiescence (SPEC §6): a trained network run with its input switched off.
+"""Quiescence (docs/spec.md §6): a trained network run with its input switched off.
 
 The same model and forward as in training, zero input, started from the encoded true initial state of a
 batch; only the recurrent noise level changes, by mode:

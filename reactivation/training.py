@@ -1,4 +1,4 @@
-"""The training loop (SPEC §5): fresh batches, MSE on the cell code, Adam, checkpoints and resume.
+"""The training loop (docs/spec.md §5): fresh batches, MSE on the cell code, Adam, checkpoints and resume.
 
 ``train(cfg, run_dir)`` trains one run; ``train_ensemble(jobs)`` trains runs that share shapes, schedule and
 optimiser settings as one stacked computation (:class:`~reactivation.models.Ensemble`, one ``torch.optim.Adam`` on

@@ -15,7 +15,7 @@ from reactivation.loading import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# SPEC §1: what each preset changes.
+# docs/spec.md §1: what each preset changes.
 PRESET_TABLE = {
     "spatial_navigation/noisy_unbiased": ("spatial_navigation", "vanilla", 1e-4, False),
     "spatial_navigation/noisy_biased": ("spatial_navigation", "vanilla", 1e-4, True),

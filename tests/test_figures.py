@@ -1,4 +1,4 @@
-"""Figure panels, their data helpers and the shared style, on small synthetic data (SPEC §8)."""
+"""Figure panels, their data helpers and the shared style, on small synthetic data (docs/spec.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Analysis metrics on analytic cases (SPEC §7, §9).
+"""Analysis metrics on analytic cases (docs/spec.md §7, §9).
 
 Tolerances are stated next to each check. All data come from fixed seeds, so every test is deterministic;
 the tolerances are sized from the sampling / Monte Carlo / KDE-smoothing errors so that a correct
@@ -177,7 +177,7 @@ def test_circular_kl_bandwidth_rule_and_degenerate_angles():
         circular_kl_divergence(uniform.reshape(50, 50), uniform)
 
 
-# ------------------------------------------------------------------------- density-ratio clip (SPEC §7 decision)
+# ----------------------------------------------------------------- density-ratio clip (docs/spec.md §7 decision)
 
 # Wider than every ratio of these tests (|log ratio| < 700): such a clip must leave each estimate bit for bit.
 WIDE = (1e-300, 1e300)
@@ -193,7 +193,7 @@ def test_a_ratio_clip_lowers_kl_where_ratios_exceed_it_and_equals_the_hand_compu
     p, q = _far_gaussians()
     clip = (math.exp(-2.0), math.exp(2.0))
     unclipped, clipped = kl_divergence(p, q, 1000, seed=0), kl_divergence(p, q, 1000, seed=0, ratio_clip=clip)
-    # By hand: neither cloud is degenerate, so the stream goes to the Monte Carlo draws alone (SPEC §7).
+    # By hand: neither cloud is degenerate, so the stream goes to the Monte Carlo draws alone (docs/spec.md §7).
     kde_p, kde_q = gaussian_kde(p.T), gaussian_kde(q.T)
     x = kde_p.resample(1000, seed=np.random.default_rng(0))
     log_ratio = kde_p.logpdf(x) - kde_q.logpdf(x)

@@ -1,4 +1,4 @@
-"""Tests of the noisy models (SPEC section 4): shapes, published sizes, noise, reference equivalence, config errors.
+"""Tests of the noisy models (docs/spec.md §4): shapes, published sizes, noise, reference equivalence, config errors.
 
 Every random draw uses an explicit ``torch.Generator``; the global RNG is never used.
 """
@@ -41,7 +41,7 @@ def zero_weights(model):
     return model
 
 
-# --- plain step-by-step reference of SPEC section 4, written for clarity, not speed --------------------------------
+# --- plain step-by-step reference of docs/spec.md §4, written for clarity, not speed --------------------------------
 PHI = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
@@ -50,7 +50,7 @@ def _bias(layer, n):
 
 
 def reference_forward(model, inputs, init_code, noise: NoiseSample):
-    """One time step at a time, each equation as written in SPEC section 4 (noise terms given, already scaled)."""
+    """One time step at a time, each equation as written in docs/spec.md §4 (noise terms given, already scaled)."""
     phi, alpha, n = PHI[model.activation_fn], model.dt / model.tau, model.n_rec
     batch_size, steps, _ = inputs.shape
     encoder, readout = model.encoder.weight, model.readout.weight

@@ -161,7 +161,7 @@ def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
     assert "### Linear track (2 seeds)" in text and "### Linear track: mean step between decoded outputs" in text
     assert "m/step" in text and "| active | quiescent |" in text  # a track has no velocity columns
     assert "run linear_track/noisy_unbiased seed 0: python train.py config=linear_track/noisy_unbiased" in text
-    # Without the track's results, the report has SPEC §9's six claims only.
+    # Without the track's results, the report has docs/spec.md §9's six claims only.
     sn_only = pipeline.run(
         pipeline.main_config([f"path={tmp_path / 'sn'}", "seeds=[0]", "families=[sn]", "stages=[report]"]), argv=[]
     )[0].read_text()
@@ -471,7 +471,7 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     tmp_path = tmp_path / "out"
     text = (tmp_path / "report.md").read_text()
     for section in (
-        "## Claims (SPEC §9)",
+        "## Claims (docs/spec.md §9)",
         "## KL divergences (nats)",
         "### Spatial navigation, vanilla RNN (2 seeds)",
         "### Spatial navigation, GRU (2 seeds)",

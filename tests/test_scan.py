@@ -1,6 +1,6 @@
 """Tests of the vanilla-RNN time loop as one autograd node (reactivation.models.scan).
 
-The model-level comparisons against the step-by-step reference of SPEC section 4 are in test_models.py; here the
+The model-level comparisons against the step-by-step reference of docs/spec.md §4 are in test_models.py; here the
 Function is checked on its own: numerical gradients (gradcheck), and that no-grad calls keep nothing for backward.
 """
 
@@ -25,7 +25,7 @@ def tensors(steps=4, batch=3, n=5, seed=0, zeta=True):
 
 
 def plain_loop(drive, h0, w_rec, zeta, alpha, activation):
-    """SPEC section 4 written out with ordinary autograd ops, one step at a time."""
+    """docs/spec.md §4 written out with ordinary autograd ops, one step at a time."""
     phi = getattr(torch, activation)
     h, states = h0, []
     for t in range(drive.shape[0]):

@@ -52,7 +52,7 @@ def test_sn_batch_shapes_and_dtypes():
 def test_sn_targets_are_start_plus_cumulative_input(biased):
     task = sn_task(biased=biased)
     b = task.sample(50, gen(2))
-    # SPEC identity: target_pos_k = pos_1 + sum_{j<=k} x_j.
+    # docs/spec.md §2 identity: target_pos_k = pos_1 + sum_{j<=k} x_j.
     torch.testing.assert_close(b.latent, b.init_latent.unsqueeze(1) + b.inputs.cumsum(1), atol=1e-5, rtol=0)
     torch.testing.assert_close(b.targets, task.code.encode(b.latent))
     torch.testing.assert_close(b.init_code, task.code.encode(b.init_latent))
@@ -78,7 +78,7 @@ def test_sn_seeding():
     assert not torch.equal(a.inputs, c.inputs) and not torch.equal(a.init_latent, c.init_latent)
 
 
-# --- SN statistics (SPEC §2) ----------------------------------------------------------------------------
+# --- SN statistics (docs/spec.md §2) ----------------------------------------------------------------------------
 
 
 def test_sn_unbiased_statistics(sn_unbiased):

@@ -226,7 +226,7 @@ def test_spec_overrides_train_with_256_place_cells(tiny_config, tmp_path):
 
 @pytest.mark.slow
 def test_paper_size_network_learns_path_integration(tmp_path):
-    """SPEC §5's expected course at paper size (~3 minutes on 2 CPU cores).
+    """docs/spec.md §5's expected course at paper size (~3 minutes on 2 CPU cores).
 
     Measured with seed 0: test loss 4.7e-5 at step 100, 2.6e-5 at 300; decoding error 0.69 m² at
     step 100 (the early plateau), 0.045 m² at 300.
@@ -243,7 +243,7 @@ def test_paper_size_network_learns_path_integration(tmp_path):
         ]
     )
     test = train(cfg, tmp_path)["test"]
-    zero_output_mse = 5.1e-5  # SPEC §5: the loss of an all-zero output
+    zero_output_mse = 5.1e-5  # docs/spec.md §5: the loss of an all-zero output
     assert test["loss"] < 0.7 * zero_output_mse
     assert test["pos_mse"] < 0.1  # m², down from ~0.6 at chance
     first = json.loads((tmp_path / "test_metrics.json").read_text())["0"]

@@ -1,4 +1,4 @@
-"""Analyses of trained networks (SPEC §7, §9): metrics on decoded outputs and hidden states; the package
+"""Analyses of trained networks (docs/spec.md §7, §9): metrics on decoded outputs and hidden states; the package
 re-exports the public metrics, listed once in ``reactivation.analysis.metrics.__all__``.
 """
 

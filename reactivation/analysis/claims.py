@@ -1,4 +1,4 @@
-"""The claims of SPEC §9 as criteria on the analysis results, evaluated per seed and on the mean over seeds.
+"""The claims of docs/spec.md §9 as criteria on the analysis results, evaluated per seed and on the mean over seeds.
 
 Each :class:`Criterion` compares two :class:`Quantity` objects (or a quantity and a constant) read from the
 per-seed JSON results of one model family: ``sn`` (spatial navigation, vanilla RNNs), ``sn_gru``, ``hd``
@@ -6,7 +6,7 @@ per-seed JSON results of one model family: ``sn`` (spatial navigation, vanilla R
 when every one of its criteria holds on the means over seeds; the report also says in how many single seeds each
 criterion held.
 
-Notation (SPEC §9): U/B unbiased/biased, σ trained with noise, q quiescent, a active, R the untrained random
+Notation (docs/spec.md §9): U/B unbiased/biased, σ trained with noise, q quiescent, a active, R the untrained random
 network, 𝒰 the uniform distribution; KL(x‖y) = KL(quiescent x ‖ active y), in nats.
 """
 
@@ -230,7 +230,7 @@ def _hd_claim() -> Claim:
 
 
 def claims() -> tuple[Claim, ...]:
-    """SPEC §9's claims 1-6, in order."""
+    """docs/spec.md §9's claims 1-6, in order."""
     c1, c2, c6 = _kl_claims()
     return c1, c2, _manifold_claim(), _noise_claim(), _hd_claim(), c6
 
@@ -261,7 +261,7 @@ def families_of(claim: Claim) -> set[str | None]:
 
 
 def reported(results: dict[int, dict[str, dict[str, dict]]]) -> tuple[Claim, ...]:
-    """The claims a report shows for ``{seed: {family: ...}}``: SPEC §9's always (a family left out leaves its
+    """The claims a report shows for ``{seed: {family: ...}}``: docs/spec.md §9's always (a family left out leaves its
     claims not evaluated), and the further claims of families that have results."""
     present = {family for by_family in results.values() for family in by_family}
     return (*claims(), *(c for c in (_track_claim(),) if families_of(c) <= present))

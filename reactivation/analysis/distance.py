@@ -1,4 +1,4 @@
-"""output_distance.py: mean step length of decoded outputs, active vs quiescent (SPEC §7).
+"""output_distance.py: mean step length of decoded outputs, active vs quiescent (docs/spec.md §7).
 
 Per trajectory, the mean distance between consecutive decoded outputs (the T − 1 differences), as the task's
 geometry measures it: m in a box or on a track, wrapped rad on the circle (HD, which also reports the mean signed

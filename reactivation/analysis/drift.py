@@ -1,6 +1,6 @@
 """output_drift.py: the learned zero-input drift against the score of the noisy active states (docs/theory.md).
 
-The theory (the paper's Eq. 16-18; SPEC §4 units): the greedy optimal denoiser of per-step noise s moves a noisy
+The theory (the paper's Eq. 16-18; docs/spec.md §4 units): the greedy optimal denoiser of per-step noise s moves a noisy
 state r by ``Δr* = s² ∇_r log p(r)``, p the distribution of noisy active states (Tweedie / Miyasawa). This analysis
 measures how close a network's zero-input, noise-free one-step update ``Δr(r) = f(r, x = 0) − r`` comes to it, at
 ``n_queries`` noisy active states r, against a Gaussian KDE of ``n_states`` others (its score is analytic):

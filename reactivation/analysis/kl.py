@@ -1,9 +1,9 @@
-"""output_kl.py: KL(quiescent ‖ active) between decoded-output distributions (SPEC §7).
+"""output_kl.py: KL(quiescent ‖ active) between decoded-output distributions (docs/spec.md §7).
 
 Rows are the quiescent distributions (each model, an untrained random network and the uniform
 distribution), columns the active distributions of the models: ``{quiescent: {active: nats}}``. With ``ratio_clip``
 set, each sample's density ratio is clipped to ``[low, high]`` before the log, as the published code did with
-``[1e-7, 1e7]`` (SPEC §7 decision "ratio clip"); the ``.meta.json`` records it as ``ratio_clip``.
+``[1e-7, 1e7]`` (docs/spec.md §7 decision "ratio clip"); the ``.meta.json`` records it as ``ratio_clip``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def run(s: Settings) -> dict:
         "rows": rows,
         "columns": list(active),
         "jittered_1mm": jittered,
-        # [low, high] each density ratio was clipped to (SPEC §7 decision "ratio clip"), or null: unclipped.
+        # [low, high] each density ratio was clipped to (docs/spec.md §7 decision "ratio clip"), or null: unclipped.
         "ratio_clip": None if clip is None else list(clip),
         "runs": {name: str(run_dir) for name, (run_dir, _) in loaded.items()},
     }

@@ -1,4 +1,4 @@
-"""output_manifold.py: do quiescent states stay on the active manifold, and where do they decode to? (SPEC §9)
+"""output_manifold.py: do quiescent states stay on the active manifold, and where do they decode to? (docs/spec.md §9)
 
 Per condition, on one analysis batch (active phase, then quiescence in the default mode, hidden states kept):
 

@@ -1,4 +1,4 @@
-"""The offline-phase protocol shared by the analyses (SPEC §6-7): which batch, which rollouts.
+"""The offline-phase protocol shared by the analyses (docs/spec.md §6-7): which batch, which rollouts.
 
 For one analysis seed, every model is driven by a batch of its own task drawn from the same analysis
 stream, so all models see the same random draws (a paired comparison); the active phase runs that batch
@@ -260,7 +260,7 @@ class States:
 
 
 def states(setup: Setup, s: Settings, batch_size: int, t_quiescent: int) -> States:
-    """:func:`simulate` with hidden states kept, in the default mode (SPEC §8: 1000 trajectories, 200 steps)."""
+    """:func:`simulate` with hidden states kept, in the default mode (docs/spec.md §8: 1000 trajectories, 200 steps)."""
     return states_of(simulate(setup, s, batch_size, t_quiescent, keep_hidden=True), s.mode)
 
 

@@ -1,4 +1,4 @@
-"""``report.md``: SPEC §9's claims with mean ± std over seeds, the KL tables, summaries, runs and configuration.
+"""``report.md``: docs/spec.md §9's claims with mean ± std over seeds, the KL tables, summaries, runs and configuration.
 
 :func:`render` turns what the pipeline gathered (a :class:`Gathered`) into markdown; it reads no files, so a test
 can feed it hand-made results.
@@ -24,7 +24,7 @@ _SHORT = {
     "random": "R (random)",
     "uniform": "𝒰 (uniform)",
 }
-#: The density-ratio clip of the published KL routine (SPEC §7 decision "ratio clip").
+#: The density-ratio clip of the published KL routine (docs/spec.md §7 decision "ratio clip").
 _PUBLISHED_RATIO_CLIP = (1e-7, 1e7)
 _FAMILY_TITLES = {
     "sn": "Spatial navigation, vanilla RNN",
@@ -82,7 +82,7 @@ def _verdict(held: bool | None) -> str:
 
 def claims_section(results: dict) -> list[str]:
     lines = [
-        "## Claims (SPEC §9)",
+        "## Claims (docs/spec.md §9)",
         "",
         "Each criterion compares two statistics, mean ± std over seeds (population std, ddof 0). A criterion",
         "holds when it holds on the means; *seeds* counts the single seeds where it held on their own values.",
@@ -119,7 +119,7 @@ class Variant:
 
 
 def render_variants(variants: dict[str, Variant], header: list[tuple[str, str]], title: str) -> str:
-    """The markdown of ``report.md`` for variants: the claims of SPEC §9 under each variant, side by side.
+    """The markdown of ``report.md`` for variants: the claims of docs/spec.md §9 under each variant, side by side.
 
     Each cell is ``left side vs right side, verdict (seeds held/defined)``, as in each variant's own report.
     """
@@ -129,8 +129,9 @@ def render_variants(variants: dict[str, Variant], header: list[tuple[str, str]],
     for name, v in variants.items():
         lines.append(f"| {name} | {' '.join(f'`{o}`' for o in v.overrides) or '(none)'} | [{v.report}]({v.report}) |")
     columns = " | ".join(names)
-    lines += ["", "## Claims side by side (SPEC §9)", "", "Verdicts on the means over seeds; each variant's report has"]
-    lines += ["every table and figure.", "", f"| claim | {columns} |", "|---" * (len(names) + 1) + "|"]
+    lines += ["", "## Claims side by side (docs/spec.md §9)", ""]
+    lines += ["Verdicts on the means over seeds; each variant's report has every table and figure.", ""]
+    lines += [f"| claim | {columns} |", "|---" * (len(names) + 1) + "|"]
     details = ["", f"| claim | criterion | {columns} |", "|---" * (len(names) + 2) + "|"]
     first = variants[names[0]].results
     for claim in claims.reported(first):

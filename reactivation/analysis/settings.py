@@ -1,4 +1,4 @@
-"""The checked settings of an analysis (SPEC §6-7): what an analysis or figure config selects, and its checks.
+"""The checked settings of an analysis (docs/spec.md §6-7): what an analysis or figure config selects, and its checks.
 
 A config names a task and model family (:data:`FAMILIES` gives its conditions and their training presets), the
 analysis seed, the noise and its quiescence mode, and the sizes of the analysis; :func:`settings` checks every

@@ -1,4 +1,4 @@
-"""output_variance.py: how widely each network's quiescent decoded outputs spread (SPEC §7).
+"""output_variance.py: how widely each network's quiescent decoded outputs spread (docs/spec.md §7).
 
 Per trajectory, the total variance (trace of the sample covariance, ddof 1) of the decoded positions
 over the quiescent steps after ``t_shift``, as the task's geometry measures it: m² in a box or on a track, the

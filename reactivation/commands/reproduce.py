@@ -1,7 +1,8 @@
 """``reactivation reproduce scale=small`` (``python reproduce.py ...``): the paper from one command.
 
 Trains every preset x seed that is missing, runs every analysis for every seed, draws every figure and writes
-<path>/report.md with each claim of SPEC §9 tested (mean ± std over seeds). Finished runs and results are reused.
+<path>/report.md with each claim of docs/spec.md §9 tested (mean ± std over seeds). Finished runs and results are
+reused.
 Keys: reactivation/configs/analysis/reproduce.yaml.
 """
 # ruff: noqa: E402  (quiet_startup must run before the slow imports below)

@@ -1,4 +1,4 @@
-"""Figures of the paper (SPEC §8): panel functions, their data helpers and the shared style.
+"""Figures of the paper (docs/spec.md §8): panel functions, their data helpers and the shared style.
 
 Panels take arrays and return ``matplotlib.figure.Figure`` objects (never shown, never saved, never
 registered with pyplot); save one with ``save(fig, "panel.png")`` (the package's dpi and tight bounding

@@ -1,4 +1,4 @@
-"""Pure numpy helpers that turn analysis results into what the panels plot (SPEC §8).
+"""Pure numpy helpers that turn analysis results into what the panels plot (docs/spec.md §8).
 
 KDE density maps of decoded positions or PC coordinates, PCA of hidden states, and learning curves
 aligned and averaged over seeds. No plotting and no file I/O here.
@@ -13,7 +13,7 @@ from scipy.spatial.distance import cdist
 
 from reactivation.analysis.metrics import fit_kde, pca_fit, pca_project  # noqa: F401  (re-exported: PCA lives in one place)
 
-# Jitter (1 mm, below the decoder's resolution; SPEC §7) for a point cloud with a singular covariance.
+# Jitter (1 mm, below the decoder's resolution; docs/spec.md §7) for a point cloud with a singular covariance.
 JITTER_STD = 1e-3
 
 # Kernel evaluations per block of the (grid × points) distance matrix: bounds memory to ~80 MB.

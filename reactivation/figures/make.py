@@ -1,4 +1,4 @@
-"""Every figure of a task (SPEC §8) from an inventory of runs and analysis results.
+"""Every figure of a task (docs/spec.md §8) from an inventory of runs and analysis results.
 
 :func:`figures` returns ``{name: Figure}``; the figure command (``python -m reactivation.figures``) and
 the notebooks call it, then save or show. Each figure is drawn from what exists; what is missing is in

@@ -1,6 +1,6 @@
-"""All panel functions (SPEC §8); the summaries over conditions and seeds live here.
+"""All panel functions (docs/spec.md §8); the summaries over conditions and seeds live here.
 
-Summary panels of the analysis scripts' results (SPEC §7): the quiescent-variance box plot, the KL heat
+Summary panels of the analysis scripts' results (docs/spec.md §7): the quiescent-variance box plot, the KL heat
 map and the step-distance box plots. Task panels are in :mod:`panels_sn` (spatial navigation), :mod:`panels_hd`
 (head direction) and :mod:`panels_track` (linear track) and are re-exported here. Every function returns a new
 ``matplotlib.figure.Figure`` outside pyplot's registry and does no file I/O.

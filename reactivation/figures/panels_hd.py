@@ -1,4 +1,4 @@
-"""Head-direction panels (SPEC §8; paper Fig 3, C.5).
+"""Head-direction panels (docs/spec.md §8; paper Fig 3, C.5).
 
 Angles are in radians, any range (they are wrapped to [-π, π) where it matters). Each function returns a
 new ``matplotlib.figure.Figure`` outside pyplot's registry and does no file I/O.

@@ -1,4 +1,4 @@
-"""Spatial-navigation panels (SPEC §8; paper Fig 1, 2, C.1–C.4), also used for the GRU and seed summaries.
+"""Spatial-navigation panels (docs/spec.md §8; paper Fig 1, 2, C.1–C.4), also used for the GRU and seed summaries.
 
 Each function takes arrays (never paths), returns a new ``matplotlib.figure.Figure`` outside pyplot's
 registry, and does no file I/O: the caller saves it with ``fig.savefig(path)``.

@@ -1,4 +1,4 @@
-"""Linear-track panels (SPEC §8): decoded positions on a 1-D track [low, high] in metres.
+"""Linear-track panels (docs/spec.md §8): decoded positions on a 1-D track [low, high] in metres.
 
 Each function takes arrays (never paths), returns a new ``matplotlib.figure.Figure`` outside pyplot's
 registry, and does no file I/O: the caller saves it with ``fig.savefig(path)``. :func:`track_kde` is the pure

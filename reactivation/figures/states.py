@@ -1,4 +1,4 @@
-"""The state panels of one run, chosen by the geometry of its task (SPEC §8): what the decoded latents and the
+"""The state panels of one run, chosen by the geometry of its task (docs/spec.md §8): what the decoded latents and the
 hidden states of the analysis batch look like in a box (paper Fig. 2), on a circle (Fig. 3) or on a track.
 
 :data:`PANELS` maps a geometry's ``name`` to the function that draws its panels; a task on an existing geometry

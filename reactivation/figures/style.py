@@ -1,4 +1,4 @@
-"""Shared look of every figure: colours, fonts, paper order of conditions (SPEC §8).
+"""Shared look of every figure: colours, fonts, paper order of conditions (docs/spec.md §8).
 
 The style is applied through :func:`apply_style`, a ``matplotlib.rc_context``: it changes rcParams only
 inside the ``with`` block, so importing or plotting never alters a user's global matplotlib settings.
@@ -21,10 +21,10 @@ from matplotlib.figure import Figure
 
 from reactivation import ConfigError  # the package root: errors only, no torch
 
-# Paper colours (SPEC §8).
+# Paper colours (docs/spec.md §8).
 ACTIVE = "#2ca7c5"
 QUIESCENT = "#ee3233"
-# A no-noise network run with noise added ("absolute" quiescence mode, SPEC §6).
+# A no-noise network run with noise added ("absolute" quiescence mode, docs/spec.md §6).
 QUIESCENT_NOISY = "#7b4fa0"
 PHASE_COLOURS: dict[str, str] = {"active": ACTIVE, "quiescent": QUIESCENT, "quiescent_noisy": QUIESCENT_NOISY}
 PHASE_LABELS: dict[str, str] = {

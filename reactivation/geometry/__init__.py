@@ -1,4 +1,4 @@
-"""Latent spaces and their statistics (SPEC §7, §9): pure numpy/scipy, below the tasks that carry them.
+"""Latent spaces and their statistics (docs/spec.md §7, §9): pure numpy/scipy, below the tasks that carry them.
 
 :mod:`.shapes` holds the geometry objects a task carries as ``task.geometry`` (:class:`Box`, :class:`Interval`,
 :class:`Circle`); their maths is one concept a module: :mod:`.planar` (KDE and KL of points in R^d, ring share),

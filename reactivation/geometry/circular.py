@@ -1,5 +1,5 @@
-"""Distributions of angles on the circle (head direction; SPEC §7): wrapping to [-pi, pi) (:func:`wrap`), von Mises
-kernel density estimates with a Silverman-style concentration (:func:`vonmises_bandwidth`), and the KL divergence
+"""Distributions of angles on the circle (head direction; docs/spec.md §7): wrapping to [-pi, pi) (:func:`wrap`), von
+Mises kernel density estimates with a Silverman-style concentration (:func:`vonmises_bandwidth`), and the KL divergence
 between two sets of angles or a table of them (:func:`circular_kl_divergence`, :func:`circular_kl_matrix`), by Monte
 Carlo in nats with a seeded ``numpy.random.Generator`` (optionally with each density ratio clipped, ``ratio_clip``);
 wrap-around is exact, as kernels see angles only through cos.

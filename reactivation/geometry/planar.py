@@ -1,4 +1,4 @@
-"""Distributions of decoded planar points (SPEC §7, §9): Gaussian KDEs of (n, d) sample sets, jittered when
+"""Distributions of decoded planar points (docs/spec.md §7, §9): Gaussian KDEs of (n, d) sample sets, jittered when
 degenerate (:func:`fit_kde`), the KL divergence between two sets or a table of them (:func:`kl_divergence`,
 :func:`kl_matrix`) and from the uniform distribution on a box (:func:`kl_from_uniform`), all by Monte Carlo in nats
 with a seeded ``numpy.random.Generator`` (never the global RNG), optionally with each density ratio clipped as the
@@ -48,7 +48,7 @@ def _is_degenerate(x: np.ndarray) -> bool:
 def fit_kde(
     x: np.ndarray, rng: np.random.Generator, jitter: float = 1e-3, bw_method: str | float | None = None
 ) -> tuple[gaussian_kde, bool]:
-    """Fit ``gaussian_kde`` to (n, d) samples, jittering a degenerate cloud first (SPEC §7).
+    """Fit ``gaussian_kde`` to (n, d) samples, jittering a degenerate cloud first (docs/spec.md §7).
 
     Args:
         x: (n, d) finite samples.
@@ -65,7 +65,7 @@ def fit_kde(
         except np.linalg.LinAlgError:
             pass  # Cholesky can still fail on a borderline covariance; jitter below is the remedy.
     # Isotropic jitter well below the decoder's resolution makes the covariance full rank without moving
-    # the cloud anywhere it was not (SPEC §7).
+    # the cloud anywhere it was not (docs/spec.md §7).
     jittered = x + rng.normal(0.0, jitter, size=x.shape)
     try:
         return gaussian_kde(jittered.T, bw_method=bw_method), True
@@ -83,7 +83,7 @@ def kl_divergence(
     ratio_clip: Sequence[float] | None = None,
     return_jitter: bool = False,
 ) -> float | tuple[float, dict[str, bool]]:
-    """KL(p ‖ q) between two sample sets, by Gaussian KDE and Monte Carlo (SPEC §7).
+    """KL(p ‖ q) between two sample sets, by Gaussian KDE and Monte Carlo (docs/spec.md §7).
 
     Each sample set gets a ``scipy.stats.gaussian_kde`` with its default (Scott) bandwidth; ``n_samples``
     points are drawn from the KDE of ``p`` and the estimate is the mean of ``log p(x) - log q(x)``. A set
@@ -202,7 +202,7 @@ def kl_from_uniform(
 ) -> float | tuple[float, dict[str, bool]]:
     """KL(U ‖ q) from the uniform distribution on the box [low, high] to the KDE of samples ``q``.
 
-    ``log U = -log prod(high - low)`` is the true d-dimensional density (SPEC §7 decision: the published
+    ``log U = -log prod(high - low)`` is the true d-dimensional density (docs/spec.md §7 decision: the published
     script used a 1-D density and so overstated this by log 2.2 ≈ 0.79 nats on the 2.2 m box). The KDE of
     ``q`` is fitted (and jittered if degenerate) exactly as in :func:`kl_divergence`.
 
@@ -249,7 +249,7 @@ def kl_from_uniform(
 def annulus_share(
     x: np.ndarray, r_min: float = 0.2, r_max: float = 0.45, centre: Sequence[float] = (0.0, 0.0)
 ) -> float:
-    """Fraction of points whose distance from ``centre`` lies in [r_min, r_max] (SPEC §9 claim 1's ring).
+    """Fraction of points whose distance from ``centre`` lies in [r_min, r_max] (docs/spec.md §9 claim 1's ring).
 
     In one dimension the "ring" is the pair of segments at that distance from ``centre`` (on a track, a band
     of distances from its reward end).

@@ -29,7 +29,7 @@ def points(decoded: np.ndarray) -> np.ndarray:
 
 
 class Geometry:
-    """What the analyses ask of a latent space (SPEC §7, §9); subclasses fill in the maths.
+    """What the analyses ask of a latent space (docs/spec.md §7, §9); subclasses fill in the maths.
 
     Attributes:
         name: short name (``box``, ``interval``, ``circle``), e.g. to choose the figures' state panels.
@@ -89,7 +89,7 @@ class Geometry:
             n_samples: Monte Carlo samples per row.
             seed: seed of the estimate (one stream for the whole table).
             ratio_clip: ``[low, high]`` (0 < low < high) to clip each sample's density ratio to before averaging, as
-                the published code did with [1e-7, 1e7] (SPEC §7 decision "ratio clip"); ``None``: unclipped.
+                the published code did with [1e-7, 1e7] (docs/spec.md §7 decision "ratio clip"); ``None``: unclipped.
 
         Returns:
             ``({row: {column: nats}}, [sets whose KDE was jittered, as "quiescent:<name>" / "active:<name>"])``.
@@ -157,7 +157,7 @@ class Box(Geometry):
         table, hits = planar.kl_matrix(quiescent, active, n_samples, seed, ratio_clip=ratio_clip)
         table["uniform"] = {}
         for col, a in active.items():
-            # The true uniform density on the box, not a KDE of uniform samples (SPEC §7 decision).
+            # The true uniform density on the box, not a KDE of uniform samples (docs/spec.md §7 decision).
             table["uniform"][col], flags = planar.kl_from_uniform(
                 a, self.low, self.high, n_samples, seed, ratio_clip=ratio_clip, return_jitter=True
             )

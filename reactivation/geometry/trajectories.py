@@ -1,4 +1,4 @@
-"""Per-trajectory statistics of decoded outputs (SPEC §7): for planar positions (B, T, d) the total variance and
+"""Per-trajectory statistics of decoded outputs (docs/spec.md §7): for planar positions (B, T, d) the total variance and
 the mean step length (:func:`total_variance`, :func:`stepwise_distance`), and their circular versions for headings
 (B, T) in radians, with steps taken the short way round (:func:`circular_variance`, :func:`wrapped_step_distance`,
 :func:`mean_angular_velocity`); each returns one value per trajectory, (B,).
@@ -27,7 +27,7 @@ def _trajectories(x: np.ndarray, ndim: int, name: str, min_steps: int = 2) -> np
 
 
 def total_variance(x: np.ndarray) -> np.ndarray:
-    """Per trajectory, the trace of the sample covariance (ddof 1) of its points over time (SPEC §7).
+    """Per trajectory, the trace of the sample covariance (ddof 1) of its points over time (docs/spec.md §7).
 
     Args:
         x: (B, T, d) trajectories, e.g. decoded positions in metres; T >= 2.

@@ -1,4 +1,4 @@
-"""Noisy recurrent models (SPEC section 4), ``build_model``, which makes one from the ``rnn`` config node, and
+"""Noisy recurrent models (docs/spec.md §4), ``build_model``, which makes one from the ``rnn`` config node, and
 ``Ensemble``, which runs E models of one kind and shape as one batched computation."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Noisy continuous-time GRU of SPEC section 4 (used for the spatial-navigation GRU presets, with tanh).
+"""Noisy continuous-time GRU of docs/spec.md §4 (used for the spatial-navigation GRU presets, with tanh).
 
 With alpha = dt / tau and x~_t = x_t + sigma_in xi_t, for t = 1..T::
 

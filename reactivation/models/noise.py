@@ -1,4 +1,4 @@
-"""Noise injected into the noisy recurrent models (SPEC section 4).
+"""Noise injected into the noisy recurrent models (docs/spec.md §4).
 
 Three distributions, chosen by ``rnn.noise_dist``:
 

@@ -1,4 +1,4 @@
-"""Noisy leaky ("continuous-time", Euler-Maruyama) vanilla RNN of SPEC section 4, and the shared model base.
+"""Noisy leaky ("continuous-time", Euler-Maruyama) vanilla RNN of docs/spec.md §4, and the shared model base.
 
 With alpha = dt / tau, for t = 1..T::
 
@@ -142,7 +142,7 @@ class NoisyRecurrentBase(nn.Module):
     σ_rec, the theory's temperature; the GRU's is ``same``, as in the paper's Fig. C.1, docs/analyses.md) and
     ``floats_per_unit`` (float vectors of ``n_rec`` a training step keeps per trajectory and time step, for the
     memory estimate of :func:`reactivation.ensembles.member_bytes`).
-    Constructor keywords are the ``rnn.*`` config keys of SPEC section 1; variances are given, and the standard
+    Constructor keywords are the ``rnn.*`` config keys of docs/spec.md §1; variances are given, and the standard
     deviations ``sigma_in``, ``sigma_rec``, ``sigma_out`` (their square roots) are what the equations use.
 
     Args:
@@ -337,7 +337,7 @@ class NoisyRecurrentBase(nn.Module):
 
 
 class NoisyRNN(NoisyRecurrentBase):
-    """Noisy leaky vanilla RNN (SPEC section 4); parameters ``encoder``, ``input``, ``recurrent``, ``readout``.
+    """Noisy leaky vanilla RNN (docs/spec.md §4); parameters ``encoder``, ``input``, ``recurrent``, ``readout``.
 
     ``input.weight`` is W_in (n_rec, n_in), ``recurrent.weight`` W_rec (n_rec, n_rec), ``readout.weight`` W_out
     (n_out, n_rec), ``encoder.weight`` (n_rec, n_init). See :class:`NoisyRecurrentBase` for the arguments.

@@ -82,7 +82,7 @@ def build_task(cfg: Mapping[str, Any], generator: torch.Generator) -> CodedTask:
 
     Args:
         cfg: the ``task`` node (omegaconf ``DictConfig`` or a plain mapping) with ``name`` (a key of :data:`TASKS`)
-            and that task's keys (SPEC §2 / §3); missing keys take the task's defaults, unknown keys are an
+            and that task's keys (docs/spec.md §2 / §3); missing keys take the task's defaults, unknown keys are an
             error, ``batch_size`` is ignored.
         generator: CPU generator, used only to draw the code's random parts (place-cell centres).
 

@@ -1,4 +1,4 @@
-"""Head direction (HD): path integration of a 1-D heading on the circle (SPEC §3).
+"""Head direction (HD): path integration of a 1-D heading on the circle (docs/spec.md §3).
 
 The heading performs a random walk with i.i.d. Gaussian angular velocities (biased variant: every turn
 counter-clockwise, ``|dt * omega|``). The network sees the heading change per step and must report the
@@ -23,7 +23,7 @@ INIT_HD = ("uniform", "zero")
 
 
 class HeadDirectionTask(CodedTask):
-    """Head-direction task (implements the ``Task`` protocol; all defaults are SPEC §3's).
+    """Head-direction task (implements the ``Task`` protocol; all defaults are docs/spec.md §3's).
 
     Args:
         code: population code of headings (``HeadDirectionCells`` or ``CosSinCode``), stored as ``self.code``.

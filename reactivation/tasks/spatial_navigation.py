@@ -1,4 +1,4 @@
-"""Spatial navigation (SN): path integration of 2-D positions in a square arena (SPEC §2).
+"""Spatial navigation (SN): path integration of 2-D positions in a square arena (docs/spec.md §2).
 
 A batch of random-walk trajectories (Rayleigh speeds, Gaussian turn rates, a wall-avoidance rule and an
 optional drift towards an anchor) is simulated step by step, vectorised over the batch. The network sees
@@ -84,7 +84,7 @@ def _avoid_walls(pos: Tensor, heading: Tensor, k: _Constants) -> tuple[Tensor, T
 def avoid_walls(
     pos: Tensor, heading: Tensor, box_width: float = 2.2, box_height: float = 2.2, border_region: float = 0.03
 ) -> tuple[Tensor, Tensor]:
-    """Wall-avoidance rule of SPEC §2, step 3 (the code path the generator uses).
+    """Wall-avoidance rule of docs/spec.md §2, step 3 (the code path the generator uses).
 
     The nearest wall is found among right, top, left, bottom (in that order, so the first wins a tie);
     a position past a wall has a negative distance and so counts as near. A walker near a wall and heading
@@ -109,7 +109,7 @@ def avoid_walls(
 
 
 class SpatialNavigationTask(CodedTask):
-    """Spatial-navigation task (implements the ``Task`` protocol; all defaults are SPEC §2's).
+    """Spatial-navigation task (implements the ``Task`` protocol; all defaults are docs/spec.md §2's).
 
     Args:
         code: population code of positions (``PlaceCells`` or ``CartesianCode``), stored as ``self.code``.
@@ -241,7 +241,7 @@ class SpatialNavigationTask(CodedTask):
     def step(
         self, pos: Tensor, heading: Tensor, step_length: Tensor, random_turn: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One step of the generator (SPEC §2 steps 3-7) for a batch of walkers; ``simulate`` repeats it.
+        """One step of the generator (docs/spec.md §2 steps 3-7) for a batch of walkers; ``simulate`` repeats it.
 
         Args:
             pos: (B, 2) positions pos_t, metres.

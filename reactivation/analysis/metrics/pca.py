@@ -1,4 +1,4 @@
-"""Hidden-state geometry (SPEC §9 claim 3): principal components of hidden states (:func:`pca_fit`,
+"""Hidden-state geometry (docs/spec.md §9 claim 3): principal components of hidden states (:func:`pca_fit`,
 :func:`pca_project`), the cumulative explained-variance curve (:func:`explained_variance_curve`), and the share of
 the quiescent states' variance inside the active states' top-k principal subspace (:func:`subspace_variance_share`);
 scatter matrices are accumulated in float64 blocks, so large float32 state arrays are never copied whole.
@@ -106,7 +106,7 @@ def explained_variance_curve(h: np.ndarray, k: int = 10) -> np.ndarray:
 def subspace_variance_share(active: np.ndarray, quiescent: np.ndarray, k: int = 10) -> float:
     """Share of the quiescent states' variance inside the span of the active top-k principal components.
 
-    SPEC §9 claim 3: quiescent states stay on the active manifold when the share is large; an isotropic
+    docs/spec.md §9 claim 3: quiescent states stay on the active manifold when the share is large; an isotropic
     quiescent cloud gives about ``k / n_units``. Quiescent variance is taken about the quiescent mean, so a
     mere offset between the two phases does not count.
 

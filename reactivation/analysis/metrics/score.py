@@ -246,7 +246,7 @@ def drift_score_agreement(drift: np.ndarray, score: np.ndarray) -> dict[str, flo
 
 
 def vonmises_kde_score(theta: np.ndarray, data: np.ndarray, kappa: float, *, chunk: int | None = None) -> np.ndarray:
-    """The score d/dθ log p(θ) of a von Mises KDE on the circle (the KDE the HD analyses use, SPEC §7).
+    """The score d/dθ log p(θ) of a von Mises KDE on the circle (the KDE the HD analyses use, docs/spec.md §7).
 
     ``p(θ) ∝ Σ_i exp(κ cos(θ - θ_i))``, so ``d log p / dθ = -κ Σ_i w_i(θ) sin(θ - θ_i)`` with ``w`` the softmax of
     ``κ cos(θ - θ_i)``.
