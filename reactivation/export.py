@@ -462,15 +462,12 @@ def rollout(
     setup = load_run(run_dir, step=step, device=device)
     cfg, task, model = setup.config, setup.task, setup.model
     seed = int(cfg.seed) if seed is None else seed
-    # Every task has dt and sequence_length (its config keys task.dt, task.sequence_length), but the Task protocol
-    # declares neither: the specification's step (docs/spec.md) stands in for a task without dt, and its own length
-    # for one without a length.
-    dt = float(getattr(task, "dt", DT))
+    dt = float(task.dt)
     sampler = task
-    if kind == "active" and n_steps is not None and n_steps != getattr(task, "sequence_length", None):
+    if kind == "active" and n_steps is not None and n_steps != task.sequence_length:
         # A shallow copy with another length: the run's task (its centres, shared) is left as it was loaded.
         sampler = copy.copy(task)
-        sampler.sequence_length = n_steps  # type: ignore[assignment]  # nn.Module types its attributes as tensors
+        sampler.sequence_length = n_steps
     gen = generator(seed, "analysis", setup.device)
     batch = sampler.sample(n_trajectories, gen)
     active_steps = batch.inputs.shape[1]

@@ -59,6 +59,8 @@ class Task(Protocol):
     n_in: int  # input dimension (SN 2, HD 1)
     n_code: int  # number of units of the population code (= model n_out and n_init)
     latent_dim: int  # dimension of the latent (SN 2, HD 1)
+    dt: float  # seconds per step (task.dt)
+    sequence_length: int  # steps per trajectory (task.sequence_length)
     geometry: Geometry  # the latent's space: every statistic the analyses take of decoded latents
     geometry_type: ClassVar[type[Geometry]]  # its class, for what needs only units and labels (no built task)
 
@@ -104,6 +106,8 @@ class CodedTask(torch.nn.Module):
     geometry_type: ClassVar[type[Geometry]]
     n_in: int
     latent_dim: int
+    dt: float
+    sequence_length: int
     geometry: Geometry
     code: PopulationCode  # a torch.nn.Module as well, registered as the submodule ``code``
 
