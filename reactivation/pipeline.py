@@ -36,6 +36,7 @@ from reactivation.analysis.settings import (
     FAMILIES,
     Settings,
     check,
+    check_analyses,
     compose_analysis,
     settings,
 )
@@ -124,6 +125,7 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
     ):
         check(key, values[key], test, allowed, typed[key])
     check_formats(values["formats"])
+    check_analyses(values["analyses"])
     for name, overrides in variants(values).items():
         _check_overrides(values, list(values["families"]), name, overrides)
     select_device(values["device"])
@@ -168,7 +170,12 @@ def _variant_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
 
 
 def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) -> DictConfig:
+    """The config of analysis ``name`` (or of the figures) for one family and seed, with the settings of ``cfg``'s
+    ``analyses`` block (the figures read the results those settings make)."""
     task, model = claims.FAMILY_KEYS[family]
+    block = OmegaConf.to_container(cfg.analyses) if "analyses" in cfg else {}
+    assert isinstance(block, dict)
+    own = {k: v for k, v in (block.get(name) or {}).items() if v is not None}
     return compose_analysis(
         name,
         cfg.scale,
@@ -179,6 +186,7 @@ def _analysis_config(cfg: DictConfig, name: str, family: str, seed: int | None) 
         device=cfg.device,
         progress=bool(cfg.progress),
         train_overrides=list(cfg.train_overrides),
+        **({"analyses": block} if name == "figures" else own),
     )
 
 

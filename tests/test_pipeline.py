@@ -202,6 +202,8 @@ def test_bad_pipeline_settings_are_clear_errors(tmp_path):
         ("families=[]", "families=[] is not allowed"),
         ("force=maybe", "force=maybe is not allowed: force must be true or false"),
         ("device=gpu0", "device='gpu0' is not a device name"),
+        ("analyses.kl.ratio_clip=[5,1]", "analyses.kl.ratio_clip=[5,1] is not allowed"),
+        ("analyses.drift.n_pca=0", "analyses.drift.n_pca=0 is not allowed"),
         ("path=''", "path= is not allowed"),
         ("train_args=abc", "train_args=abc is not allowed"),
         (
@@ -514,3 +516,17 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
     _reproduce(tmp_path.parent, "stages=[train,analyse,report]")
     assert "(0 trained by this call, the rest reused)" in (tmp_path / "report.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in results} == stamps  # analyses reused, not recomputed
+
+
+def test_reproduce_computes_and_reads_each_analysis_with_the_settings_of_its_analyses_block():
+    # e.g. the published KL routine's ratio clip, to set beside the published heat map (it could not be set before)
+    cfg, _, _ = pipeline._check(pipeline.main_config(["scale=tiny", "analyses.kl.ratio_clip=[1e-7,1e7]"]))
+    kl = settings.settings(pipeline._analysis_config(cfg, "kl", "sn", 0))
+    assert kl.cfg.ratio_clip == [1e-7, 1e7] and "ratio_clip=1e-07-1e+07" in results.result_path(kl, "kl").name
+    variance = settings.settings(pipeline._analysis_config(cfg, "variance", "sn", 0))
+    assert "ratio_clip" not in variance.cfg  # the other analyses keep their defaults
+    figures = pipeline._analysis_config(cfg, "figures", "sn", None)  # the figures read those results
+    assert figures.analyses.kl.ratio_clip == [1e-7, 1e7]
+    figures.seed = 0  # the figure command's reference seed
+    read = settings.for_kind(settings.settings(figures), "kl")
+    assert results.result_path(read, "kl") == results.result_path(kl, "kl")

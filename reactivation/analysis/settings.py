@@ -208,7 +208,7 @@ def settings(cfg: DictConfig) -> Settings:
     if values.get("ratio_clip") is not None:
         values["ratio_clip"] = [float(r) for r in values["ratio_clip"]]  # likewise [1,10] and [1.0,10.0]
     if "analyses" in values:
-        _check_analyses(values["analyses"])
+        check_analyses(values["analyses"])
     device = select_device(values["device"])  # an unknown device, or CUDA asked for where there is none
     precision.check(values["matmul_precision"], device, key="matmul_precision")
     values["path"] = str(results_root(values["path"]))  # absolute: the caller's directory, for children too
@@ -224,8 +224,13 @@ def settings(cfg: DictConfig) -> Settings:
     return Settings(values["seed"], task, model, noise, mode, FAMILIES[(task, model)], plain)
 
 
-def _check_analyses(block: Any) -> None:
-    """The figure config's ``analyses`` block: ``{kind: {key: null | value}}`` (null: the analysis default)."""
+def check_analyses(block: Any) -> None:
+    """An ``analyses`` block (the figure and reproduce configs': analyses.yaml): ``{kind: {key: null | value}}``
+    (null: the analysis default).
+
+    Raises:
+        ConfigError: a kind that is not an analysis, a key that is not one of its settings, or a bad value.
+    """
     example = "e.g. analyses.kl.n_samples=1000"
     if (
         not isinstance(block, dict)
