@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
 from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
-from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, absolute, compose_train, leaves
+from reactivation.config import ADDED_KEYS, PRESETS_ENV, RUNTIME_KEYS, absolute, compose_train, leaves
 from reactivation.loading import Setup, load_run
 from reactivation.training import RESUME_KEYS, divergence_advice
 
@@ -28,10 +30,22 @@ log = logging.getLogger(__name__)
 _RUNTIME_KEYS = {*RUNTIME_KEYS, "rnn.n_out", "rnn.n_init"}
 
 
+def _expected(preset: str, seed: int, overrides: list[str]) -> dict[str, Any]:
+    """The resolved training config of ``train.py config=<preset> seed=<seed> <overrides>``, flat (``rnn.n_rec``:
+    value). Read only: it is shared by every lookup of the same run in this process (:func:`_composed`)."""
+    return _composed(preset, seed, tuple(overrides), os.environ.get(PRESETS_ENV, ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _composed(preset: str, seed: int, overrides: tuple[str, ...], presets: str) -> dict[str, Any]:
+    # ``presets`` (the user presets' folders) is part of the key: another folder may define the preset otherwise.
+    return leaves(OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]), resolve=True))
+
+
 def train_command(preset: str, seed: int, overrides: list[str], root: Path) -> str:
     """The command that trains the run these arguments describe, spelt as this process was started
     (``python train.py ...`` or ``reactivation train ...``: :func:`reactivation.usage.command`)."""
-    default_root = compose_train([f"config={preset}", f"seed={seed}", *overrides]).path  # the scale's
+    default_root = _expected(preset, seed, overrides)["path"]  # the scale's
     extra = [] if absolute(root) == absolute(default_root) else [f"path={root}"]
     return " ".join(
         [usage.command("train"), f"config={preset}", f"seed={seed}", *map(shlex.quote, [*overrides, *extra])]
@@ -47,9 +61,7 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
         ReactivationError: no such run, an incomplete one, or one without the requested checkpoint; the
             message gives the command that trains or finishes it, or what to do where that command would not.
     """
-    expected = leaves(
-        OmegaConf.to_container(compose_train([f"config={preset}", f"seed={seed}", *overrides]), resolve=True)
-    )
+    expected = _expected(preset, seed, overrides)
     wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
     matches: list[Path] = []
     near: list[str] = []  # runs of the preset and seed with other settings, and what differs
@@ -62,8 +74,8 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
             near.append(f"{run_dir} (has {', '.join(differing)})")
         else:
             matches.append(run_dir)
-    command = train_command(preset, seed, overrides, root)
     if not matches:
+        command = train_command(preset, seed, overrides, root)
         hint = (
             (
                 "\nRuns of that preset and seed with other settings (select them with train_overrides=[...]):\n  "
@@ -162,11 +174,11 @@ _NOISE_DIST = "rnn.noise_dist="
 _SIGMAS = ("sigma2_in", "sigma2_rec", "sigma2_out")
 
 
-@functools.lru_cache(maxsize=256)
 def _trained_noise(preset: str, overrides: tuple[str, ...]) -> tuple[bool, str]:
-    """Whether ``preset`` with ``overrides`` trains without any noise, and its noise distribution."""
-    rnn = compose_train([f"config={preset}", "seed=0", *overrides]).rnn
-    return all(rnn[k] == 0 for k in _SIGMAS), str(rnn.noise_dist)
+    """Whether ``preset`` with ``overrides`` trains without any noise, and its noise distribution (neither depends
+    on the seed: seed 0's composition, which an analysis of seed 0 shares with its run lookup)."""
+    cfg = _expected(preset, 0, list(overrides))
+    return all(cfg[f"rnn.{k}"] == 0 for k in _SIGMAS), str(cfg["rnn.noise_dist"])
 
 
 def run_overrides(s: Settings, condition: str) -> list[str]:
