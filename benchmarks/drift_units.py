@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reactivation import runs  # noqa: E402
 from reactivation.analysis import drift, protocol  # noqa: E402
+from reactivation.analysis.metrics import denoiser  # noqa: E402
 from reactivation.analysis.settings import compose_analysis, settings  # noqa: E402
 from reactivation.loading import load_run  # noqa: E402
 from reactivation.models.noise import moments  # noqa: E402
@@ -62,12 +63,13 @@ def measure(run_dir: Path, settle: int) -> dict:
                  bandwidth=None)  # fmt: skip
     mean, std = moments(model.noise_dist, model.sigma_rec)
     geometry, seed = setup.task.geometry, stream_seed(seed, "analysis")
+    step = drift.stepper(model)
     runs_ = {
-        "before": drift.compare(model, geometry, states, decoded, model.sigma_rec, **sizes, seed=seed),
-        "after": drift.compare(model, geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed),
+        "before": denoiser.compare(step, geometry, states, decoded, model.sigma_rec, **sizes, seed=seed),
+        "after": denoiser.compare(step, geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed),
         # the same prediction (the awake states' KDE) at states reached without input
-        "settled": drift.compare(
-            model, geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed, at=settled_all
+        "settled": denoiser.compare(
+            step, geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed, at=settled_all
         ),
     }
     n = min(len(settled), 2000)

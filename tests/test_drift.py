@@ -13,6 +13,7 @@ import torch
 from reactivation import ConfigError
 from reactivation.analysis import drift, settings
 from reactivation.analysis import results as result_files
+from reactivation.analysis.metrics import denoiser
 from reactivation.config import compose_train
 from reactivation.geometry import Box
 from reactivation.models import NoisyRNN
@@ -23,13 +24,13 @@ N_REC, V, ALPHA = 12, 0.04, 0.2  # hidden units; variance per unit of the states
 
 
 def _contraction(states: np.ndarray, s: float, seed: int = 0) -> dict:
-    """:func:`drift.compare` of a network whose zero-input step is r -> (1 - α) r (no recurrence: relu(0) = 0),
+    """:func:`denoiser.compare` of a network whose zero-input step is r -> (1 - α) r (no recurrence: relu(0) = 0),
     its latent decoded as the first two units (metres)."""
     model = NoisyRNN(2, N_REC, 10, 10, dt=ALPHA, tau=1.0, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         model.recurrent.weight.zero_()
-    return drift.compare(
-        model, Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), s, n_states=4000,
+    return denoiser.compare(
+        drift.stepper(model), Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), s, n_states=4000,
         n_queries=1000, n_components=4, n_pca=1000, bandwidth=None, seed=seed,
     )  # fmt: skip
 
@@ -71,13 +72,19 @@ def test_queries_given_apart_from_the_kde_states_score_as_a_subset_of_them_would
     for k in range(5):
         states = _gaussian_states(seed=3 + k)
         kw = dict(n_states=4000, n_queries=1000, n_components=4, n_pca=1000, bandwidth=None, seed=k)
-        args = (model, Box((-1.1, -1.1), (1.1, 1.1)), states, states[:, :2].astype(np.float64), math.sqrt(ALPHA * V))
-        inside = drift.compare(*args, **kw)
-        apart = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9 + k))
+        args = (
+            drift.stepper(model),
+            Box((-1.1, -1.1), (1.1, 1.1)),
+            states,
+            states[:, :2].astype(np.float64),
+            math.sqrt(ALPHA * V),
+        )
+        inside = denoiser.compare(*args, **kw)
+        apart = denoiser.compare(*args, **kw, at=_gaussian_states(3000, seed=9 + k))
         assert apart["pca"]["n"] == 1000
         assert apart["pca"]["cosine"] == pytest.approx(inside["pca"]["cosine"], abs=0.03)
         ratios.append(apart["pca"]["slope"] / inside["pca"]["slope"])
-        far = drift.compare(*args, **kw, at=_gaussian_states(3000, seed=9 + k) * 3)
+        far = denoiser.compare(*args, **kw, at=_gaussian_states(3000, seed=9 + k) * 3)
         far_ratios.append(far["pca"]["slope"] / inside["pca"]["slope"])
     assert np.mean(ratios) == pytest.approx(1.0, abs=0.06)
     assert max(far_ratios) < 0.8
@@ -86,8 +93,8 @@ def test_queries_given_apart_from_the_kde_states_score_as_a_subset_of_them_would
 def test_the_field_averages_drift_and_prediction_in_the_bins_of_the_box():
     y = np.array([[-0.5, -0.5], [-0.5, -0.49], [0.5, 0.5], [2.0, 0.0]])  # the last lies outside the box
     vectors = np.array([[1.0, 0.0], [3.0, 2.0], [0.0, -1.0], [9.0, 9.0]])
-    out = drift.field(Box((-1.1, -1.1), (1.1, 1.1)), y, vectors, -vectors)
-    assert sum(out["count"]) == 3 and len(out["count"]) == drift.FIELD_BINS**2
+    out = denoiser.field(Box((-1.1, -1.1), (1.1, 1.1)), y, vectors, -vectors)
+    assert sum(out["count"]) == 3 and len(out["count"]) == denoiser.FIELD_BINS**2
     filled = [i for i, c in enumerate(out["count"]) if c]
     assert [out["count"][i] for i in filled] == [2, 1]
     assert out["drift"][filled[0]] == [2.0, 1.0] and out["predicted"][filled[1]] == [0.0, 1.0]
@@ -123,7 +130,7 @@ def test_the_analysis_writes_every_condition_and_the_random_baseline(root, task)
         assert entry["noise_std"] == pytest.approx(math.sqrt(settings.PRESET_NOISE[task]), rel=1e-6 if noisy else 0)
         assert 0 < sum(entry["field"]["count"]) <= s.cfg.n_queries  # the queries the linear decoder puts inside
     data, meta = result_files.read_result(s, "drift")
-    assert data == saved and meta["field_bins"] == drift.FIELD_BINS
+    assert data == saved and meta["field_bins"] == denoiser.FIELD_BINS
 
 
 def test_a_bad_bandwidth_is_a_clear_error(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from reactivation.analysis import drift, lookup, settings, temperature
+from reactivation.analysis.metrics import denoiser
 from reactivation.loading import Setup
 from tests.conftest import TINY
 from tests.groundtruth import LineDenoiser, PlaneDenoiser, RingDenoiser
@@ -158,8 +159,8 @@ def test_a_prediction_in_the_wrong_units_is_seen_as_a_wrong_slope(tiny_hd_runs, 
     ring = _ring(setup, "uniform", 1.5)
     states, decoded = _awake_states(setup, ring)
     kw = dict(n_states=6000, n_queries=3000, n_components=10, n_pca=3000, bandwidth=None, seed=0)
-    old = drift.compare(ring, setup.task.geometry, states, decoded, ring.sigma_rec, **kw)
-    no_mean = drift.compare(ring, setup.task.geometry, states, decoded, ring.std_noise, **kw)
+    old = denoiser.compare(drift.stepper(ring), setup.task.geometry, states, decoded, ring.sigma_rec, **kw)
+    no_mean = denoiser.compare(drift.stepper(ring), setup.task.geometry, states, decoded, ring.std_noise, **kw)
     assert old["pca"]["slope"] == pytest.approx(entry["pca"]["slope"] / 12, rel=0.1)
     assert no_mean["pca"]["cosine"] < entry["pca"]["cosine"] - 0.2
 

@@ -6,11 +6,8 @@ measures how close a network's zero-input, noise-free one-step update ``Δr(r) =
 ``n_queries`` noisy active states r, against a Gaussian KDE of ``n_states`` others (its score is analytic):
 
 - ``pca``: in the top ``n_components`` principal components of ``n_pca`` further active states, where the projected
-  noise is s² I, so the prediction is s² ∇_z log p(z). The components are fitted apart from the queries and the
-  KDE states: chosen on the KDE's own states, the noise directions among them would be those where that sample
-  happens to spread most (by about (1 + √(n_rec/N))² in variance), the KDE would see a wider density there than
-  the one the network denoises, and its score would understate the drift (on an exactly Gaussian density, by
-  0.81 against 0.66 in slope: tests/test_groundtruth.py);
+  noise is s² I, so the prediction is s² ∇_z log p(z) (the components are fitted apart from the queries and the
+  KDE's states: :mod:`~reactivation.analysis.metrics.denoiser` says why);
 - ``decoded``: in the decoded latent (position, m; heading, rad). The task's own decoder (the top-k cells' centres)
   is piecewise constant, so a one-step drift rarely moves it; a smooth one stands in: the least-squares linear map
   from states to the network's own decoded latents (to cos and sin of the heading on the circle), fitted on the KDE
@@ -31,12 +28,14 @@ is added to the measured drift. ``field`` bins the decoded drift and prediction 
 manifold (:mod:`~reactivation.analysis.metrics.tangent`; its tangent at each query's decoded latent), and
 ``reference_normal`` / ``reference_tangent`` split the reference along the same directions. Result:
 ``{condition: {"noise_std", "noise_mean", "pca", "decoded", "reference", "pca_normal", "pca_tangent",
-"reference_normal", "reference_tangent", "field"}}``, conditions plus ``random``.
+"reference_normal", "reference_tangent", "field"}}``, conditions plus ``random``. One network's entry is
+:func:`reactivation.analysis.metrics.denoiser.compare`; this module runs the networks and writes the result.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,17 +45,8 @@ from tqdm.auto import tqdm
 
 from reactivation import ConfigError
 from reactivation.analysis import lookup, protocol, results
-from reactivation.analysis.metrics.pca import pca_fit, pca_project
-from reactivation.analysis.metrics.score import (
-    drift_score_agreement,
-    kde_bandwidth,
-    kde_score,
-    vonmises_kde_score,
-)
-from reactivation.analysis.metrics.tangent import split_agreement, tangent_bases
+from reactivation.analysis.metrics.denoiser import FIELD_BINS, compare
 from reactivation.analysis.settings import Settings
-from reactivation.geometry import Geometry
-from reactivation.geometry.circular import vonmises_bandwidth
 from reactivation.loading import Setup
 from reactivation.models import NoisyRecurrentBase
 from reactivation.models.noise import moments
@@ -64,11 +54,6 @@ from reactivation.precision import matmul_precision
 from reactivation.seeding import stream_seed
 from reactivation.values import is_number
 
-#: Bins per coordinate of the decoded field (a 2-D latent gets FIELD_BINS² cells).
-FIELD_BINS = 12
-#: KDE states (those nearest in decoded latent) of each local regression that estimates the active manifold's
-#: tangent at a query's latent.
-TANGENT_NEIGHBOURS = 200
 #: How the prediction's noise is measured, recorded in every result (results written before 2026-12-07 took
 #: s = σ_rec under every distribution and left the mean out: under ``uniform`` noise their prediction was 12
 #: times too large in variance and their drift lacked the constant σ/2 push).
@@ -86,168 +71,15 @@ def one_step(model: NoisyRecurrentBase, r: Tensor) -> Tensor:
     return hidden[:, 0]
 
 
-class LinearDecoder:
-    """The least-squares linear map from states to decoded latents: a smooth stand-in for the top-k decoder.
-
-    Args:
-        states: (n, n_rec) states; decoded: (n, d) their decoded latents (m, or rad on the circle).
-        circular: fit cos and sin of the angle, decode with atan2.
-    """
-
-    def __init__(self, states: np.ndarray, decoded: np.ndarray, circular: bool) -> None:
-        target = np.concatenate([np.cos(decoded), np.sin(decoded)], axis=1) if circular else decoded
-        design = np.concatenate([states, np.ones((len(states), 1))], axis=1).astype(np.float64)
-        self.weights = np.linalg.lstsq(design, target.astype(np.float64), rcond=None)[0]  # (n_rec + 1, d')
-        self.circular = circular
-
-    def __call__(self, r: np.ndarray) -> np.ndarray:
-        """(m, n_rec) states -> (m, d) decoded latents, float64."""
-        y = np.asarray(r, dtype=np.float64) @ self.weights[:-1] + self.weights[-1]
-        return np.arctan2(y[:, 1:], y[:, :1]) if self.circular else y
-
-
-def _kernel(data: np.ndarray, bandwidth: float | None) -> np.ndarray:
-    """Scott's kernel covariance, scaled by ``bandwidth`` in standard deviation (None: Scott's own)."""
-    cov = kde_bandwidth(data)
-    return cov if bandwidth is None else cov * float(bandwidth) ** 2
-
-
-def compare(
-    model: NoisyRecurrentBase,
-    geometry: Geometry,
-    states: np.ndarray,
-    decoded: np.ndarray,
-    s: float,
-    *,
-    noise_mean: float = 0.0,
-    n_states: int,
-    n_queries: int,
-    n_components: int,
-    n_pca: int,
-    bandwidth: float | None,
-    seed: int,
-    at: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Drift against prediction for one network: one condition's entry of the result.
-
-    Args:
-        model: the network whose drift is measured (a run's, or the untrained one).
-        geometry: the latent space of its task.
-        states: (N, n_rec) noisy active states (float32): the queries, the KDE samples and the states the
-            principal components are fitted on are disjoint random subsets of them, so N must be at least
-            ``n_queries + n_states + n_pca`` (``n_states + n_pca`` with ``at``).
-        decoded: (N, d) the task decoder's latents of those states (m or rad).
-        s: the standard deviation of one step's recurrent noise, per unit (:func:`~reactivation.models.noise.
-            moments`): the prediction is s² ∇ log p.
-        noise_mean: the mean of one step's recurrent noise, per unit (σ/2 for ``uniform``, else 0). It is added to
-            every step of the network, so it belongs to the measured drift: Δr = f(r, x = 0) + noise_mean − r.
-        n_states: KDE samples.
-        n_queries: query states.
-        n_components: principal components of the PCA space.
-        n_pca: states the principal components are fitted on (module docstring: apart from the KDE's).
-        bandwidth: kernel standard deviation as a multiple of Scott's (None: Scott's).
-        seed: seed of the subsets, the decoded noise draw and the reference Gaussian.
-        at: (M, n_rec) states to query instead of a subset of ``states`` (e.g. states the network reached without
-            input; M >= n_queries); the KDE and the PCA then take their states from ``states``.
-
-    Raises:
-        ValueError: fewer states than the sizes need (:func:`check_sizes` refuses such settings before any work).
-    """
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(states))
-    own = 0 if at is not None else n_queries  # queries taken from ``states``
-    if len(states) < own + n_states + n_pca or (at is not None and len(at) < n_queries):
-        raise ValueError(
-            f"{len(states)} active states{'' if at is None else f' and {len(at)} query states'} are too few for "
-            f"n_queries={n_queries}, n_states={n_states}, n_pca={n_pca}"
-        )
-    # The KDE and PCA states come first, so that queries given in ``at`` meet the same KDE as a subset would.
-    kde, fit = order[:n_states], order[n_states : n_states + n_pca]
-    if at is None:
-        queries = states[order[n_states + n_pca : n_states + n_pca + n_queries]]
-    else:
-        queries = at[rng.permutation(len(at))[:n_queries]]
-    data = states[kde]
+def stepper(model: NoisyRecurrentBase) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`one_step` of ``model`` on numpy states, on its device: what
+    :func:`~reactivation.analysis.metrics.denoiser.compare` takes."""
     device = next(model.parameters()).device
-    f = one_step(model, torch.as_tensor(queries, device=device))
-    stepped = f.double().cpu().numpy() + noise_mean  # the noise's mean acts as a constant input at every step
 
-    # PCA space: noise s² I after an orthonormal projection, fitted apart from the KDE's states (module docstring).
-    mean, components, _ = pca_fit(states[fit], n_components)
-    z_data, z = pca_project(data, mean, components), pca_project(queries, mean, components)
-    drift_z = pca_project(stepped, mean, components) - z
-    predicted_z = s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth))
-    pca = drift_score_agreement(drift_z, predicted_z)
+    def step(r: np.ndarray) -> np.ndarray:
+        return one_step(model, torch.as_tensor(r, device=device)).double().cpu().numpy()
 
-    # The estimator's own ceiling: a Gaussian of the same mean and covariance, whose optimal drift is exact.
-    # (np.cov of one component is a scalar: kept (1, 1) for the solve and the draw.)
-    centre, cov = z_data.mean(axis=0), np.atleast_2d(np.cov(z_data, rowvar=False))
-    gauss = rng.multivariate_normal(centre, cov, size=len(z_data) + len(z))
-    g_data, g_query = gauss[: len(z_data)], gauss[len(z_data) :]
-    exact = -(s**2) * np.linalg.solve(cov, (g_query - centre).T).T
-    exact_kde = s**2 * kde_score(g_query, g_data, _kernel(g_data, bandwidth))
-    reference = drift_score_agreement(exact, exact_kde)
-
-    # Decoded space: the prediction scaled by the decoded covariance of one step's noise.
-    circular = geometry.periodic
-    decoder = LinearDecoder(data, decoded[kde], circular)
-    y, y_next, y_data = decoder(queries), decoder(stepped), decoder(data)
-    drift_y = geometry.difference(y_next, y)
-    kick = geometry.difference(decoder(stepped + s * rng.standard_normal(stepped.shape)), y_next)
-    sigma_y = kick.T @ kick / len(kick)  # (d, d): the mean of one draw's outer product, m² or rad²
-    if circular:
-        score_y = vonmises_kde_score(y[:, 0], y_data[:, 0], vonmises_bandwidth(y_data[:, 0]))[:, None]
-    else:
-        score_y = kde_score(y, y_data, _kernel(y_data, bandwidth))
-    predicted = score_y @ sigma_y  # Σ_y is symmetric: (Σ_y g)ᵀ = gᵀ Σ_y
-
-    # Along and across the active manifold, in the PCA space: its tangent at each query's decoded latent, from the
-    # KDE states of the nearest latents. The reference is split along the same directions (at its own query points).
-    bases = tangent_bases(z_data, y_data, y, circular=circular, k=min(TANGENT_NEIGHBOURS, len(z_data) - 1))
-    return {
-        "noise_std": s,
-        "noise_mean": noise_mean,
-        "pca": pca,
-        "reference": reference,
-        **{f"pca_{k}": v for k, v in split_agreement(drift_z, predicted_z, bases).items()},
-        **{f"reference_{k}": v for k, v in split_agreement(exact, exact_kde, bases).items()},
-        "decoded": {**drift_score_agreement(drift_y, predicted), "noise_cov": sigma_y.tolist()},
-        "field": field(geometry, y, drift_y, predicted),
-    }
-
-
-def field(geometry: Geometry, y: np.ndarray, drift: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """The decoded drift and prediction averaged in bins of the latent space (the quiver figure's data).
-
-    Args:
-        geometry: the latent space, binned by its :meth:`~reactivation.geometry.Geometry.bin_edges` (FIELD_BINS per
-            coordinate of a box or track, FIELD_BINS · 3 arcs of the circle).
-        y: (m, d) decoded query points; drift, predicted: (m, d) vectors at them.
-
-    Returns:
-        ``{"edges": [per-coordinate bin edges], "count": bins, "drift": bins × d, "predicted": bins × d}``, means
-        over the points of each bin (null where a bin is empty), flattened in C order.
-    """
-    edges = geometry.bin_edges(FIELD_BINS)
-    index = np.zeros(len(y), dtype=np.int64)
-    inside = np.ones(len(y), dtype=bool)
-    for k, e in enumerate(edges):
-        i = np.searchsorted(e, y[:, k], side="right") - 1
-        inside &= (i >= 0) & (i < len(e) - 1)
-        index = index * (len(e) - 1) + np.clip(i, 0, len(e) - 2)
-    n_bins = math.prod(len(e) - 1 for e in edges)
-    count = np.bincount(index[inside], minlength=n_bins)
-
-    def means(v: np.ndarray) -> list:
-        sums = np.stack([np.bincount(index[inside], v[inside, k], minlength=n_bins) for k in range(v.shape[1])], 1)
-        return [row.tolist() if c else None for row, c in zip(sums / np.maximum(count, 1)[:, None], count)]
-
-    return {
-        "edges": [e.tolist() for e in edges],
-        "count": count.tolist(),
-        "drift": means(drift),
-        "predicted": means(predicted),
-    }
+    return step
 
 
 def check_sizes(
@@ -340,8 +172,9 @@ def run(s: Settings) -> dict:
         at = settled_states(phases) if settled else None
         with matmul_precision(cfg.matmul_precision, reference.device):
             result[name] = compare(
-                model, reference.task.geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed, at=at
-            )
+                stepper(model), reference.task.geometry, states, decoded, std, noise_mean=mean, **sizes, seed=seed,
+                at=at,
+            )  # fmt: skip
     meta = {
         "unit": {"pca": "hidden units", "decoded": reference.task.geometry.unit},
         "noise_units": NOISE_UNITS,  # not "noise": write_result records the analysis's noise variance there

@@ -3,7 +3,8 @@ statistics of decoded latents live with the latent spaces, in :mod:`reactivation
 (:mod:`~reactivation.geometry.planar`, :mod:`~reactivation.geometry.circular`,
 :mod:`~reactivation.geometry.trajectories`); the hidden-state principal components are here, in :mod:`.pca`. The checks
 of the theory (issue #14) are here too: the score of a Gaussian KDE and its agreement with a measured drift in
-:mod:`.score`, that agreement along and across the active manifold in :mod:`.tangent`, and diffusion against sequence
+:mod:`.score`, that agreement along and across the active manifold in :mod:`.tangent`, one network's whole
+comparison (PCA, decoded, reference, split) in :mod:`.denoiser`, and diffusion against sequence
 (mean squared displacement, step lengths, velocity autocorrelation) of decoded trajectories in :mod:`.diffusion`. This
 module only re-exports the public functions, so ``metrics.kl_divergence`` and the like read as one namespace.
 """
