@@ -125,7 +125,9 @@ def test_figure_command_writes_png_and_pdf(results):
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=results)
     assert done.returncode == 0, done.stderr
-    out = results / "spatial_navigation" / "figures"
+    # results of other settings than the scale's (the fixture's sizes and training): a folder named by them
+    (out,) = {p.parent for p in (results / "spatial_navigation" / "figures").rglob("kl_heatmap.png")}
+    assert out.parent.name == "figures" and out.name.startswith("settings=")  # seven analyses' sizes: a digest
     for name in ("learning_curves", "kl_heatmap", "variance_box", "distance_box", "pc_scatter_noisy_biased"):
         for fmt in ("png", "pdf"):
             assert (out / f"{name}.{fmt}").stat().st_size > 1000
@@ -259,3 +261,18 @@ def test_notebook_runs_top_to_bottom(results, name, task):
     ).execute()
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 10
+
+
+def test_figures_of_other_settings_than_the_defaults_go_to_a_folder_named_by_them(tmp_path):
+    # They replaced the default figures before (the same file names in the same folder).
+    from reactivation.figures.collect import results_tag
+
+    def tag(*overrides: str, named_elsewhere: bool = False) -> str:
+        cfg = compose_config(ANALYSIS_CONFIG_DIR, "figures", ["seed=0", f"path={tmp_path}", *overrides])
+        return results_tag(settings.settings(cfg), named_elsewhere=named_elsewhere)
+
+    assert tag() == ""  # the scale's defaults: the figures folder itself
+    assert tag("analyses.kl.n_samples=1000") == "n_samples=1000"
+    assert tag("analyses.kl.ratio_clip=[1e-7,1e7]", "mode=same") == "mode=same,ratio_clip=1e-07-1e+07"
+    overrides = 'train_overrides=["rnn.noise_dist=uniform"]'
+    assert tag(overrides).startswith("train=") and tag(overrides, named_elsewhere=True) == ""

@@ -7,6 +7,7 @@ state panels (PCA, scatter, trajectories, density maps) simulate the runs of one
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,22 @@ def seeds_of(s: Settings) -> list[int]:
     """Seeds of every run of the family of ``s`` under its results root (finished or not), ascending."""
     presets = set(s.conditions.values())
     return sorted({cfg["seed"] for _, cfg in runs.iter_runs(Path(s.cfg.path)) if cfg.get("preset") in presets})
+
+
+def results_tag(s: Settings, named_elsewhere: bool = False) -> str:
+    """The settings of the results the figures of ``s`` read that differ from the scale's defaults, as one tag: the
+    union of the results' file-name tags (:func:`reactivation.analysis.results.settings_tag`), ``""`` when they are
+    all the defaults. ``named_elsewhere``: the ``train_overrides`` part is left out (a reproduce variant's folder
+    names them). A tag over 80 characters becomes ``settings=<digest>``.
+    """
+    parts: list[str] = []
+    for kind in analyses.NAMES:
+        tag = results.settings_tag(for_kind(s, kind), kind)
+        for part in tag.split(",") if tag else []:
+            if part not in parts and not (named_elsewhere and part.startswith("train=")):
+                parts.append(part)
+    tag = ",".join(parts)
+    return f"settings={hashlib.sha256(tag.encode()).hexdigest()[:8]}" if len(tag) > 80 else tag
 
 
 def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:

@@ -196,14 +196,17 @@ def _listed(seeds: list[int]) -> str:
 
 
 def write(cfg: DictConfig, subdir: str = "") -> tuple[Settings, collect.Inventory, list[Path]]:
-    """:func:`from_config`, then save every figure as ``<path>/<task>/figures/[<subdir>/]<name>[_<family>].<format>``
-    (``subdir``: reproduce's variant, whose figures must not replace another variant's).
+    """:func:`from_config`, then save every figure as
+    ``<path>/<task>/figures/[<subdir>/][<tag>/]<name>[_<family>].<format>`` (``subdir``: reproduce's variant, whose
+    figures must not replace another variant's; ``tag``: the settings of the results drawn that are not the scale's
+    defaults, :func:`~reactivation.figures.collect.results_tag`, so that figures of other settings never replace
+    the default ones).
 
     Returns:
         The settings, the inventory and the written files.
     """
     s, inv, figs = from_config(cfg)
-    out_dir = Path(s.cfg.path) / s.task / "figures" / subdir
+    out_dir = Path(s.cfg.path) / s.task / "figures" / subdir / collect.results_tag(s, named_elsewhere=bool(subdir))
     suffix = "" if s.model == "vanilla" else f"_{s.model}"
     written = []
     try:
