@@ -18,6 +18,7 @@ import torch
 from reactivation import ReactivationError, export
 from reactivation.analysis import protocol
 from reactivation.config import compose_train
+from reactivation.export import recording as export_recording
 from reactivation.geometry import Box, Circle
 from reactivation.loading import load_run
 from reactivation.training import train
@@ -125,7 +126,9 @@ def test_nwb_files_read_back_with_pynapple_into_the_same_arrays_times_and_epochs
         assert set(export.SERIES) <= set(data.keys()) and export.INTERVALS in data.keys()
         epochs = data[export.INTERVALS]
         np.testing.assert_array_equal(epochs.values, rec.trajectories.values)
-        np.testing.assert_allclose(epochs.metadata[export._latent_names("init", d)].to_numpy(), a["init_latent"])
+        np.testing.assert_allclose(
+            epochs.metadata[export_recording._latent_names("init", d)].to_numpy(), a["init_latent"]
+        )
         for name, obj in rec.series().items():
             back = data[name]
             np.testing.assert_array_equal(np.asarray(back.values), np.asarray(obj.values))
@@ -257,9 +260,9 @@ def test_a_missing_extra_names_it_and_the_install_command(monkeypatch, tmp_path)
 def test_importing_the_module_needs_neither_extra():
     code = (
         "import sys; sys.modules['pynapple'] = None; sys.modules['pynwb'] = None\n"
-        "import reactivation.export as e\n"
+        "import reactivation.export as e\nfrom reactivation import ReactivationError\n"
         "try:\n    e.from_arrays([[[0.0]]], kind='active')\n"
-        "except e.ReactivationError as err:\n    print(err)\n"
+        "except ReactivationError as err:\n    print(err)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -62,6 +62,10 @@ LAYERS = [
 #: Imports inside functions between the package's own modules, each with its reason; no other is allowed.
 LAZY = {
     (
+        "reactivation.export.recording",
+        "reactivation.export.nwb",
+    ): "Recording.write is write_nwb, and the NWB module builds on recordings",
+    (
         "reactivation.figures",
         "reactivation.figures.make",
     ): "from_results / from_config load runs (torch, Hydra); plotting saved arrays must not need them",
