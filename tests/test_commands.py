@@ -47,6 +47,16 @@ def test_help_lists_every_command_without_loading_torch_or_hydra(tmp_path):
     assert done.stdout.split()[-3:] == ["0", "False", "False"]
 
 
+def test_help_into_a_reader_that_stops_early_is_quiet(tmp_path):
+    # `reactivation --help | head -1` ended with a BrokenPipeError traceback
+    reader = subprocess.Popen([sys.executable, "-m", "reactivation", "--help"], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    assert reader.stdout is not None
+    reader.stdout.close()  # the reader is gone before the usage is written (python starts slower than this)
+    _, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err
+
+
 def test_train_help_without_a_preset_lists_the_presets_instead_of_failing(tmp_path):
     done = _command(["train", "--help"], tmp_path)
     assert done.returncode == 0 and "Traceback" not in done.stderr

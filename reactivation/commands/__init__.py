@@ -38,11 +38,19 @@ def _usage() -> str:
     )
 
 
+def _print(text: str) -> None:
+    """Print to stdout; a reader that went away (``reactivation --help | head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's last flush is quiet
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run ``reactivation <command> [arguments]``; ``argv`` defaults to ``sys.argv[1:]``."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage())
+        _print(_usage())
         sys.exit(0 if argv else 2)
     if argv[0] == "--version":
         print(f"reactivation {__version__}")
