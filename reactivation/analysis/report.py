@@ -316,9 +316,9 @@ def theory_section(results: dict) -> list[str]:
                 f"### {name}: zero-input drift against s² ∇ log p (output_drift.py)",
                 "Slope of the drift on the score times the noise variance, and their cosine, in the active top-k "
                 "principal components and in the decoded latent; theory: 1 and 1. *ceiling*: the same estimator on "
-                "a Gaussian whose optimal drift is exact (a perfect denoiser of another density may show a larger "
-                "slope: on a ring, 0.85 against 0.68, docs/theory.md). *normal*, *tangent*: the PCA comparison "
-                "across and along the active manifold. R (random): the untrained network.",
+                "a Gaussian whose optimal drift is exact, which a perfect denoiser meets (on a Gaussian line and on "
+                "a ring: docs/theory.md). *normal*, *tangent*: the PCA comparison across and along the active "
+                "manifold. R (random): the untrained network.",
                 table,
                 _columns(table),
             )
