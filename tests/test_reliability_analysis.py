@@ -144,11 +144,18 @@ def test_a_relative_path_means_the_callers_directory(tmp_path, monkeypatch):
     s = _settings("kl", "path=somewhere/results")
     assert s.cfg.path == str(tmp_path / "somewhere" / "results")
     assert results.result_path(s, "kl") == tmp_path / "somewhere/results/spatial_navigation/kl_0.0001_0.json"
-    # The scale's default root is found from any directory (it is relative to the caller's too).
-    assert results.analysis_command(_settings("kl", "scale=tiny"), "kl") == "python output_kl.py seed=0 scale=tiny"
-    assert (
-        lookup.train_command("spatial_navigation/noisy_biased", 0, [], Path("results"))
-        == "python train.py config=spatial_navigation/noisy_biased seed=0"
+    # The scale's default root is found from any directory (it is relative to the caller's too); outside the
+    # checkout, its scripts are spelt with their paths, so that the command runs where the user is.
+    scripts = Path(__file__).resolve().parent.parent
+    assert results.analysis_command(_settings("kl", "scale=tiny"), "kl") == (
+        f"python {scripts / 'output_kl.py'} seed=0 scale=tiny"
+    )
+    assert lookup.train_command("spatial_navigation/noisy_biased", 0, [], Path("results")) == (
+        f"python {scripts / 'train.py'} config=spatial_navigation/noisy_biased seed=0"
+    )
+    monkeypatch.chdir(scripts)  # in the checkout: the plain script names
+    assert lookup.train_command("spatial_navigation/noisy_biased", 0, [], Path("results")).startswith(
+        "python train.py config=spatial_navigation/noisy_biased seed=0"
     )
 
 
