@@ -107,10 +107,14 @@ def settings_tag(s: Settings, kind: str) -> str:
         else f"{k}={'-'.join(map(show, v)) if isinstance(v, list) else show(v)}"
         for k, v in differing.items()
     ]
+    return compact_tag(parts, differing)
+
+
+def compact_tag(parts: list[str], whole: Any) -> str:
+    """``parts`` joined by commas, or ``settings=<digest of whole>`` when that is over 80 characters or holds a
+    character a file name should not (the one rule of tags: result files here, figure folders too)."""
     tag = ",".join(parts)
-    if len(tag) > _MAX_TAG or not re.fullmatch(r"[\w.,=+-]*", tag):
-        tag = f"settings={_digest(differing)}"
-    return tag
+    return f"settings={_digest(whole)}" if len(tag) > _MAX_TAG or not re.fullmatch(r"[\w.,=+-]*", tag) else tag
 
 
 def result_path(s: Settings, kind: str) -> Path:

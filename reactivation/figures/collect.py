@@ -7,7 +7,6 @@ state panels (PCA, scatter, trajectories, density maps) simulate the runs of one
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +60,7 @@ def results_tag(s: Settings, named_elsewhere: bool = False) -> str:
         for part in tag.split(",") if tag else []:
             if part not in parts and not (named_elsewhere and part.startswith("train=")):
                 parts.append(part)
-    tag = ",".join(parts)
-    return f"settings={hashlib.sha256(tag.encode()).hexdigest()[:8]}" if len(tag) > 80 else tag
+    return results.compact_tag(parts, parts)
 
 
 def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:

@@ -5,7 +5,7 @@ the drift analysis (:mod:`reactivation.analysis.drift`, docs/theory.md, which de
 principal components are fitted on states apart from the KDE's: chosen on the KDE's own states, the noise directions
 among them would be those where that sample happens to spread most (by about (1 + √(n_rec/N))² in variance), the
 KDE would see a wider density there than the one the network denoises, and its score would understate the drift (on
-an exactly Gaussian density, 0.81 against 0.66 in slope: tests/test_groundtruth.py).
+an exactly Gaussian density, 0.83 against the reference's 0.68 in slope: tests/test_groundtruth.py).
 """
 
 from __future__ import annotations
