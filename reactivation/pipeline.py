@@ -118,7 +118,8 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
                 and all(_VARIANT_NAME.fullmatch(str(k)) and CHECKS["train_overrides"][0](o) for k, o in v.items())
             ),
             "named lists of train.py overrides, names of letters, digits, '_', '.' and '-', e.g. "
-            "'variants={gaussian:[],uniform:[\"rnn.noise_dist=uniform\"]}' (null: none)",
+            '\'variants={gaussian:["rnn.noise_dist=gaussian"],'
+            'uniform:["rnn.noise_dist=uniform"]}\' (null: none)',
         ),
         ("path", *CHECKS["path"]),
         ("progress", *CHECKS["progress"]),

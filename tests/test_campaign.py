@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from reactivation import ConfigError, ReactivationError, analyses, runs
 from reactivation.analysis import lookup, settings
@@ -43,13 +44,28 @@ def test_the_committed_store_is_sound():
 def test_the_plan_has_the_21_networks_of_the_issue_in_priority_order():
     plan = campaign.PLAN
     assert len(plan) == len(set(plan)) == 21
-    assert [n.step for n in plan] == sorted(n.step for n in plan)  # a, then b, then c
+    assert [n.step for n in plan] == sorted(n.step for n in plan)  # a, then b, then c, then e
     assert {str(n) for n in plan if n.step == "a"} == {
-        "head_direction/noisy_biased seed=0 rnn.noise_dist=uniform",
-        "head_direction/noisy_unbiased seed=0 rnn.noise_dist=uniform",
+        "head_direction/noisy_biased seed=0",
+        "head_direction/noisy_unbiased seed=0",
     }
-    assert len({n.preset for n in plan if n.step == "b"}) == 11
+    seed_0 = [n for n in plan if n.step in "ab"]
+    assert len({n.preset for n in seed_0}) == len(seed_0) == 11 and {n.seed for n in seed_0} == {0}
     assert {n.seed for n in plan if n.step == "c"} == {1, 2}
+    assert all(n.overrides == () for n in plan if n.step != "e")  # the defaults a user gets
+    assert {str(n) for n in plan if n.step == "e"} == {
+        "head_direction/noisy_biased seed=0 rnn.noise_dist=gaussian",
+        "head_direction/noisy_unbiased seed=0 rnn.noise_dist=gaussian",
+    }
+
+
+def test_the_hd_presets_default_to_the_published_uniform_noise_and_the_sn_presets_to_gaussian():
+    from reactivation.config import compose_train
+
+    for preset in ("noisy_biased", "noisy_unbiased", "no-noise_biased", "no-noise_unbiased"):
+        assert compose_train([f"config=head_direction/{preset}"]).rnn.noise_dist == "uniform"
+    assert compose_train(["config=spatial_navigation/noisy_biased"]).rnn.noise_dist == "gaussian"
+    assert compose_train(["config=head_direction/noisy_biased", "rnn.noise_dist=gaussian"]).rnn.noise_dist == "gaussian"
 
 
 @pytest.mark.parametrize(
@@ -226,15 +242,31 @@ def _hd_settings(root: Path, *train_overrides: str) -> settings.Settings:
 
 
 def test_a_noise_free_run_serves_every_variant_with_the_family_noise_in_quiescence(tiny_hd_runs):
-    s = _hd_settings(tiny_hd_runs, "rnn.noise_dist=uniform")
-    assert "rnn.noise_dist=uniform" in lookup.run_overrides(s, "noisy_biased")
-    assert "rnn.noise_dist=uniform" not in lookup.run_overrides(s, "no-noise_biased")
-    assert lookup.family_noise_dist(s) == "uniform"
+    s = _hd_settings(tiny_hd_runs, "rnn.noise_dist=gaussian")
+    assert "rnn.noise_dist=gaussian" in lookup.run_overrides(s, "noisy_biased")
+    assert "rnn.noise_dist=gaussian" not in lookup.run_overrides(s, "no-noise_biased")
+    assert lookup.family_noise_dist(s) == "gaussian"
     run_dir = lookup.find_run(tiny_hd_runs, HD_NOISE_FREE, 0, lookup.run_overrides(s, "no-noise_biased"), None)
-    assert run_dir == tiny_hd_runs / HD_NOISE_FREE / "seed_0"  # the default run, trained with gaussian
-    assert runs.load_config(run_dir)["rnn"]["noise_dist"] == "gaussian"
-    assert lookup.load_condition(s, run_dir).model.noise_dist == "uniform"
-    assert lookup.load_condition(_hd_settings(tiny_hd_runs), run_dir).model.noise_dist == "gaussian"
+    assert run_dir == tiny_hd_runs / HD_NOISE_FREE / "seed_0"  # the default run, trained with uniform
+    assert runs.load_config(run_dir)["rnn"]["noise_dist"] == "uniform"
+    assert lookup.load_condition(s, run_dir).model.noise_dist == "gaussian"
+    assert lookup.load_condition(_hd_settings(tiny_hd_runs), run_dir).model.noise_dist == "uniform"
+
+
+def test_a_noise_free_run_is_found_whichever_distribution_its_config_names(tiny_hd_runs, tmp_path):
+    """A noise-free run trained before its preset's default distribution changed still serves the preset."""
+    run_dir = tmp_path / HD_NOISE_FREE / "seed_0"
+    shutil.copytree(tiny_hd_runs / HD_NOISE_FREE / "seed_0", run_dir)
+    config = runs.load_config(run_dir)
+    config["rnn"]["noise_dist"] = "gaussian"
+    (run_dir / runs.CONFIG_FILE).write_text(OmegaConf.to_yaml(config))
+    assert lookup.find_run(tmp_path, HD_NOISE_FREE, 0, list(TINY), None) == run_dir
+    # a noisy run's distribution is still compared: the one run found under another noise is no match
+    noisy = "head_direction/noisy_biased"
+    shutil.copytree(tiny_hd_runs / noisy / "seed_0", tmp_path / noisy / "seed_0")
+    assert lookup.find_run(tmp_path, noisy, 0, list(TINY), None) == tmp_path / noisy / "seed_0"
+    with pytest.raises(ReactivationError, match="rnn.noise_dist='uniform'"):
+        lookup.find_run(tmp_path, noisy, 0, [*TINY, "rnn.noise_dist=gaussian"], None)
 
 
 @pytest.mark.slow

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Sizes resolved from the task are null in a composed config; the rest do not change what is trained.
 _RUNTIME_KEYS = {*RUNTIME_KEYS, "rnn.n_out", "rnn.n_init"}
+_NOISE_DIST = "rnn.noise_dist"
+_SIGMAS = ("sigma2_in", "sigma2_rec", "sigma2_out")
 
 
 def _expected(preset: str, seed: int, overrides: list[str]) -> dict[str, Any]:
@@ -63,6 +65,8 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     """
     expected = _expected(preset, seed, overrides)
     wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
+    if _noise_free(expected):  # its weights do not depend on the distribution (see run_overrides)
+        wanted.pop(_NOISE_DIST)
     matches: list[Path] = []
     near: list[str] = []  # runs of the preset and seed with other settings, and what differs
     for run_dir, config in runs.iter_runs(root):
@@ -170,15 +174,16 @@ def _damaged_config(root: Path, preset: str, seed: int, overrides: list[str]) ->
     return None
 
 
-_NOISE_DIST = "rnn.noise_dist="
-_SIGMAS = ("sigma2_in", "sigma2_rec", "sigma2_out")
+def _noise_free(flat: dict[str, Any]) -> bool:
+    """Whether the flat training config ``flat`` trains without any noise."""
+    return all(flat[f"rnn.{k}"] == 0 for k in _SIGMAS)
 
 
 def _trained_noise(preset: str, overrides: tuple[str, ...]) -> tuple[bool, str]:
     """Whether ``preset`` with ``overrides`` trains without any noise, and its noise distribution (neither depends
     on the seed: seed 0's composition, which an analysis of seed 0 shares with its run lookup)."""
     cfg = _expected(preset, 0, list(overrides))
-    return all(cfg[f"rnn.{k}"] == 0 for k in _SIGMAS), str(cfg["rnn.noise_dist"])
+    return _noise_free(cfg), str(cfg[_NOISE_DIST])
 
 
 def run_overrides(s: Settings, condition: str) -> list[str]:
@@ -186,9 +191,9 @@ def run_overrides(s: Settings, condition: str) -> list[str]:
     the noise.
 
     A network trained without noise does not depend on the noise distribution (every draw is scaled by zero and
-    the noise has its own random stream), so ``rnn.noise_dist`` is left out of its overrides: the noise-free runs
-    of the default distribution serve every variant, and :func:`load_condition` gives them the family's
-    distribution for the quiescent phase.
+    the noise has its own random stream), so ``rnn.noise_dist`` is left out of its overrides and :func:`find_run`
+    does not compare it: one noise-free run, of whichever distribution it was trained with, serves every variant,
+    and :func:`load_condition` gives it the family's distribution for the quiescent phase.
     """
     overrides = list(s.cfg.train_overrides)
     if s.cfg.scale != "paper":
@@ -196,7 +201,7 @@ def run_overrides(s: Settings, condition: str) -> list[str]:
     if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
         overrides.append(f"rnn.sigma2_rec={s.noise}")
     if _trained_noise(s.conditions[condition], tuple(overrides))[0]:
-        overrides = [o for o in overrides if not o.startswith(_NOISE_DIST)]
+        overrides = [o for o in overrides if not o.startswith(f"{_NOISE_DIST}=")]
     return overrides
 
 

@@ -59,6 +59,12 @@ def _networks_section(entries: list[store.Entry], plan: tuple[store.Network, ...
             f"{_fmt(test.get('loss'))} | {_fmt(test.get(task.error_name))} {task.error_unit} | "
             f"{m['train_wall_s'] / 3600:.2f} h | {cpu} | {m['torch']} |"
         )
+    moved = [e.manifest for e in entries if "moved" in e.manifest]
+    if moved:
+        lines += ["", "Entries whose place in the store changed after they were trained:", ""]
+        for m in moved:
+            now = " ".join([m["preset"], f"seed={m['seed']}", *m["overrides"]])
+            lines.append(f"- `{now}`, trained as `{m['command']}`: {m['moved']}.")
     todo = store.missing(entries, plan)
     if todo:
         lines += ["", "Not yet trained, in the order the campaign takes them:", ""]
