@@ -17,6 +17,7 @@ from reactivation.analysis.metrics import denoiser
 from reactivation.config import compose_train
 from reactivation.geometry import Box
 from reactivation.models import NoisyRNN
+from reactivation.models.noise import moments
 from reactivation.training import train
 from tests.conftest import TINY
 
@@ -127,7 +128,10 @@ def test_the_analysis_writes_every_condition_and_the_random_baseline(root, task)
             assert math.isfinite(entry[space]["slope"]) and -1 <= entry[space]["cosine"] <= 1
         assert len(entry["pca"]["slope_per_dim"]) == 3
         noisy = name.startswith("noisy")
-        assert entry["noise_std"] == pytest.approx(math.sqrt(settings.PRESET_NOISE[task]), rel=1e-6 if noisy else 0)
+        # One step's noise s is the draws' std: the HD presets' uniform noise σ·U[0,1) has σ/√12 (docs/decisions.md).
+        dist = {"spatial_navigation": "gaussian", "head_direction": "uniform"}[task]
+        s_step = moments(dist, math.sqrt(settings.PRESET_NOISE[task]))[1]
+        assert entry["noise_std"] == pytest.approx(s_step, rel=1e-6 if noisy else 0)
         assert 0 < sum(entry["field"]["count"]) <= s.cfg.n_queries  # the queries the linear decoder puts inside
     data, meta = result_files.read_result(s, "drift")
     assert data == saved and meta["field_bins"] == denoiser.FIELD_BINS
