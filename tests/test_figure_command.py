@@ -17,9 +17,10 @@ from reactivation import ConfigError, ReactivationError
 from reactivation.analyses import NAMES as KINDS
 from reactivation.analysis import diffusion, distance, drift, kl, manifold, settings, temperature, variance
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
-from reactivation.figures import from_results
+from reactivation.figures import from_results, summary
 from reactivation.training import train
 from tests.conftest import TINY
+from tests.figure_check import readable
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("spatial_navigation", "head_direction", "linear_track")
@@ -104,7 +105,12 @@ def test_from_results_draws_every_figure_and_reports_what_is_missing(results, ta
         else {"explained_variance", "pc_scatter", "trajectories", "output_density", "pc_density"}
     )
     expected = common | {f"{name}_{c}" for name in per_model for c in ("noisy_unbiased", "noisy_biased")}
-    assert set(figures) == expected
+    assert set(figures) == expected | {"summary"}
+    page = figures.pop("summary")  # the paper's panels of the family on one page, each titled
+    assert [ax.get_title() for ax in page.axes] == [n.replace("_", " ") for n in summary.page_panels(list(figures))]
+    assert len(page.axes) == len(expected - THEORY)  # every panel but the theory's
+    # Every map has a colour bar with its unit and every axis its unit, so each figure reads without the docs.
+    assert {name: problems for name, fig in figures.items() if (problems := readable(fig))} == {}
     # Seed 1 was trained but not analysed: each of its missing results (one per kind) is named with its command.
     missing = "\n".join(inv.missing)
     assert len(inv.missing) == len(KINDS) == 7 and "python output_kl.py seed=1" in missing

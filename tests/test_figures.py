@@ -13,7 +13,7 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from reactivation import figures  # noqa: E402
 from reactivation.figures import data, style  # noqa: E402
 from reactivation.figures.style import CONDITIONS, KL_COLUMNS, KL_ROWS, LABELS  # noqa: E402
-from tests.figure_check import check  # noqa: E402
+from tests.figure_check import check, readable  # noqa: E402
 
 
 @pytest.fixture
@@ -107,10 +107,13 @@ def test_trajectories(rng, tmp_path, n, batch):
 def test_density_maps(rng, tmp_path):
     maps = {f"map {i}": rng.random((20, 20)) for i in range(5)}
     fig = figures.density_maps(maps, ncols=4)
-    assert len(fig.axes) == 5  # the 8 − 5 unused grid cells are removed
-    for ax, title in zip(fig.axes, maps):
+    assert len(fig.axes) == 5 + 5  # the 8 − 5 unused grid cells are removed; a colour bar per map
+    images = [ax for ax in fig.axes if ax.images]
+    for ax, title in zip(images, maps):
         labelled(ax)
         assert ax.get_title() == title and len(ax.images) == 1
+        assert ax.images[0].colorbar.ax.get_ylabel() == "density (1/m²)"  # its unit on the bar
+    assert readable(fig) == []
     check(fig, tmp_path)
     shared = figures.density_maps(
         {"a": np.ones((4, 4)), "b": 3 * np.ones((4, 4))},

@@ -190,7 +190,7 @@ def test_trajectories_plot_the_first_rows(rng, tmp_path, n, batch):
     assert len(fig.axes) == 2
     m = min(n, batch)
     for ax, phase, x in zip(fig.axes, ("active", "quiescent"), (active, quiescent[..., 0])):
-        assert ax.get_xlabel() == "step" and ax.get_ylabel() == "position (m)"
+        assert ax.get_xlabel() == "time (steps)" and ax.get_ylabel() == "position (m)"
         assert ax.get_title().startswith(PHASE_LABELS[phase])
         assert ax.get_ylim() == pytest.approx(VIEW)
         assert len(ax.lines) == m

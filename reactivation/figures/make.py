@@ -29,7 +29,7 @@ from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
-from reactivation.figures import collect, panels, panels_theory, states
+from reactivation.figures import collect, panels, panels_theory, states, summary
 from reactivation.figures.style import check_formats, label, save
 from reactivation.tasks import TASKS
 
@@ -145,8 +145,13 @@ def state_figures(
 
 
 def figures(s: Settings, inv: collect.Inventory, batch_size: int = 1000, t_quiescent: int = 200) -> dict[str, Figure]:
-    """Every figure that the inventory allows, by name (``learning_curves``, ``kl_heatmap``, ...)."""
-    return dict([*aggregate_figures(s, inv), *state_figures(s, inv, batch_size, t_quiescent)])
+    """Every figure that the inventory allows, by name (``learning_curves``, ``kl_heatmap``, ...), and ``summary``,
+    the family's paper panels on one page (:mod:`reactivation.figures.summary`)."""
+    drawn = dict([*aggregate_figures(s, inv), *state_figures(s, inv, batch_size, t_quiescent)])
+    if summary.page_panels(list(drawn)):
+        title = f"{s.task}, {s.model}: seeds {_listed(inv.seeds)}; state panels of seed {s.seed}"
+        drawn["summary"] = summary.summary(drawn, title)
+    return drawn
 
 
 def from_config(cfg: DictConfig) -> tuple[Settings, collect.Inventory, dict[str, Figure]]:

@@ -190,7 +190,7 @@ def density_maps(
     xlabel: str = "x (m)",
     ylabel: str = "y (m)",
     ncols: int = 4,
-    colorbar: bool = False,
+    colorbar: bool = True,
     colorbar_label: str = "density (1/m²)",
     share_scale: bool = False,
     cmap: str = "viridis",
@@ -203,8 +203,9 @@ def density_maps(
         xlabel: x-axis label with its unit (e.g. "PC1 (a.u.)" for PC-space maps).
         ylabel: y-axis label with its unit.
         ncols: maps per row.
-        colorbar: add a colour bar (one per map, or one in all if ``share_scale``).
-        colorbar_label: its label, with the density's unit.
+        colorbar: add a colour bar (one per map, or one for all if ``share_scale``), so that a map reads without
+            the docs.
+        colorbar_label: its label, with the density's unit (1/the axes' units²).
         share_scale: one colour scale (0..largest value) for all maps, so densities compare.
         cmap: colormap name.
 

@@ -209,7 +209,7 @@ def track_trajectories(active: np.ndarray, quiescent: np.ndarray, low: float, hi
         for row, c in zip(x[:m], shades(PHASE_COLOURS[phase], m)):
             ax.plot(steps, row, color=c, linewidth=1)
         ax.set(
-            xlabel="step",
+            xlabel="time (steps)",
             ylabel="position (m)",
             ylim=_view(low, high),
             title=f"{PHASE_LABELS[phase]}: decoded position",

@@ -48,6 +48,7 @@ def _pc_density(p: Projected) -> Figure:
         extent=(-lim, lim, -lim, lim),
         xlabel="PC1 (a.u.)",
         ylabel="PC2 (a.u.)",
+        colorbar_label="density (1/a.u.²)",
     )
 
 

@@ -193,7 +193,7 @@ class Circle(Geometry):
     name = "circle"
     unit = "rad"
     variance_unit = "rad-free circular variance (1 - R)"
-    variance_label = "quiescent circular variance"
+    variance_label = "quiescent circular variance (1 − R, 0 to 1)"
     variance_note = "circular variance 1 − R"
     dim = 1
 
