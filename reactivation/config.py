@@ -46,7 +46,18 @@ RUNTIME_KEYS = _runtime_keys()
 ADDED_KEYS: dict[str, Any] = {"trainer.matmul_precision": "float32"}
 
 # Config groups of reactivation/configs/train; `key=value` for these selects a part instead of setting a value.
-_GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes")
+_GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes", "logger")
+
+
+def is_runtime_key(key: str) -> bool:
+    """Whether the dotted ``key`` (``logger.dir``) is one of :data:`RUNTIME_KEYS` or lies inside one (``logger``)."""
+    parts = key.split(".")
+    return any(".".join(parts[:n]) in RUNTIME_KEYS for n in range(1, len(parts) + 1))
+
+
+def logger_choices(config_dir: Path = TRAIN_CONFIG_DIR) -> list[str]:
+    """The options of the ``logger`` group (reactivation/configs/train/logger/)."""
+    return sorted(p.stem for p in (Path(config_dir) / "logger").glob("*.yaml"))
 
 
 def _run_subdir(override_dirname: str) -> str:
@@ -309,7 +320,17 @@ def preflight(
         _check_user_preset(name)
     if "seed" not in by_key:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
-    base = compose_train([f"config={chosen[0] if chosen else names[0]}", "seed=0"], config_dir)
+    logger = _override_values(by_key["logger"]) if "logger" in by_key else ["none"]
+    for name in logger or []:
+        if name not in logger_choices(config_dir):
+            raise ConfigError(
+                f"unknown logger={name}.{_suggest(name, logger_choices(config_dir))} Choose one of "
+                f"{', '.join(logger_choices(config_dir))} (docs/loggers.md)."
+            )
+    # Composed with the chosen logger, whose own keys (logger.tracking_uri, ...) the check then knows.
+    base = compose_train(
+        [f"config={chosen[0] if chosen else names[0]}", "seed=0", f"logger={(logger or ['none'])[0]}"], config_dir
+    )
     _check_keys(overrides, base, _GROUPS, f"{train} config=<preset> seed=0 --cfg job")
     for o in overrides:
         if o.key_or_group in _PARTS and o.package is None:

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import ConfigError, ReactivationError
 from reactivation.cli import exit_on_error
-from reactivation.config import RUNTIME_KEYS, hydra_record, leaves
+from reactivation.config import hydra_record, is_runtime_key, leaves
 from reactivation.loading import select_device
 from reactivation.models import MODELS
 from reactivation.tasks import TASKS
@@ -43,8 +43,14 @@ PER_MEMBER = (
     "rnn.noise_dist",
     "task.biased",
 )
-#: Settings that do not change what is trained, so need not agree either (the device must).
-_FREE = {*PER_MEMBER, *(key for key in RUNTIME_KEYS if key != "device")}
+
+
+def _free(key: str) -> bool:
+    """Whether members may differ in ``key``: per-member data, or a setting that does not change what is trained
+    (the device excepted: one ensemble runs on one)."""
+    return key in PER_MEMBER or (is_runtime_key(key) and key != "device")
+
+
 #: The ensemble launcher's own keys (``hydra.launcher.<key>=...``), with what each accepts.
 LAUNCHER_KEYS = {"max_members": "auto or a positive integer (members per ensemble)"}
 #: Share of the memory available at start that the ensembles' training may use (``max_members=auto``).
@@ -52,9 +58,9 @@ MEMORY_SHARE = 0.5
 
 
 def shape_key(cfg: DictConfig) -> tuple[tuple[str, Any], ...]:
-    """The settings a job must share with the other members of its ensemble (all but :data:`_FREE`)."""
+    """The settings a job must share with the other members of its ensemble (all but the :func:`_free` ones)."""
     flat = leaves(OmegaConf.to_container(cfg, resolve=True))
-    return tuple(sorted((key, repr(value)) for key, value in flat.items() if key not in _FREE))
+    return tuple(sorted((key, repr(value)) for key, value in flat.items() if not _free(key)))
 
 
 def member_bytes(cfg: DictConfig) -> int:

@@ -13,7 +13,7 @@ from typing import Any, cast
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError, ReactivationError, precision, runs
+from reactivation import ConfigError, ReactivationError, loggers, precision, runs
 from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, resolve_sizes, validate
 from reactivation.models import NoisyRecurrentBase, build_model
 from reactivation.seeding import generator
@@ -71,6 +71,7 @@ def build(cfg: DictConfig, train: bool = True) -> Setup:
     device = select_device(cfg.device)
     if train:
         precision.check(cfg.trainer.get("matmul_precision", "float32"), device)  # before any work, on the device
+        loggers.check(cfg)  # its package installed
     task = build_task(cfg.task, generator(cfg.seed, "centres"))
     resolve_sizes(cfg, task.n_in, task.n_code)
     model = build_model(cfg.rnn, generator(cfg.seed, "init"))

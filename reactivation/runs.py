@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import yaml
@@ -546,6 +546,16 @@ def read_metrics(run_dir: Path, up_to: int) -> list[dict[str, Any]]:
     return kept
 
 
+class MetricsSink(Protocol):
+    """Where a :class:`MetricsLog` also sends its entries: an experiment logger (:mod:`reactivation.loggers`)."""
+
+    def log(self, entry: dict[str, Any]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class MetricsLog:
     """Metrics of one run: appended line by line to ``metrics.jsonl``, summarised per split.
 
@@ -555,13 +565,22 @@ class MetricsLog:
             be recomputed); ``None`` starts a fresh log.
         kept: the entries to keep, as :func:`read_metrics` returned them (read already by the caller);
             ``None`` reads them here.
+        sink: also sent every new entry, flushed with the summaries and closed with the log (the experiment
+            logger, :func:`reactivation.loggers.open_logger`, which was handed the kept entries itself).
 
     Raises:
         ReactivationError: a damaged line in ``metrics.jsonl`` (see :func:`read_metrics`); nothing is written.
     """
 
-    def __init__(self, run_dir: Path, resume_step: int | None = None, kept: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        resume_step: int | None = None,
+        kept: list[dict[str, Any]] | None = None,
+        sink: MetricsSink | None = None,
+    ):
         self.run_dir = Path(run_dir)
+        self.sink = sink
         self.path = self.run_dir / METRICS_LOG
         self.splits: dict[str, dict[str, dict[str, float]]] = {"train": {}, "test": {}}
         if kept is None:
@@ -581,14 +600,20 @@ class MetricsLog:
         self._record(entry)
         self._file.write(json.dumps(entry) + "\n")
         self._file.flush()
+        if self.sink is not None:
+            self.sink.log(entry)
 
     def write_summaries(self) -> None:
         """Rewrite ``train_metrics.json`` and ``test_metrics.json`` atomically."""
         for split, entries in self.splits.items():
             write_json_atomic(self.run_dir / f"{split}_metrics.json", entries)
+        if self.sink is not None:
+            self.sink.flush()
 
     def close(self) -> None:
         self._file.close()
+        if self.sink is not None:
+            self.sink.close()
 
     def __enter__(self) -> MetricsLog:
         return self

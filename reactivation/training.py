@@ -28,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from reactivation import ReactivationError, optim, runs
+from reactivation import ReactivationError, loggers, optim, runs
 from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
 from reactivation.models import Ensemble
 from reactivation.precision import matmul_precision
@@ -447,7 +447,14 @@ class _Run:
         """
         if ensemble is not None:
             self.config["ensemble"] = ensemble
-        self.metrics = runs.MetricsLog(self.run_dir, resume_step=self.start if self.state else None, kept=self.kept)
+        # The logger first: one that cannot start (an unreachable MLflow store) stops the run before anything of it
+        # is rewritten.
+        sink = loggers.open_logger(
+            self.config, self.run_dir, self.kept, self.state is not None, lambda: self.optimizer.param_groups[0]["lr"]
+        )
+        self.metrics = runs.MetricsLog(
+            self.run_dir, resume_step=self.start if self.state else None, kept=self.kept, sink=sink
+        )
         runs.save_config(self.run_dir, self.config)
         if self.record is not None:
             runs.write_record(self.run_dir, self.record)

@@ -36,7 +36,7 @@ LAYERS = [
         "reactivation.tasks",
         "reactivation.models",
     ),
-    ("reactivation.runs", "reactivation.config", "reactivation.loading"),
+    ("reactivation.runs", "reactivation.config", "reactivation.loggers", "reactivation.loading"),
     ("reactivation.training", "reactivation.quiescence", "reactivation.cli"),
     ("reactivation.analysis", "reactivation.export", "reactivation.ensembles"),
     ("reactivation.figures",),

@@ -20,14 +20,14 @@ from omegaconf import OmegaConf
 
 from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
-from reactivation.config import ADDED_KEYS, PRESETS_ENV, RUNTIME_KEYS, absolute, compose_train, leaves
+from reactivation.config import ADDED_KEYS, PRESETS_ENV, absolute, compose_train, is_runtime_key, leaves
 from reactivation.loading import Setup, load_run
 from reactivation.training import RESUME_KEYS, divergence_advice
 
 log = logging.getLogger(__name__)
 
 # Sizes resolved from the task are null in a composed config; the rest do not change what is trained.
-_RUNTIME_KEYS = {*RUNTIME_KEYS, "rnn.n_out", "rnn.n_init"}
+_SIZES_OF_TASK = ("rnn.n_out", "rnn.n_init")
 _NOISE_DIST = "rnn.noise_dist"
 _SIGMAS = ("sigma2_in", "sigma2_rec", "sigma2_out")
 
@@ -64,7 +64,7 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
             message gives the command that trains or finishes it, or what to do where that command would not.
     """
     expected = _expected(preset, seed, overrides)
-    wanted = {k: v for k, v in expected.items() if k not in _RUNTIME_KEYS}
+    wanted = {k: v for k, v in expected.items() if k not in _SIZES_OF_TASK and not is_runtime_key(k)}
     if _noise_free(expected):  # its weights do not depend on the distribution (see run_overrides)
         wanted.pop(_NOISE_DIST)
     matches: list[Path] = []
