@@ -10,6 +10,12 @@ __version__ = "0.1.0"
 #: The four training conditions of every task (noise × bias), in the paper's order. A task's presets are named
 #: after them: ``reactivation/configs/train/config/<task>/<condition>[_<model>].yaml``.
 CONDITIONS: tuple[str, ...] = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
+#: The noisy conditions: the networks whose states the figures show.
+NOISY_CONDITIONS: tuple[str, ...] = CONDITIONS[:2]
+#: The KL table's rows besides the conditions' quiescence: the untrained network and the uniform density.
+KL_BASELINES: tuple[str, ...] = ("random", "uniform")
+#: The KL table's rows (quiescent) in the paper's heat-map order; its columns (active) are :data:`CONDITIONS`.
+KL_ROWS: tuple[str, ...] = (*CONDITIONS, *KL_BASELINES)
 
 
 class ReactivationError(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from reactivation import KL_BASELINES
 from reactivation.analysis import lookup, protocol, results
 from reactivation.analysis.settings import Settings
 from reactivation.geometry import points
@@ -56,7 +57,7 @@ def run(s: Settings) -> dict:
 def result_problem(data: Any, conditions: list[str]) -> str | None:
     """What makes ``data`` not a KL result of ``conditions`` (rows: quiescent conditions, ``random`` and ``uniform``;
     columns: active conditions; numbers); ``None`` if nothing."""
-    problem = results.entries_problem(data, [*conditions, "random", "uniform"], "", results.json_object)
+    problem = results.entries_problem(data, [*conditions, *KL_BASELINES], "", results.json_object)
     for row, cols in data.items() if problem is None else ():
         problem = problem or results.entries_problem(cols, conditions, row, results.number)
     return problem

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reactivation import CONDITIONS as _CONDITIONS
+from reactivation import KL_ROWS as _KL_ROWS
 from reactivation.analysis import claims
 from reactivation.analysis.aggregate import Summary, summarize_tree
 from reactivation.tasks import TASKS
 
-_KL_ROWS = (*_CONDITIONS, "random", "uniform")  # the paper's heat-map order
 _SHORT = {
     "noisy_unbiased": "Uσ",
     "noisy_biased": "Bσ",

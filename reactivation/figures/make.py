@@ -24,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError, ReactivationError
+from reactivation import NOISY_CONDITIONS, ConfigError, ReactivationError
 from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
@@ -95,7 +95,7 @@ def theory_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str, F
     if drift:
         yield "theory_drift_agreement", panels_theory.drift_agreement(_theory_gathered(drift, "drift"))
         seed = s.seed if s.seed in drift else min(drift)
-        for condition in ("noisy_unbiased", "noisy_biased"):
+        for condition in NOISY_CONDITIONS:
             field = drift[seed].get(condition, {}).get("field")
             if field:  # {} for a latent space the drift analysis does not bin
                 title = f"{label(condition)}: decoded drift vs score (seed {seed})"
@@ -118,7 +118,7 @@ def state_figures(
     s: Settings, inv: collect.Inventory, batch_size: int, t_quiescent: int
 ) -> Iterator[tuple[str, Figure]]:
     """Panels of one reference seed's states: PCA, then the panels of the task's geometry (:mod:`.states`)."""
-    for condition in ("noisy_unbiased", "noisy_biased"):
+    for condition in NOISY_CONDITIONS:
         if s.seed not in inv.runs.get(condition, {}):
             continue
         setup = collect.load(inv, condition, s.seed, s)

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from reactivation import ConfigError  # the package root: errors only, no torch
+from reactivation import CONDITIONS, KL_ROWS, ConfigError  # the package root: errors and names only, no torch
 
 # Paper colours (docs/spec.md §8).
 ACTIVE = "#2ca7c5"
@@ -34,8 +34,6 @@ PHASE_LABELS: dict[str, str] = {
 }
 
 # Paper order of the four trained conditions, and of the KL table's rows (quiescent) and columns (active).
-CONDITIONS: tuple[str, ...] = ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
-KL_ROWS: tuple[str, ...] = CONDITIONS + ("random", "uniform")
 KL_COLUMNS: tuple[str, ...] = CONDITIONS
 
 LABELS: dict[str, str] = {

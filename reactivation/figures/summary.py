@@ -15,11 +15,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from reactivation import NOISY_CONDITIONS
 from reactivation.figures.style import new_figure, styled
 
 #: Panels over seeds, in the paper's reading order; then each condition's state panels, in the order drawn.
 AGGREGATE = ("learning_curves", "kl_heatmap", "variance_box", "distance_box")
-CONDITIONS = ("noisy_unbiased", "noisy_biased")
 #: Panel width on the page (inches) and resolution of the rendered panels (dots per inch).
 TILE_WIDTH, DPI = 3.6, 150
 
@@ -28,7 +28,7 @@ def page_panels(names: Sequence[str]) -> list[str]:
     """The names among ``names`` (as :func:`reactivation.figures.make.figures` gives them) that go on the page,
     in the page's order."""
     order = [n for n in AGGREGATE if n in names]
-    for condition in CONDITIONS:
+    for condition in NOISY_CONDITIONS:
         order += [n for n in names if n.endswith(f"_{condition}") and not n.startswith("theory_")]
     return order
 
