@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reactivation import ReactivationError, loggers, optim, runs
+from reactivation.config import leaves
 from reactivation.loading import CHECKPOINT_KEYS, Setup, build, comparable, require_finite_weights
 from reactivation.models import Ensemble
 from reactivation.precision import matmul_precision
@@ -115,6 +116,20 @@ def _differs(final: dict[str, Any], state: dict[str, Any]) -> str | None:
         if ours.keys() != theirs.keys() or not all(torch.equal(ours[k].cpu(), theirs[k].cpu()) for k in ours):
             return f"holds other {part} tensors than {runs.RESUME_FILE}"
     return None
+
+
+def _config_difference(recorded: dict[str, Any], composed: dict[str, Any]) -> str:
+    """The settings in which a run's recorded config differs from the command's, as ``key: recorded there,
+    composed here`` (at most 5), and the overrides that would continue that run; ``""`` if none differ (beyond the
+    keys that do not change what is trained)."""
+    there, here = leaves(comparable(recorded)), leaves(comparable(composed))
+    keys = sorted(k for k in {*there, *here} if there.get(k) != here.get(k))
+    if not keys:
+        return ""
+    shown = "; ".join(f"{k}: {there.get(k)!r} there, {here.get(k)!r} in this command" for k in keys[:5])
+    more = f"; and {len(keys) - 5} more" if len(keys) > 5 else ""
+    again = " ".join(f"{k}={there[k]}" for k in keys if k in there and isinstance(there[k], (str, int, float)))
+    return f"{shown}{more}; to continue that run, add {again}" if again else f"{shown}{more}"
 
 
 def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
@@ -326,9 +341,10 @@ class _Run:
             raise
         require_finite_weights(state, self.resume_file, fix)
         if comparable(state["config"]) != comparable(self.config):
+            differs = _config_difference(state["config"], self.config)
             raise ReactivationError(
-                f"{self.run_dir} holds a run with a different configuration; choose another path= "
-                "or rerun with resume=false to replace it."
+                f"{self.run_dir} holds a run with a different configuration{f' ({differs})' if differs else ''}; "
+                "choose another path= or rerun with resume=false to replace it."
             )
         self.model.load_state_dict(state["model"])
         self.task.load_state_dict(state["task"])
@@ -379,8 +395,10 @@ class _Run:
                 unusable.append(f"{path.name} holds non-finite weights")
                 continue
             if comparable(state["config"]) != comparable(self.config):
+                differs = _config_difference(state["config"], self.config)
                 raise ReactivationError(
-                    f"{self.run_dir} holds checkpoints of a run with a different configuration ({path}) and no "
+                    f"{self.run_dir} holds checkpoints of a run with a different configuration ({path}"
+                    f"{'; ' + differs if differs else ''}) and no "
                     f"{runs.RESUME_FILE}; nothing was changed. Choose another path=, or rerun with resume=false to "
                     "replace it (this deletes its checkpoints and metrics)."
                 )

@@ -123,7 +123,8 @@ def test_finished_run_is_skipped_unless_resume_false(tiny_config, tmp_path):
 
 def test_a_different_run_in_the_same_directory_is_refused(tiny_config, tmp_path):
     train(tiny_config(), tmp_path)
-    with pytest.raises(ReactivationError, match="different configuration.*resume=false"):
+    message = r"different configuration \(trainer.lr: 0.001 there, 0.01 in this command; to continue that run, "
+    with pytest.raises(ReactivationError, match=message + r"add trainer.lr=0.001\).*resume=false"):
         train(tiny_config("spatial_navigation/noisy_unbiased", "trainer.lr=0.01"), tmp_path)
 
 
