@@ -321,11 +321,11 @@ def preflight(
     if "seed" not in by_key:
         raise ConfigError(f"no seed given: add seed=<integer> (seed=0 is a seed), e.g.\n  {example}")
     logger = _override_values(by_key["logger"]) if "logger" in by_key else ["none"]
+    known = logger_choices(config_dir)
     for name in logger or []:
-        if name not in logger_choices(config_dir):
+        if name not in known:
             raise ConfigError(
-                f"unknown logger={name}.{_suggest(name, logger_choices(config_dir))} Choose one of "
-                f"{', '.join(logger_choices(config_dir))} (docs/loggers.md)."
+                f"unknown logger={name}.{_suggest(name, known)} Choose one of {', '.join(known)} (docs/loggers.md)."
             )
     # Composed with the chosen logger, whose own keys (logger.tracking_uri, ...) the check then knows.
     base = compose_train(

@@ -128,8 +128,10 @@ def _config_difference(recorded: dict[str, Any], composed: dict[str, Any]) -> st
         return ""
     shown = "; ".join(f"{k}: {there.get(k)!r} there, {here.get(k)!r} in this command" for k in keys[:5])
     more = f"; and {len(keys) - 5} more" if len(keys) > 5 else ""
-    again = " ".join(f"{k}={there[k]}" for k in keys if k in there and isinstance(there[k], (str, int, float)))
-    return f"{shown}{more}; to continue that run, add {again}" if again else f"{shown}{more}"
+    # Only where every differing setting can be given back on the command line; a partial list would mislead.
+    if all(isinstance(there.get(k), (str, int, float)) for k in keys):
+        return f"{shown}{more}; to continue that run, add {' '.join(f'{k}={there[k]}' for k in keys)}"
+    return f"{shown}{more}"
 
 
 def _restore_final_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:

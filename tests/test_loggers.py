@@ -79,7 +79,7 @@ def _check_against_jsonl(name: str, run_dir: Path, tmp_path: Path) -> None:
         assert value == pytest.approx(expected[(tag, step)], rel=1e-6), (tag, step)
 
 
-def _interrupted(tiny_config, cfg, run_dir: Path, monkeypatch, split: str = "train", stop: int = 5) -> None:
+def _interrupted(cfg, run_dir: Path, monkeypatch, split: str = "train", stop: int = 5) -> None:
     """Train ``cfg`` into ``run_dir`` and stop it before logging ``split`` at step ``stop``, after the checkpoint
     of step 3, as a kill would."""
     log = runs.MetricsLog.log
@@ -108,7 +108,7 @@ def test_each_logger_holds_every_metric_and_the_learning_rate_of_metrics_jsonl(n
 def test_a_resumed_run_continues_the_same_log_without_writing_a_step_twice(name, tiny_config, tmp_path, monkeypatch):
     _needs(name)
     cfg, run_dir = _config(tiny_config, tmp_path, name), tmp_path / "run"
-    _interrupted(tiny_config, cfg, run_dir, monkeypatch)
+    _interrupted(cfg, run_dir, monkeypatch)
     held = {(tag, step) for tag, step, _ in _read(name, run_dir, tmp_path)}
     assert ("train/loss", 4) in held  # what the interrupted process logged after its last checkpoint
     first = json.loads((run_dir / loggers.MLFLOW_FILE).read_text())["run_id"] if name == "mlflow" else None
@@ -130,7 +130,7 @@ def test_a_resumed_run_continues_the_same_log_without_writing_a_step_twice(name,
 def test_a_stop_between_a_steps_training_and_test_entries_loses_neither(name, tiny_config, tmp_path, monkeypatch):
     _needs(name)
     cfg, run_dir = _config(tiny_config, tmp_path, name), tmp_path / "run"
-    _interrupted(tiny_config, cfg, run_dir, monkeypatch, split="test", stop=4)
+    _interrupted(cfg, run_dir, monkeypatch, split="test", stop=4)
     held = {(tag, step) for tag, step, _ in _read(name, run_dir, tmp_path)}
     assert ("train/loss", 4) in held and ("test/loss", 4) not in held
     train(cfg, run_dir, preset=PRESET)
@@ -141,7 +141,7 @@ def test_a_stop_between_a_steps_training_and_test_entries_loses_neither(name, ti
 def test_a_logger_switched_on_at_resume_gets_the_steps_before_it(name, tiny_config, tmp_path, monkeypatch):
     _needs(name)
     run_dir = tmp_path / "run"
-    _interrupted(tiny_config, _config(tiny_config, tmp_path, "none"), run_dir, monkeypatch)
+    _interrupted(_config(tiny_config, tmp_path, "none"), run_dir, monkeypatch)
     assert not (run_dir / loggers.CSV_FILE).exists() and not (run_dir / "tensorboard").exists()
     train(_config(tiny_config, tmp_path, name), run_dir, preset=PRESET)  # the logger is no part of the run
     _check_against_jsonl(name, run_dir, tmp_path)

@@ -1,7 +1,7 @@
 """One page per family: the paper's panels of that family side by side (``summary.png`` / ``.pdf``).
 
-The page is a montage of the panels the figure command draws anyway, each rendered as it is saved on its own and
-placed in reading order: the panels over seeds first (learning curves, KL heat map, variance and distance), then
+The page is a montage of the panels the figure command draws anyway, each rendered on its own canvas and placed in
+reading order: the panels over seeds first (learning curves, KL heat map, variance and distance), then
 the reference seed's state panels of the noisy unbiased and the noisy biased network. The theory panels are not
 the paper's and stay on their own pages.
 """
@@ -34,7 +34,8 @@ def page_panels(names: Sequence[str]) -> list[str]:
 
 
 def render(fig: Figure, dpi: int = DPI) -> np.ndarray:
-    """``fig`` drawn as it would be saved, as an (H, W, 4) RGBA array in [0, 1]."""
+    """``fig`` drawn on an Agg canvas at ``dpi`` (its whole area, no tight bounding box), as an (H, W, 4) RGBA array
+    in [0, 1]."""
     canvas, kept = FigureCanvasAgg(fig), fig.dpi
     fig.set_dpi(dpi)
     try:
@@ -50,7 +51,7 @@ def summary(figures: Mapping[str, Figure], title: str, columns: int = 3) -> Figu
 
     Args:
         figures: the family's figures by name.
-        title: the page's title (family, seeds, results root).
+        title: the page's title (family, seeds, reference seed).
         columns: panels per row.
 
     Raises:
