@@ -2,7 +2,8 @@
 
 A batch of random-walk trajectories (Rayleigh speeds, Gaussian turn rates, a wall-avoidance rule and an
 optional drift towards an anchor) is simulated step by step, vectorised over the batch. The network sees
-the displacements and must report the place-cell code of the position after each step.
+the displacements and must report the place-cell code of the position after each step. With ``motion: ratinabox``
+the trajectories are windows of RatInABox's Agent instead (:mod:`reactivation.tasks.ratinabox_motion`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor
 from reactivation import ConfigError
 from reactivation.codes import CartesianCode, PlaceCells, PopulationCode
 from reactivation.geometry import Box
+from reactivation.tasks import ratinabox_motion
 from reactivation.tasks.base import Batch, CodedTask
 from reactivation.tasks.walls import _avoid_walls, _Constants, _constants
 
@@ -28,6 +30,8 @@ class SpatialNavigationTask(CodedTask):
 
     Args:
         code: population code of positions (``PlaceCells`` or ``CartesianCode``), stored as ``self.code``.
+        bank_seed: seed of the RatInABox trajectory bank (``motion: ratinabox``; not a config key: ``from_config``
+            draws it from the centres' generator, so it follows the run's seed).
         box_width: arena width, metres (centred at the origin).
         box_height: arena height, metres.
         border_region: wall-avoidance distance, metres.
@@ -41,6 +45,11 @@ class SpatialNavigationTask(CodedTask):
         sigma: standard deviation of the random turn rate, rad/s.
         b: Rayleigh scale of the speed, m/s.
         sequence_length: number L of network steps per trajectory.
+        motion: ``'generator'`` (the walk above) or ``'ratinabox'``: windows of a bank of RatInABox trajectories
+            (``reactivation.tasks.ratinabox_motion``, docs/ratinabox.md), which ignores ``border_region`` and
+            ``border_slow_factor`` and maps ``b``, ``mu``, ``sigma`` and ``dt`` to its Agent's parameters.
+        ratinabox_agents: walkers in the bank.
+        ratinabox_steps: steps per walker in the bank (at least L + 1).
     """
 
     name = "spatial_navigation"
@@ -61,6 +70,7 @@ class SpatialNavigationTask(CodedTask):
     def __init__(
         self,
         code: PopulationCode,
+        bank_seed: int = 0,
         *,
         box_width: float = 2.2,
         box_height: float = 2.2,
@@ -75,6 +85,9 @@ class SpatialNavigationTask(CodedTask):
         sigma: float = 11.52,
         b: float = 0.8168140899333463,
         sequence_length: int = 100,
+        motion: str = "generator",
+        ratinabox_agents: int = 20,
+        ratinabox_steps: int = 2000,
     ) -> None:
         super().__init__(code)
         if init_pos not in INIT_POS:
@@ -93,6 +106,7 @@ class SpatialNavigationTask(CodedTask):
                 raise ConfigError(f"task.{name} must be >= 0, got {value}")
         if int(sequence_length) != sequence_length or sequence_length < 1:
             raise ConfigError(f"task.sequence_length must be a positive integer, got {sequence_length}")
+        ratinabox_motion.check(motion, ratinabox_agents, ratinabox_steps, sequence_length, init_pos)
         self.box_width, self.box_height = float(box_width), float(box_height)
         self.border_region, self.border_slow_factor = float(border_region), float(border_slow_factor)
         self.init_pos, self.biased, self.drift_const = init_pos, bool(biased), float(drift_const)
@@ -100,11 +114,17 @@ class SpatialNavigationTask(CodedTask):
         self.dt, self.mu, self.sigma, self.b = float(dt), float(mu), float(sigma), float(b)
         self.sequence_length = int(sequence_length)
         self.geometry = Box((-self.box_width / 2, -self.box_height / 2), (self.box_width / 2, self.box_height / 2))
+        self.motion = motion
+        self.bank: ratinabox_motion.TrajectoryBank | None = None
+        if motion == "ratinabox":
+            walk = (self.box_width, self.box_height, self.dt, self.b, self.mu, self.sigma)
+            spec = ratinabox_motion.BankSpec(*walk, ratinabox_agents, ratinabox_steps, int(bank_seed))
+            self.bank = ratinabox_motion.TrajectoryBank(spec)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> SpatialNavigationTask:
         """The task of a config's values (see ``Task.from_config``): place cells drawn with ``generator``
-        (``use_place_cells``), else the (x, y) read out directly."""
+        (``use_place_cells``), else the (x, y) read out directly; then, for ``motion: ratinabox``, the bank's seed."""
         v = values
         code: PopulationCode
         if v["use_place_cells"]:
@@ -121,18 +141,25 @@ class SpatialNavigationTask(CodedTask):
             )
         else:
             code = CartesianCode()
-        return cls(code, **cls._task_values(v))
+        # Drawn after the centres, so that a seed's place cells are the same under either motion.
+        seed = int(torch.randint(2**31, (), generator=generator)) if v["motion"] == "ratinabox" else 0
+        return cls(code, seed, **cls._task_values(v))
 
     def simulate(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Simulate raw trajectories: L + 2 positions and the L + 1 displacements between them.
 
-        All random numbers are drawn up front, one call per kind, on ``generator.device``.
+        All random numbers are drawn up front, one call per kind, on ``generator.device``; ``motion: ratinabox``
+        draws windows of its bank instead (:meth:`ratinabox_motion.TrajectoryBank.simulate`).
 
         Returns:
             positions: (B, L + 2, 2) pos_0..pos_{L+1}, metres.
             displacements: (B, L + 1, 2) pos_{t+1} - pos_t for t = 0..L, metres per step (drift included).
         """
         n_steps = self.sequence_length + 1
+        if self.bank is not None:
+            return self.bank.simulate(
+                batch_size, n_steps, generator, self.anchor_point, self.drift_const if self.biased else None
+            )
         dev, dtype = generator.device, torch.get_default_dtype()
         start = torch.rand(batch_size, 2, generator=generator, device=dev)
         heading0 = torch.rand(batch_size, generator=generator, device=dev)
@@ -215,5 +242,5 @@ class SpatialNavigationTask(CodedTask):
     def extra_repr(self) -> str:
         return (
             f"box={self.box_width}x{self.box_height}, biased={self.biased}, init_pos={self.init_pos!r}, "
-            f"sequence_length={self.sequence_length}"
+            f"sequence_length={self.sequence_length}, motion={self.motion!r}"
         )
