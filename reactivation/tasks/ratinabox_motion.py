@@ -1,11 +1,12 @@
 """Trajectories from RatInABox's ``Agent`` for the spatial navigation task's ``motion: ratinabox`` (docs/ratinabox.md).
 
 RatInABox (George et al., eLife 2024) is the optional extra ``pip install 'reactivation[ratinabox]'``. Its Agent
-steps one walker at a time in Python, about 0.4-0.6 ms a step, so simulating each training batch (200 walkers x
-101 steps) would take about 10 s. Instead a :class:`TrajectoryBank` simulates ``agents`` walkers for ``steps``
-steps once, the first time a batch is drawn, and every batch is a set of windows of consecutive positions from it,
-chosen with the batch's own torch generator. The bank is kept per process, keyed by everything that makes it
-(:class:`BankSpec`), so rebuilding the task (an analysis loads several runs of one seed) reuses it.
+steps one walker at a time in Python, 0.5-0.8 ms a step on the 2-core development machine, so simulating each
+training batch (200 walkers x 101 steps) would take 10-15 s. Instead a :class:`TrajectoryBank` simulates ``agents``
+walkers for ``steps`` steps once, the first time a batch is drawn, and every batch is a set of windows of
+consecutive positions from it, chosen with the batch's own torch generator. The bank is kept per process, keyed by
+everything that makes it (:class:`BankSpec`), so rebuilding the task (an analysis loads several runs of one seed)
+reuses it.
 
 Parameter mapping (:func:`agent_params`): the Environment is a rectangle of the task's box; the Agent's ``dt`` is
 the task's; ``speed_mean`` (in 2-D the Rayleigh scale of RatInABox's speed, whatever the name) is the task's ``b``;
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import importlib.util
 import logging
 import math
