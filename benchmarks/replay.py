@@ -40,20 +40,23 @@ def measure(task: str, path: str, reuse: bool) -> tuple[settings.Settings, dict,
 
 def table(task: str, s: settings.Settings, result: dict, meta: dict) -> list[str]:
     """Markdown lines of one family."""
-    unit = TASKS[task].geometry_type.unit
+    unit, variance = TASKS[task].geometry_type.unit, TASKS[task].geometry_type.variance_note
     lines = [
         f"### {task}, vanilla, seed 0",
         "",
         f"Share of time bins classified (posterior > {s.cfg.threshold}) as continuous / fragmented / stationary / "
         f"unclassified; decoder error: median over held-out active bins ({unit}).",
         "",
-        "| network | active | quiescent | decoder error | spikes per bin (active, quiescent) |",
-        "|---|---|---|---|---|",
+        f"| network | active | quiescent | spread active, quiescent ({variance}) | decoder error | spikes per bin "
+        "(active, quiescent) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, entry in result.items():
         cells = [" / ".join(f"{entry[p]['classified'][d]:.2f}" for d in DYNAMICS) for p in replay.PHASES]
         spikes = ", ".join(f"{entry['spikes_per_bin'][p]:.3g}" for p in replay.PHASES)
-        lines.append(f"| {label(name)} | {cells[0]} | {cells[1]} | {entry['decoding_error']:.3f} | {spikes} |")
+        spread = ", ".join(f"{entry['spread'][p]:.3g}" for p in replay.PHASES)
+        error = f"{entry['decoding_error']:.3f}"
+        lines.append(f"| {label(name)} | {cells[0]} | {cells[1]} | {spread} | {error} | {spikes} |")
     cfg, fitted = s.cfg, next(iter(meta["fitted"].values()))
     bins = len(result) * cfg.n_events * (TASKS[task].config_defaults()["sequence_length"] + cfg.t_quiescent)
     lines += [
@@ -63,6 +66,17 @@ def table(task: str, s: settings.Settings, result: dict, meta: dict) -> list[str
         "",
     ]
     return lines
+
+
+def _cpu() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -77,7 +91,7 @@ def main() -> None:
     lines = [
         "# The replay analysis at paper sizes",
         "",
-        f"Machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}, "
+        f"Machine: {platform.machine()}, {_cpu()}, "
         f"{time.strftime('%Y-%m-%d')}. Command: `python benchmarks/replay.py "
         f"{'--reuse ' if args.reuse else ''}--path {args.path}`. {args.note}",
         "",

@@ -170,6 +170,7 @@ def test_the_analysis_classifies_both_phases_of_every_tiny_hd_network(tiny_hd_ru
             assert sum(entry[phase]["probability"].values()) == pytest.approx(1.0, abs=1e-6)
             assert sum(entry[phase]["classified"].values()) == pytest.approx(1.0, abs=1e-9)
         assert len(entry["example"]["states"]) == cfg.t_quiescent // cfg.bin_steps
+        assert all(0 <= entry["spread"][p] <= 1 for p in replay.PHASES)  # circular variances
         assert all(-math.pi <= x[0] < math.pi for x in entry["example"]["latent"])
     meta = json.loads(Path(out["path"]).with_suffix(".meta.json").read_text())
     assert meta["fitted"]["noisy_unbiased"]["stay"] == pytest.approx(math.exp(-3 * 0.02 / 0.5))

@@ -5,8 +5,8 @@ become Poisson spikes (:mod:`~reactivation.analysis.metrics.spikes`, one documen
 on active trajectories with their true latents, as a lab fits one on the tracked position; held-out active
 trajectories and the quiescent ones are then decoded and classified by the replay classifier of Denovellis et al.
 (eLife 2021) as continuous, fragmented or stationary (:mod:`~reactivation.analysis.metrics.replay`). The result is,
-per network and phase, the share of time each dynamic takes, the decoder's error on held-out active bins (its
-check), and one quiescent event's posterior for the figure.
+per network and phase, the share of time each dynamic takes and how far the decoded latent ranges over an event,
+the decoder's error on held-out active bins (its check), and one quiescent event's posterior for the figure.
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def _condition(setup: Setup, s: Settings, phases: Phases) -> tuple[dict[str, Any
     decoded = {p: [classifier.decode(model, c) for c in counts[p][held_out]] for p in PHASES}
     entry: dict[str, Any] = {p: classifier.shares(decoded[p], cfg.threshold) for p in PHASES}
     entry["decoding_error"] = _decoding_error(geometry, decoded["active"], true[held_out])
+    # How far an event's decoded latent ranges: a "continuous" event may wander or jitter in place.
+    entry["spread"] = {p: _spread(geometry, decoded[p]) for p in PHASES}
     entry["spikes_per_bin"] = {p: float(counts[p][held_out].sum(axis=-1).mean()) for p in PHASES}
     example = decoded["quiescent"][0]
     entry["example"] = {
@@ -131,6 +133,13 @@ def _decoding_error(geometry: Geometry, decoded: list[classifier.Decoded], true:
     return float(np.median(np.linalg.norm(geometry.difference(guess, actual), axis=-1)))
 
 
+def _spread(geometry: Geometry, decoded: list[classifier.Decoded]) -> float:
+    """Mean over events of the spread of the decoded latent over the event (the geometry's trajectory variance:
+    m² in a box, circular variance 1 - R on the circle)."""
+    latents = np.stack([geometry.unembed(d.position) for d in decoded])
+    return float(geometry.trajectory_variance(latents).mean())
+
+
 def _shares(value: Any) -> bool:
     """``{"probability": {state: p}, "classified": {state or "unclassified": share}}`` of numbers in [0, 1]."""
     if not isinstance(value, dict) or set(value) != {"probability", "classified"}:
@@ -146,11 +155,12 @@ def _shares(value: Any) -> bool:
 
 def _entry(value: Any) -> bool:
     """a JSON object of active and quiescent shares (probability and classified, numbers in [0, 1] per dynamic), a
-    decoding_error and an example event"""
+    decoding_error, the spread of each phase and an example event"""
     return (
         isinstance(value, dict)
         and all(_shares(value.get(p)) for p in PHASES)
         and results.number(value.get("decoding_error"))
+        and results.numbers(value.get("spread"))
         and isinstance(value.get("example"), dict)
         and {"time", "states", "latent"} <= set(value["example"])
     )
