@@ -43,7 +43,14 @@ RUNTIME_KEYS = _runtime_keys()
 
 #: Training keys added after runs were first trained, with the value every run that lacks them was trained with: a
 #: saved config without one reads as having it, so older runs still resume, and analyses still find them.
-ADDED_KEYS: dict[str, Any] = {"trainer.matmul_precision": "float32"}
+ADDED_KEYS: dict[str, Any] = {
+    "trainer.matmul_precision": "float32",
+    # spatial navigation's motion model (docs/ratinabox.md); a config of another task reads them on both sides of a
+    # comparison, so they change nothing there
+    "task.motion": "generator",
+    "task.ratinabox_agents": 20,
+    "task.ratinabox_steps": 2000,
+}
 
 # Config groups of reactivation/configs/train; `key=value` for these selects a part instead of setting a value.
 _GROUPS = ("config", "task", "model", "noise", "bias", "scale", "sizes", "logger")

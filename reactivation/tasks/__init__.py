@@ -18,7 +18,8 @@ from reactivation import ConfigError
 from reactivation.tasks.base import Batch, CodedTask, Task
 from reactivation.tasks.head_direction import HeadDirectionTask
 from reactivation.tasks.linear_track import LinearTrackTask
-from reactivation.tasks.spatial_navigation import SpatialNavigationTask, avoid_walls
+from reactivation.tasks.spatial_navigation import SpatialNavigationTask
+from reactivation.tasks.walls import avoid_walls
 from reactivation.values import is_int, is_number
 
 __all__ = [

@@ -2,14 +2,15 @@
 
 A batch of random-walk trajectories (Rayleigh speeds, Gaussian turn rates, a wall-avoidance rule and an
 optional drift towards an anchor) is simulated step by step, vectorised over the batch. The network sees
-the displacements and must report the place-cell code of the position after each step.
+the displacements and must report the place-cell code of the position after each step. With ``motion: ratinabox``
+the trajectories are windows of RatInABox's Agent instead (:mod:`reactivation.tasks.ratinabox_motion`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -17,95 +18,11 @@ from torch import Tensor
 from reactivation import ConfigError
 from reactivation.codes import CartesianCode, PlaceCells, PopulationCode
 from reactivation.geometry import Box
+from reactivation.tasks import ratinabox_motion
 from reactivation.tasks.base import Batch, CodedTask
+from reactivation.tasks.walls import _avoid_walls, _Constants, _constants
 
 INIT_POS = ("uniform", "center")
-
-
-class _Constants(NamedTuple):
-    """The simulation's constants as tensors on its device: in the time loop, an op with a Python scalar
-    costs about twice one with a 0-dim tensor (~7 vs ~3.5 us on a batch of 200)."""
-
-    half: Tensor  # (2,) half width, half height, metres
-    anchor: Tensor  # (2,) drift target, metres
-    normal_minus_pi: Tensor  # (4,) outward normal angle of right, top, left, bottom, minus pi
-    border: Tensor  # () border_region, metres
-    slow: Tensor  # () border_slow_factor
-    drift: Tensor  # () drift_const
-    pi: Tensor
-    half_pi: Tensor
-    two_pi: Tensor
-    zero: Tensor
-
-
-def _constants(
-    box_width: float,
-    box_height: float,
-    border_region: float,
-    border_slow_factor: float = 1.0,
-    drift_const: float = 0.0,
-    anchor_point: Sequence[float] = (0.0, 0.0),
-    *,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype | None = None,
-) -> _Constants:
-    def t(x: Any) -> Tensor:
-        return torch.tensor(x, device=device, dtype=dtype or torch.get_default_dtype())
-
-    return _Constants(
-        half=t([box_width / 2, box_height / 2]),
-        anchor=t([float(x) for x in anchor_point]),
-        normal_minus_pi=t([-math.pi, -math.pi / 2, 0.0, math.pi / 2]),
-        border=t(border_region),
-        slow=t(border_slow_factor),
-        drift=t(drift_const),
-        pi=t(math.pi),
-        half_pi=t(math.pi / 2),
-        two_pi=t(2 * math.pi),
-        zero=t(0.0),
-    )
-
-
-def _avoid_walls(pos: Tensor, heading: Tensor, k: _Constants) -> tuple[Tensor, Tensor]:
-    # Distances to the right, top, left, bottom walls: (hw - x, hh - y, x + hw, y + hh); negative past a wall.
-    dists = torch.cat((k.half - pos, pos + k.half), dim=-1)
-    # argmin returns the first index on ties, hence the order above. (Not ``min(dim=-1)``: with 2 threads
-    # that call took ~7 ms on a (200, 4) tensor here, ~1000x argmin + amin.)
-    wall = dists.argmin(dim=-1)
-    # a = wrap(hd - normal) in [-pi, pi). ``remainder`` may round up to 2 pi, giving a = +pi instead of -pi;
-    # both mean "heading away from the wall", so the rule below is unaffected.
-    a = torch.remainder(heading - k.normal_minus_pi[wall], k.two_pi) - k.pi
-    near = (dists.amin(dim=-1) < k.border) & (a.abs() < k.half_pi)
-    # sign(a) (pi/2 - |a|) == sign(a) pi/2 - a, and is 0 at a = 0 either way.
-    turn = torch.where(near, torch.sign(a) * k.half_pi - a, k.zero)
-    return near, turn
-
-
-def avoid_walls(
-    pos: Tensor, heading: Tensor, box_width: float = 2.2, box_height: float = 2.2, border_region: float = 0.03
-) -> tuple[Tensor, Tensor]:
-    """Wall-avoidance rule of docs/spec.md §2, step 3 (the code path the generator uses).
-
-    The nearest wall is found among right, top, left, bottom (in that order, so the first wins a tie);
-    a position past a wall has a negative distance and so counts as near. A walker near a wall and heading
-    towards it (|a| < pi/2, a = wrap(heading - the wall's outward normal angle)) turns to run parallel to
-    it: turn = sign(a) (pi/2 - |a|). (A heading exactly along the normal, a = 0, gets no turn, as the
-    formula says; it has probability zero.)
-
-    Args:
-        pos: (B, 2) positions, metres (box centred at the origin).
-        heading: (B,) headings, radians (any range).
-        box_width: arena width, metres.
-        box_height: arena height, metres.
-        border_region: distance from a wall below which the rule applies, metres.
-
-    Returns:
-        near: (B,) bool, the rule applied (the caller slows these walkers down).
-        turn: (B,) heading change from the rule, radians (0 where not near).
-    """
-    return _avoid_walls(
-        pos, heading, _constants(box_width, box_height, border_region, device=pos.device, dtype=pos.dtype)
-    )
 
 
 class SpatialNavigationTask(CodedTask):
@@ -113,6 +30,8 @@ class SpatialNavigationTask(CodedTask):
 
     Args:
         code: population code of positions (``PlaceCells`` or ``CartesianCode``), stored as ``self.code``.
+        bank_seed: seed of the RatInABox trajectory bank (``motion: ratinabox``; not a config key: ``from_config``
+            draws it from the centres' generator, so it follows the run's seed).
         box_width: arena width, metres (centred at the origin).
         box_height: arena height, metres.
         border_region: wall-avoidance distance, metres.
@@ -126,6 +45,11 @@ class SpatialNavigationTask(CodedTask):
         sigma: standard deviation of the random turn rate, rad/s.
         b: Rayleigh scale of the speed, m/s.
         sequence_length: number L of network steps per trajectory.
+        motion: ``'generator'`` (the walk above) or ``'ratinabox'``: windows of a bank of RatInABox trajectories
+            (``reactivation.tasks.ratinabox_motion``, docs/ratinabox.md), which ignores ``border_region`` and
+            ``border_slow_factor`` and maps ``b``, ``mu``, ``sigma`` and ``dt`` to its Agent's parameters.
+        ratinabox_agents: walkers in the bank.
+        ratinabox_steps: steps per walker in the bank (at least L + 1).
     """
 
     name = "spatial_navigation"
@@ -146,6 +70,7 @@ class SpatialNavigationTask(CodedTask):
     def __init__(
         self,
         code: PopulationCode,
+        bank_seed: int = 0,
         *,
         box_width: float = 2.2,
         box_height: float = 2.2,
@@ -160,6 +85,9 @@ class SpatialNavigationTask(CodedTask):
         sigma: float = 11.52,
         b: float = 0.8168140899333463,
         sequence_length: int = 100,
+        motion: str = "generator",
+        ratinabox_agents: int = 20,
+        ratinabox_steps: int = 2000,
     ) -> None:
         super().__init__(code)
         if init_pos not in INIT_POS:
@@ -178,6 +106,7 @@ class SpatialNavigationTask(CodedTask):
                 raise ConfigError(f"task.{name} must be >= 0, got {value}")
         if int(sequence_length) != sequence_length or sequence_length < 1:
             raise ConfigError(f"task.sequence_length must be a positive integer, got {sequence_length}")
+        ratinabox_motion.check(motion, ratinabox_agents, ratinabox_steps, sequence_length, init_pos)
         self.box_width, self.box_height = float(box_width), float(box_height)
         self.border_region, self.border_slow_factor = float(border_region), float(border_slow_factor)
         self.init_pos, self.biased, self.drift_const = init_pos, bool(biased), float(drift_const)
@@ -185,11 +114,17 @@ class SpatialNavigationTask(CodedTask):
         self.dt, self.mu, self.sigma, self.b = float(dt), float(mu), float(sigma), float(b)
         self.sequence_length = int(sequence_length)
         self.geometry = Box((-self.box_width / 2, -self.box_height / 2), (self.box_width / 2, self.box_height / 2))
+        self.motion = motion
+        self.bank: ratinabox_motion.TrajectoryBank | None = None
+        if motion == "ratinabox":
+            walk = (self.box_width, self.box_height, self.dt, self.b, self.mu, self.sigma)
+            spec = ratinabox_motion.BankSpec(*walk, ratinabox_agents, ratinabox_steps, int(bank_seed))
+            self.bank = ratinabox_motion.TrajectoryBank(spec)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], generator: torch.Generator) -> SpatialNavigationTask:
         """The task of a config's values (see ``Task.from_config``): place cells drawn with ``generator``
-        (``use_place_cells``), else the (x, y) read out directly."""
+        (``use_place_cells``), else the (x, y) read out directly; then, for ``motion: ratinabox``, the bank's seed."""
         v = values
         code: PopulationCode
         if v["use_place_cells"]:
@@ -206,18 +141,25 @@ class SpatialNavigationTask(CodedTask):
             )
         else:
             code = CartesianCode()
-        return cls(code, **cls._task_values(v))
+        # Drawn after the centres, so that a seed's place cells are the same under either motion.
+        seed = int(torch.randint(2**31, (), generator=generator)) if v["motion"] == "ratinabox" else 0
+        return cls(code, seed, **cls._task_values(v))
 
     def simulate(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Simulate raw trajectories: L + 2 positions and the L + 1 displacements between them.
 
-        All random numbers are drawn up front, one call per kind, on ``generator.device``.
+        All random numbers are drawn up front, one call per kind, on ``generator.device``; ``motion: ratinabox``
+        draws windows of its bank instead (:meth:`ratinabox_motion.TrajectoryBank.simulate`).
 
         Returns:
             positions: (B, L + 2, 2) pos_0..pos_{L+1}, metres.
             displacements: (B, L + 1, 2) pos_{t+1} - pos_t for t = 0..L, metres per step (drift included).
         """
         n_steps = self.sequence_length + 1
+        if self.bank is not None:
+            return self.bank.simulate(
+                batch_size, n_steps, generator, self.anchor_point, self.drift_const if self.biased else None
+            )
         dev, dtype = generator.device, torch.get_default_dtype()
         start = torch.rand(batch_size, 2, generator=generator, device=dev)
         heading0 = torch.rand(batch_size, generator=generator, device=dev)
@@ -300,5 +242,5 @@ class SpatialNavigationTask(CodedTask):
     def extra_repr(self) -> str:
         return (
             f"box={self.box_width}x{self.box_height}, biased={self.biased}, init_pos={self.init_pos!r}, "
-            f"sequence_length={self.sequence_length}"
+            f"sequence_length={self.sequence_length}, motion={self.motion!r}"
         )
