@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ANALYSES", "NAMES", "Analysis", "get"]
+__all__ = ["ANALYSES", "NAMES", "PAPER", "Analysis", "get"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,15 @@ class Analysis:
         summary: the command list's line.
         takes_mode: whether it runs quiescence in the ``mode`` of its settings; ``False`` for one that sets the
             quiescent noise itself (the temperature sweep), whose figures and reports then read it without one.
+        extra: the optional extra it needs (``pip install 'reactivation[<extra>]'``), or ``None``. Such an analysis
+            is not one of the paper's: ``reproduce`` and the campaign run only :data:`PAPER`, and the figures draw
+            it where its result exists without listing it as missing.
     """
 
     name: str
     summary: str
     takes_mode: bool = True
+    extra: str | None = None
 
     @property
     def module(self) -> ModuleType:
@@ -69,9 +73,14 @@ ANALYSES: tuple[Analysis, ...] = (
     Analysis("drift", "theory: the zero-input drift against the score s² ∇ log p of the active states"),
     Analysis("temperature", "theory: KL and spread against the quiescent noise factor c", takes_mode=False),
     Analysis("diffusion", "theory: diffusive or sequential? MSD exponent, steps, autocorrelation"),
+    Analysis(
+        "replay", "replay as on real data: spikes, a decoder, continuous / fragmented / stationary", extra="replay"
+    ),
 )
 #: Their names, in order.
 NAMES: tuple[str, ...] = tuple(a.name for a in ANALYSES)
+#: The paper's analyses (those without an extra), which ``reproduce`` and the campaign run, in order.
+PAPER: tuple[Analysis, ...] = tuple(a for a in ANALYSES if a.extra is None)
 
 
 def get(name: str) -> Analysis:

@@ -299,7 +299,7 @@ def analyse(cfg: DictConfig, seeds: list[int], families: list[str]) -> dict[int,
     results: dict[int, dict[str, dict[str, dict]]] = {seed: {} for seed in seeds}
     for family in families:
         for seed in seeds:
-            for analysis in analyses.ANALYSES:
+            for analysis in analyses.PAPER:
                 kind = analysis.name
                 s = settings(_analysis_config(cfg, kind, family, seed))
                 result = None if cfg.force else _reusable(s, kind)
@@ -323,7 +323,7 @@ def load_results(
     problems = []
     for family in families:
         for seed in seeds:
-            for kind in analyses.NAMES:
+            for kind in (a.name for a in analyses.PAPER):
                 try:
                     result, _ = read_result(settings(_analysis_config(cfg, kind, family, seed)), kind)
                 except ReactivationError as err:

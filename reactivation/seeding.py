@@ -12,8 +12,19 @@ import torch
 
 #: Streams of a training run: place-cell centres, training batches, the fixed test batch,
 #: weight initialisation, training noise and evaluation noise. ``analysis`` seeds the offline analyses
-#: and ``random_network`` their untrained baseline network.
-STREAMS = ("centres", "train_batches", "test_batch", "init", "train_noise", "eval_noise", "analysis", "random_network")
+#: ``random_network`` their untrained baseline network, and ``replay_spikes``
+#: the replay analysis's Poisson spikes.
+STREAMS = (
+    "centres",
+    "train_batches",
+    "test_batch",
+    "init",
+    "train_noise",
+    "eval_noise",
+    "analysis",
+    "random_network",
+    "replay_spikes",
+)
 
 
 def stream_seed(seed: int, stream: str) -> int:

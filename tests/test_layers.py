@@ -57,6 +57,7 @@ LAYERS = [
         "output_drift",
         "output_temperature",
         "output_diffusion",
+        "output_replay",
     ),
 ]
 #: Imports inside functions between the package's own modules, each with its reason; no other is allowed.

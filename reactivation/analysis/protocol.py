@@ -23,6 +23,7 @@ from reactivation.models.ensemble import SHARED, Ensemble
 from reactivation.precision import matmul_precision
 from reactivation.quiescence import Rollout, ensemble_rollout, quiescent_sigma, rollout
 from reactivation.seeding import generator
+from reactivation.tasks import Batch
 
 
 def random_network(reference: Setup, s: Settings) -> NoisyRecurrentBase:
@@ -55,6 +56,7 @@ def simulate(
     modes: tuple[str, ...] | None = None,
     active: bool = True,
     keep_hidden: bool = False,
+    keep_outputs: bool = False,
     model: NoisyRecurrentBase | None = None,
 ) -> Phases:
     """Run the analysis batch through a model: active phase, then quiescent phases from the same start.
@@ -67,6 +69,7 @@ def simulate(
         modes: quiescence noise modes to run (default: ``(s.mode,)``).
         active: also run the active phase.
         keep_hidden: keep hidden states (for PCA).
+        keep_outputs: keep the outputs (the cells' activations, e.g. to turn them into spikes).
         model: run this model instead of the run's own (e.g. an untrained one), decoded by the run's task.
     """
     model = setup.model if model is None else model
@@ -82,6 +85,7 @@ def simulate(
                 inputs=start.inputs,
                 generator=start.generator,
                 keep_hidden=keep_hidden,
+                keep_outputs=keep_outputs,
             )
         quiet = {
             mode: rollout(
@@ -91,6 +95,7 @@ def simulate(
                 t_quiescent,
                 generator=start.generator,
                 keep_hidden=keep_hidden,
+                keep_outputs=keep_outputs,
                 sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise),
             )
             for mode in (modes or (s.mode,))
@@ -107,6 +112,7 @@ def simulate_all(
     modes: Mapping[str, tuple[str, ...]] | None = None,
     active: bool = True,
     keep_hidden: bool = False,
+    keep_outputs: bool = False,
 ) -> Iterator[tuple[str, Phases]]:
     """:func:`simulate` for every condition of an analysis, batched where ``s.cfg.batch_models`` says so.
 
@@ -123,6 +129,7 @@ def simulate_all(
         t_quiescent: as in :func:`simulate`.
         active: as in :func:`simulate`.
         keep_hidden: as in :func:`simulate`.
+        keep_outputs: as in :func:`simulate`.
         modes: condition -> quiescence modes for that condition (default: ``(s.mode,)`` for each).
 
     Yields:
@@ -133,7 +140,16 @@ def simulate_all(
         for name, setup in setups.items():
             yield (
                 name,
-                simulate(setup, s, batch_size, t_quiescent, modes=wanted[name], active=active, keep_hidden=keep_hidden),
+                simulate(
+                    setup,
+                    s,
+                    batch_size,
+                    t_quiescent,
+                    modes=wanted[name],
+                    active=active,
+                    keep_hidden=keep_hidden,
+                    keep_outputs=keep_outputs,
+                ),
             )
         return
     starts = {name: _start(setup, setup.model, s, batch_size) for name, setup in setups.items()}
@@ -145,7 +161,8 @@ def simulate_all(
     for names in groups.values():
         chosen = {name: setups[name] for name in names}
         with matmul_precision(s.cfg.matmul_precision, setups[names[0]].device):
-            done.update(_batched_phases(chosen, starts, wanted, s.noise, t_quiescent, active, keep_hidden))
+            keep = (keep_hidden, keep_outputs)
+            done.update(_batched_phases(chosen, starts, wanted, s.noise, t_quiescent, active, keep))
         while pending and pending[0] in done:  # in the order of setups, each as soon as it and those before are done
             name = pending.pop(0)
             yield name, done.pop(name)
@@ -166,10 +183,16 @@ class _Start:
     h0: Tensor  # (B, n_rec)
 
 
+def analysis_batch(setup: Setup, s: Settings, batch_size: int) -> tuple[Batch, torch.Generator]:
+    """The analysis batch every phase of ``setup`` starts from (its true latents too), and its stream, advanced past
+    it (the phases' noise comes next)."""
+    gen = generator(s.seed, "analysis", setup.device)
+    return setup.task.sample(batch_size, gen), gen
+
+
 def _start(setup: Setup, model: NoisyRecurrentBase, s: Settings, batch_size: int) -> _Start:
     """Draw the analysis batch of ``setup``'s task from a fresh analysis stream and encode its initial states."""
-    gen = generator(s.seed, "analysis", setup.device)
-    batch = setup.task.sample(batch_size, gen)
+    batch, gen = analysis_batch(setup, s, batch_size)
     with torch.no_grad():
         h0 = model.initial_state(batch.init_code)
     return _Start(gen, batch.inputs, h0)
@@ -195,14 +218,15 @@ def _batched_phases(
     noise: float,
     t_quiescent: int,
     active: bool,
-    keep_hidden: bool,
+    keep: tuple[bool, bool],
 ) -> dict[str, Phases]:
     """The phases of models that share a shape: each phase one ensemble rollout of the models that run it.
 
     Each model's stream is used in the order :func:`simulate` uses it (active phase, then its modes in order), so
-    its noise is the same draws.
+    its noise is the same draws. ``keep``: (hidden states, outputs) kept.
     """
     names = list(setups)
+    keep_hidden, keep_outputs = keep
     actives: dict[str, Rollout | None] = dict.fromkeys(names)
     quiet: dict[str, dict[str, Rollout]] = {name: {} for name in names}
 
@@ -218,6 +242,7 @@ def _batched_phases(
                     inputs=starts[name].inputs if inputs else None,
                     generator=starts[name].generator,
                     keep_hidden=keep_hidden,
+                    keep_outputs=keep_outputs,
                     sigma_rec=None if sigmas is None else sigmas[0],
                 )
             ]
@@ -230,6 +255,7 @@ def _batched_phases(
             generators=[starts[name].generator for name in chosen],
             sigma_rec=sigmas,
             keep_hidden=keep_hidden,
+            keep_outputs=keep_outputs,
         )
 
     if active:

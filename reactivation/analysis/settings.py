@@ -67,6 +67,10 @@ def _is_mode(value: Any) -> bool:
     return True
 
 
+def _is_positive(value: Any) -> bool:
+    return is_number(value) and math.isfinite(value) and value > 0
+
+
 def _is_factor(value: Any) -> bool:
     return is_number(value) and math.isfinite(value) and value >= 0
 
@@ -138,6 +142,19 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, list) and bool(v) and len(set(v)) == len(v) and all(_is_factor(c) for c in v),
         "a non-empty list of distinct noise factors c >= 0 (σ_q = c·σ_rec), e.g. factors=[0,1,1.4142135623730951,2]",
     ),
+    "n_events": (is_positive_int, "a positive integer (trajectories classified per phase)"),
+    "peak_rate": (_is_positive, "a finite rate > 0 in Hz, e.g. peak_rate=20"),
+    "bin_steps": (is_positive_int, "a positive integer (network steps per time bin)"),
+    "place_bins": (lambda v: is_int(v) and v >= 2, "an integer >= 2 (bins along the space's longest coordinate)"),
+    "movement_var": (
+        lambda v: v is None or _is_positive(v),
+        "null (the active phase's) or a finite variance > 0 per coordinate and time bin, in m² or rad²",
+    ),
+    "dwell": (_is_positive, "a finite time > 0 in seconds (expected time in one dynamic), e.g. dwell=0.5"),
+    "threshold": (
+        lambda v: is_number(v) and 0.5 <= v < 1,
+        "a probability in [0.5, 1) (a time bin is one dynamic above it), e.g. threshold=0.8",
+    ),
 }
 
 
@@ -203,6 +220,7 @@ def settings(cfg: DictConfig) -> Settings:
                 f" principal components and needs more states than dimensions, {key} >= "
                 f"{values['n_components'] + 1} (or fewer n_components)."
             )
+    _check_replay(values)
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
     if values.get("ratio_clip") is not None:
@@ -222,6 +240,20 @@ def settings(cfg: DictConfig) -> Settings:
     plain = OmegaConf.create(values)
     OmegaConf.set_struct(plain, True)
     return Settings(values["seed"], task, model, noise, mode, FAMILIES[(task, model)], plain)
+
+
+def _check_replay(values: dict[str, Any]) -> None:
+    """The replay analysis's cross-key checks: events held out of the decoder's fit, two time bins per event."""
+    if "n_events" in values and not values["n_events"] < values["batch_size"]:
+        raise ConfigError(
+            f"n_events={values['n_events']} is not allowed: the replay analysis fits its decoder on the other "
+            f"trajectories of batch_size={values['batch_size']}, so n_events < batch_size (or a larger batch_size)."
+        )
+    if "bin_steps" in values and not values["t_quiescent"] >= 2 * values["bin_steps"]:
+        raise ConfigError(
+            f"t_quiescent={values['t_quiescent']} is not allowed: a quiescent event needs at least 2 time bins of "
+            f"bin_steps={values['bin_steps']} steps (t_quiescent >= {2 * values['bin_steps']}, or fewer bin_steps)."
+        )
 
 
 def check_analyses(block: Any) -> None:

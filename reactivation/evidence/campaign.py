@@ -274,7 +274,7 @@ def analyse_stage(cs: Campaign, clock: Clock) -> list[str]:
     """Run every analysis missing from the store (all of them with ``force``); what was run, one line each."""
     done: list[str] = []
     for family, variant, overrides, seed in list(store.complete_families(cs.store, cs.scale)):
-        for kind in analyses.NAMES:
+        for kind in (a.name for a in analyses.PAPER):
             if not cs.force and _has_result(kind, family, overrides, seed, cs):
                 continue
             if not clock.fits(f"analysis {kind}"):

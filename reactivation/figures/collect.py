@@ -91,6 +91,9 @@ def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:
         for seed in inv.seeds:
             try:
                 inv.results[kind][seed], _ = results.read_result(dataclasses.replace(ks, seed=seed), kind)
+            except results.MissingResult as err:
+                if analyses.get(kind).extra is None:  # an analysis of an extra is drawn where it was run
+                    inv.missing.append(str(err))
             except ReactivationError as err:
                 inv.missing.append(str(err))
     return inv

@@ -29,7 +29,7 @@ from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
-from reactivation.figures import collect, panels, panels_theory, states, summary
+from reactivation.figures import collect, panels, panels_replay, panels_theory, states, summary
 from reactivation.figures.style import check_formats, label, save
 from reactivation.tasks import TASKS
 
@@ -61,6 +61,32 @@ def aggregate_figures(s: Settings, inv: collect.Inventory) -> Iterator[tuple[str
             panels.distance_box(gather(inv.results["distance"]), ylabel=f"mean step ({task.geometry_type.unit})"),
         )
     yield from theory_figures(s, inv)
+    if inv.results.get("replay"):
+        yield from replay_figures(inv.results["replay"], task.geometry_type.unit)
+
+
+def replay_figures(by_seed: dict[int, dict], unit: str) -> Iterator[tuple[str, Figure]]:
+    """``replay_dynamics`` (each dynamic's share per network and phase, mean over seeds) and ``replay_event`` (the
+    first seed's quiescent example of the noisy unbiased network, or of the first network there)."""
+    seeds = sorted(by_seed)
+    names = list(by_seed[seeds[0]])
+    shares = {
+        name: {
+            phase: {
+                dynamic: float(np.mean([by_seed[seed][name][phase]["classified"][dynamic] for seed in seeds]))
+                for dynamic in panels_replay.DYNAMICS
+            }
+            for phase in panels_replay.PHASE_NAMES
+        }
+        for name in names
+        if all(name in by_seed[seed] for seed in seeds)
+    }
+    yield "replay_dynamics", panels_replay.dynamics_shares(shares)
+    name = "noisy_unbiased" if "noisy_unbiased" in names else names[0]
+    ex = by_seed[seeds[0]][name]["example"]
+    title = f"one quiescent event, {label(name)}, seed {seeds[0]}"
+    latent_label = f"decoded ({unit})"
+    yield "replay_event", panels_replay.event_posterior(ex["time"], ex["states"], ex["latent"], latent_label, title)
 
 
 #: The leaves of each theory result that its figures draw over seeds: kind -> (parts, keys of each part).

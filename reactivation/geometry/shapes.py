@@ -96,6 +96,31 @@ class Geometry:
         """
         raise NotImplementedError
 
+    @property
+    def extent(self) -> float:
+        """Length of the space's longest coordinate (latent units): a box's longest side, the circle's 2π."""
+        raise NotImplementedError
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """(..., d) latents → (n, k) points of a Euclidean space in which short distances are this space's (a box
+        is its own embedding; the circle is the unit circle in the plane, so a chord is the arc to first order).
+
+        A decoder that bins a Euclidean space (the replay classifier's grid) then respects the space's shape."""
+        return points(x)
+
+    def unembed(self, p: np.ndarray) -> np.ndarray:
+        """(n, k) embedded points → (n, d) latents: the inverse of :meth:`embed` on the space (the nearest latent
+        off it)."""
+        return points(p)
+
+    def embedded_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(low, high)`` corners of the box that holds the embedding."""
+        raise NotImplementedError
+
+    def near(self, p: np.ndarray, tolerance: float) -> np.ndarray:
+        """(n, k) embedded points → (n,) whether each lies within ``tolerance`` (latent units) of the space."""
+        raise NotImplementedError
+
     def occupancy(self, x: np.ndarray, ring: Sequence[float]) -> dict[str, float]:
         """Shares of (..., d) decoded points in the space's region of interest (``{}`` if it has none).
 
@@ -141,6 +166,17 @@ class Box(Geometry):
 
     def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
         return trajectories.total_variance(x)  # trace of the covariance, m²
+
+    @property
+    def extent(self) -> float:
+        return max(h - lo for lo, h in zip(self.low, self.high))
+
+    def embedded_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return self.low, self.high
+
+    def near(self, p: np.ndarray, tolerance: float) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        return np.all((p >= np.array(self.low) - tolerance) & (p <= np.array(self.high) + tolerance), axis=-1)
 
     def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
         return {prefix: float(trajectories.stepwise_distance(x).mean())}
@@ -212,6 +248,24 @@ class Circle(Geometry):
 
     def trajectory_variance(self, x: np.ndarray) -> np.ndarray:
         return trajectories.circular_variance(np.asarray(x)[..., 0])
+
+    @property
+    def extent(self) -> float:
+        return 2 * math.pi
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        theta = points(x)[:, 0]
+        return np.stack([np.cos(theta), np.sin(theta)], axis=1)
+
+    def unembed(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=np.float64)
+        return wrap(np.arctan2(p[:, 1], p[:, 0]))[:, None]
+
+    def embedded_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return (-1.0, -1.0), (1.0, 1.0)
+
+    def near(self, p: np.ndarray, tolerance: float) -> np.ndarray:
+        return np.abs(np.linalg.norm(np.asarray(p, dtype=np.float64), axis=-1) - 1.0) <= tolerance
 
     def step_summary(self, x: np.ndarray, prefix: str) -> dict[str, float]:
         theta = np.asarray(x, dtype=np.float64)[..., 0]
