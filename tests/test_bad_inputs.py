@@ -195,6 +195,11 @@ EXTRA_BAD = {
         (("mode=same",), ["mode=same", "factors"]),  # issue 25, item 6: accepted and ignored
     ],
     "diffusion": [(("fit_lag=0",), ["fit_lag"]), (("mode=-2",), ["mode", "-2"])],
+    "replay": [
+        (("threshold=0.3",), ["threshold", "0.3"]),
+        # the decoder is fitted on the trajectories it does not classify: the base's 4 leave none for n_events=4
+        (("n_events=4",), ["n_events=4", "batch_size=4"]),
+    ],
 }
 ANALYSIS_ROWS = [
     Row("analysis", args, tuple(names), script=script, root="trained")
