@@ -85,12 +85,16 @@ def _changed(key, value):
         return [*value, 4.0]
     if key == "queries":  # where the drift is compared
         return "settled" if value == "awake" else "awake"
-    if value is None:  # epoch
+    if key == "threshold":  # a probability in [0.5, 1)
+        return 0.9
+    if value is None:  # epoch, movement_var
         return 7
     if isinstance(value, bool):
         raise AssertionError("no boolean result settings")
     if isinstance(value, int):
         return value + 1
+    if isinstance(value, float):  # the replay analysis's rate and dwell
+        return 2 * value
     if value in PRECISIONS:  # matmul_precision: another one this machine can run, if it has one
         others = [p for p in precision.available(torch.device("cpu")) if p != value]
         return others[0] if others else None
