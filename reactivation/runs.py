@@ -347,7 +347,7 @@ def _not_a_run(run_dir: Path) -> str:
     """What to do about a folder whose ``config.yaml`` is missing or damaged (the end of the message)."""
     if (run_dir / CHECKPOINT_DIR).is_dir():
         # The training command checks the checkpoints against the config it composes and rewrites config.yaml
-        # from them (training._Run.restore_or_finish): nothing is retrained.
+        # from them (training.run.Run.restore_or_finish): nothing is retrained.
         return (
             f"{run_dir} is read as no training run. If it is one, run its training command again"
             f"{command_hint(run_dir)}: it rewrites {CONFIG_FILE} from the run's checkpoints, without retraining."

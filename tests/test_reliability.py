@@ -23,6 +23,7 @@ from reactivation.cli import exit_on_error
 from reactivation.config import compose_train
 from reactivation.loading import load_run
 from reactivation.training import train
+from reactivation.training.run import Run
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def _contents(root: Path) -> dict[str, tuple[bytes, int]]:
 
 def _at_step(monkeypatch, step: int, action) -> None:
     """Call ``action(run)`` when training draws the batch of ``step`` (a change that happens part-way, in-process)."""
-    drawn = training._Run.sample
+    drawn = Run.sample
     count = {"steps": 0}
 
     def sample(run):
@@ -62,7 +63,7 @@ def _at_step(monkeypatch, step: int, action) -> None:
             action(run)
         return drawn(run)
 
-    monkeypatch.setattr(training._Run, "sample", sample)
+    monkeypatch.setattr(Run, "sample", sample)
 
 
 def _interrupted_at(monkeypatch, cfg, run_dir: Path, step: int, preset: str | None = None) -> None:
