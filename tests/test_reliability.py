@@ -22,6 +22,7 @@ from reactivation.analysis import lookup
 from reactivation.cli import exit_on_error
 from reactivation.config import compose_train
 from reactivation.loading import load_run
+from reactivation.runs.files import atomic, host_tag
 from reactivation.training import train
 from reactivation.training.run import Run
 from tests.conftest import TINY
@@ -202,8 +203,8 @@ def test_leftover_temporary_files_are_removed_on_the_next_start(tiny_config, tmp
 
 
 def test_a_stale_temporary_file_of_a_dead_writer_is_removed_when_the_file_is_written_again(tmp_path):
-    dead = tmp_path / f".kl_0.json.{runs._host()}-999999.abc.tmp"  # pid 999999: not running
-    live = tmp_path / f".kl_0.json.{runs._host()}-{os.getpid()}.abc.tmp"  # a writer still at work
+    dead = tmp_path / f".kl_0.json.{host_tag()}-999999.abc.tmp"  # pid 999999: not running
+    live = tmp_path / f".kl_0.json.{host_tag()}-{os.getpid()}.abc.tmp"  # a writer still at work
     other = tmp_path / ".kl_0.json.otherhost-1.abc.tmp"  # another machine's: cannot tell, kept
     for p in (dead, live, other):
         p.write_text("x")
@@ -222,7 +223,7 @@ def test_a_signal_during_a_write_is_delivered_after_the_file_is_complete(tmp_pat
         f.write(b"1}\n")
 
     with pytest.raises(error), processes.handling():
-        runs._atomic(path, write)
+        atomic(path, write)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]
 
@@ -551,7 +552,7 @@ def test_a_full_disk_is_a_message_and_keeps_the_old_file(tmp_path, capsys):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(ReactivationError, match=r"could not write .*metrics\.json: No space left on device; free"):
-        runs._atomic(path, full)
+        atomic(path, full)
     assert json.loads(path.read_text()) == {"old": 1} and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
     def write_fails():
