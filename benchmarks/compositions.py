@@ -40,7 +40,7 @@ def count(analysis: str, root: Path) -> collections.Counter:
 
     def counting(self: Any, config_name: str, *args: Any, **kwargs: Any) -> Any:
         stack = traceback.extract_stack()
-        ours = [f for f in stack if "/reactivation/" in f.filename and not f.filename.endswith("config.py")]
+        ours = [f for f in stack if "/reactivation/" in f.filename and "/reactivation/config/" not in f.filename]
         where = " < ".join(f"{Path(f.filename).stem}.{f.name}" for f in ours[-2:])
         calls[f"{config_name} ({where})"] += 1
         return load(self, config_name, *args, **kwargs)

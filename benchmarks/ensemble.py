@@ -41,10 +41,11 @@ from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
 from reactivation.ensembles import member_bytes  # noqa: E402
 from reactivation.loading import build  # noqa: E402
-from reactivation.training import _One, _Run, _Stacked  # noqa: E402
+from reactivation.training.networks import One, Stacked  # noqa: E402
+from reactivation.training.run import Run  # noqa: E402
 
 
-def _runs(preset: str, members: int, device: str = "cpu", overrides: tuple[str, ...] = ()) -> list[_Run]:
+def _runs(preset: str, members: int, device: str = "cpu", overrides: tuple[str, ...] = ()) -> list[Run]:
     """``members`` runs of ``preset`` with seeds 0..E-1; odd members without recurrent noise (a mixed ensemble).
 
     ``overrides``: extra config overrides of every member (e.g. ``scale=tiny`` for a smoke test).
@@ -55,7 +56,7 @@ def _runs(preset: str, members: int, device: str = "cpu", overrides: tuple[str, 
         cfg = compose_train(
             [f"config={preset}", f"seed={k}", f"device={device}", "trainer.progress=false", *overrides, *extra]
         )
-        run = _Run(build(cfg), Path(tempfile.mkdtemp()), preset, k)
+        run = Run(build(cfg), Path(tempfile.mkdtemp()), preset, k)
         run.zero_loss = 1.0
         made.append(run)
     return made
@@ -67,7 +68,7 @@ def step_function(preset: str, members: int, device: str = "cpu", overrides: tup
     Also timed on a GPU by benchmarks/gpu.py.
     """
     group = _runs(preset, members, device, overrides)
-    networks = _Stacked(group) if members > 1 else _One(group[0])
+    networks = Stacked(group) if members > 1 else One(group[0])
 
     def step() -> None:
         batches = [run.sample() for run in networks.runs]

@@ -3,7 +3,7 @@
     python benchmarks/guard.py                 # SN vanilla, SN GRU and HD at paper size, 2 threads (about 2 min)
     python benchmarks/guard.py --threads 1
 
-The guard (reactivation.training._loop, after each update and before each checkpoint) checks that the loss and
+The guard (reactivation.training.loop, after each update and before each checkpoint) checks that the loss and
 every weight are finite and the loss under 1e4 x that of zero outputs (one device sync), and before every
 checkpoint runs the test batch once without noise. Both are timed interleaved with a whole training step of the
 same run (the
@@ -30,31 +30,34 @@ from reactivation.cli import configure_process  # noqa: E402
 from reactivation.config import compose_train  # noqa: E402
 from reactivation.loading import build  # noqa: E402
 from reactivation.seeding import generator  # noqa: E402
-from reactivation.training import _healthy, _mse, _One, _Run  # noqa: E402
+from reactivation.training.divergence import healthy  # noqa: E402
+from reactivation.training.losses import mse  # noqa: E402
+from reactivation.training.networks import One  # noqa: E402
+from reactivation.training.run import Run  # noqa: E402
 
 
 def measure(preset: str, repeats: int) -> dict[str, float]:
     """Median seconds of a training step, the per-step check and the checkpoint's noise-free forward."""
     cfg = compose_train([f"config={preset}", "seed=0", "device=cpu", "trainer.progress=false"])
-    run = _Run(build(cfg), Path(tempfile.mkdtemp()), preset)
+    run = Run(build(cfg), Path(tempfile.mkdtemp()), preset)
     run.test_batch = run.task.sample(cfg.task.batch_size, generator(0, "test_batch"))
     run.zero_loss = torch.mean(run.test_batch.targets**2).item()
     loss = torch.tensor(1e-4)
-    network = _One(run)
+    network = One(run)
 
     def train_step() -> None:  # what the loop does for a step before its check
         batches = [run.sample()]
         network.update(network.losses(network.forward(batches, "train_noise"), batches))
 
     def check() -> None:
-        _healthy(loss, run.zero_loss, run.params).item()
+        healthy(loss, run.zero_loss, run.params).item()
 
     def noise_free_forward() -> None:
         with torch.no_grad():
             _, outputs = run.model(
                 run.test_batch.inputs, run.test_batch.init_code, sigma_in=0.0, sigma_rec=0.0, sigma_out=0.0
             )
-            _healthy(_mse(outputs, run.test_batch.targets), run.zero_loss, run.params).item()
+            healthy(mse(outputs, run.test_batch.targets), run.zero_loss, run.params).item()
 
     step, per_step, per_save = _interleaved_medians([train_step, check, noise_free_forward], repeats)
     every = cfg.trainer.save_freq

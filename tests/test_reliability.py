@@ -22,7 +22,9 @@ from reactivation.analysis import lookup
 from reactivation.cli import exit_on_error
 from reactivation.config import compose_train
 from reactivation.loading import load_run
+from reactivation.runs.files import atomic, host_tag
 from reactivation.training import train
+from reactivation.training.run import Run
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +55,7 @@ def _contents(root: Path) -> dict[str, tuple[bytes, int]]:
 
 def _at_step(monkeypatch, step: int, action) -> None:
     """Call ``action(run)`` when training draws the batch of ``step`` (a change that happens part-way, in-process)."""
-    drawn = training._Run.sample
+    drawn = Run.sample
     count = {"steps": 0}
 
     def sample(run):
@@ -62,7 +64,7 @@ def _at_step(monkeypatch, step: int, action) -> None:
             action(run)
         return drawn(run)
 
-    monkeypatch.setattr(training._Run, "sample", sample)
+    monkeypatch.setattr(Run, "sample", sample)
 
 
 def _interrupted_at(monkeypatch, cfg, run_dir: Path, step: int, preset: str | None = None) -> None:
@@ -201,8 +203,8 @@ def test_leftover_temporary_files_are_removed_on_the_next_start(tiny_config, tmp
 
 
 def test_a_stale_temporary_file_of_a_dead_writer_is_removed_when_the_file_is_written_again(tmp_path):
-    dead = tmp_path / f".kl_0.json.{runs._host()}-999999.abc.tmp"  # pid 999999: not running
-    live = tmp_path / f".kl_0.json.{runs._host()}-{os.getpid()}.abc.tmp"  # a writer still at work
+    dead = tmp_path / f".kl_0.json.{host_tag()}-999999.abc.tmp"  # pid 999999: not running
+    live = tmp_path / f".kl_0.json.{host_tag()}-{os.getpid()}.abc.tmp"  # a writer still at work
     other = tmp_path / ".kl_0.json.otherhost-1.abc.tmp"  # another machine's: cannot tell, kept
     for p in (dead, live, other):
         p.write_text("x")
@@ -221,7 +223,7 @@ def test_a_signal_during_a_write_is_delivered_after_the_file_is_complete(tmp_pat
         f.write(b"1}\n")
 
     with pytest.raises(error), processes.handling():
-        runs._atomic(path, write)
+        atomic(path, write)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]
 
@@ -550,7 +552,7 @@ def test_a_full_disk_is_a_message_and_keeps_the_old_file(tmp_path, capsys):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(ReactivationError, match=r"could not write .*metrics\.json: No space left on device; free"):
-        runs._atomic(path, full)
+        atomic(path, full)
     assert json.loads(path.read_text()) == {"old": 1} and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
     def write_fails():

@@ -139,10 +139,10 @@ def test_unreadable_checkpoint_names_the_file_and_the_fix(tiny_config, tmp_path)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
-    import reactivation.training as training
+    from reactivation.training import losses
 
     calls = {"n": 0}
-    mse = training._mse
+    mse = losses.mse
 
     def nan_on_fourth_training_step(outputs, targets):
         if torch.is_grad_enabled():
@@ -151,7 +151,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, t
                 return mse(outputs, targets) * float("nan")
         return mse(outputs, targets)
 
-    monkeypatch.setattr(training, "_mse", nan_on_fourth_training_step)
+    monkeypatch.setattr(losses, "mse", nan_on_fourth_training_step)
     with pytest.raises(ReactivationError, match=r"diverged at step 4 \(training loss nan.*step_000002\.pt"):
         train(tiny_config(), tmp_path)
     state = runs.load_checkpoint(tmp_path / "checkpoints" / "resume.pt")
