@@ -133,7 +133,7 @@ def _unfinished(
         return f": it is being trained now ({holder}). Wait for it to finish" + (f", or {saved}." if saved else ".")
     diverged = runs.divergence(run_dir)
     if diverged is not None:
-        # Training stopped it and wrote diverged.json (training._loop); unchanged, its command diverges again.
+        # Training stopped it and wrote diverged.json (training.loop); unchanged, its command diverges again.
         lowered = [o for o in overrides if o.split("=", 1)[0].lstrip("+") != "trainer.lr"]
         lower = f"trainer.lr={lr / 10:g}"
         cause = f" ({diverged['cause']})" if isinstance(diverged.get("cause"), str) else ""
@@ -148,7 +148,7 @@ def _unfinished(
         runs.load_checkpoint(resume, keys=RESUME_KEYS)
     except runs.CheckpointError as err:
         # Without resume.pt the command starts afresh only a run with nothing beyond step 0, and refuses the others
-        # (training._Run._check_fresh_start); an unreadable resume.pt it refuses.
+        # (training.resume.check_fresh_start); an unreadable resume.pt it refuses.
         if resume.exists() or runs.beyond_step_zero(run_dir):
             return (
                 f", and its training command cannot finish it: {resume} {err.problem}, and training continues only "
