@@ -76,7 +76,7 @@ def replay_figures(by_seed: dict[int, dict], unit: str) -> Iterator[tuple[str, F
                 dynamic: float(np.mean([by_seed[seed][name][phase]["classified"][dynamic] for seed in seeds]))
                 for dynamic in panels_replay.DYNAMICS
             }
-            for phase in panels_replay.PHASE_NAMES
+            for phase in panels_replay.PHASES
         }
         for name in names
         if all(name in by_seed[seed] for seed in seeds)

@@ -17,7 +17,8 @@ from reactivation.figures.style import CONDITIONS, in_paper_order, label, new_fi
 #: hues: continuous blue, fragmented purple, stationary red; unclassified grey).
 DYNAMICS = ("continuous", "fragmented", "stationary", "unclassified")
 COLOURS = {"continuous": "#1f77b4", "fragmented": "#9467bd", "stationary": "#d62728", "unclassified": "#bbbbbb"}
-PHASE_NAMES = {"active": "active", "quiescent": "quiescent"}
+#: The two phases drawn, in the result's names.
+PHASES = ("active", "quiescent")
 
 
 @styled
@@ -42,7 +43,7 @@ def dynamics_shares(
     ax = fig.subplots()
     ticks, labels = [], []
     for i, name in enumerate(names):
-        for j, phase in enumerate(PHASE_NAMES):
+        for j, phase in enumerate(PHASES):
             x = 3 * i + j
             bottom = 0.0
             for dynamic in DYNAMICS:
