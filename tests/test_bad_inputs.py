@@ -170,6 +170,7 @@ KL_ONLY = [
     (("mode=foo",), ["mode", "foo"]),
     (("noise=-1",), ["noise", "-1"]),
     (("epoch=-1",), ["epoch", "-1"]),
+    (("no_noise_seed=-1",), ["no_noise_seed", "-1"]),
     (("task=foo",), ["task", "foo"]),
     (("model=foo",), ["model", "foo"]),
     (("n_samples=0",), ["n_samples"]),

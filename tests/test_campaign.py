@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from reactivation import ConfigError, ReactivationError, analyses, runs
 from reactivation.analysis import lookup, settings
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.evidence import campaign, page, store
 from reactivation.loading import load_run
 from reactivation.training import train
@@ -267,6 +267,53 @@ def test_a_noise_free_run_is_found_whichever_distribution_its_config_names(tiny_
     assert lookup.find_run(tmp_path, noisy, 0, list(TINY), None) == tmp_path / noisy / "seed_0"
     with pytest.raises(ReactivationError, match="rnn.noise_dist='uniform'"):
         lookup.find_run(tmp_path, noisy, 0, [*TINY, "rnn.noise_dist=gaussian"], None)
+
+
+def test_seeds_with_only_noisy_networks_read_the_noise_free_networks_of_no_noise_seed(
+    tiny_hd_runs, tmp_path, monkeypatch
+):
+    """The store's seeds 1-2 hold the noisy networks only; ``no_noise_seed=0`` gives their analyses seed 0's
+    noise-free ones, and results made so are named apart from a seed's own."""
+    from reactivation.analysis.results import result_path
+
+    root = tmp_path / "store"
+    for preset in settings.FAMILIES[("head_direction", "vanilla")].values():
+        copy = root / preset / "seed_0"
+        shutil.copytree(tiny_hd_runs / preset / "seed_0", copy)
+        manifest = {"preset": preset, "seed": 0, "overrides": [], "command": "reactivation train ..."}
+        (copy / store.MANIFEST).write_text(json.dumps(manifest))
+    for preset in ("head_direction/noisy_unbiased", "head_direction/noisy_biased"):
+        train(compose_train([f"config={preset}", "seed=1", *TINY]), root / preset / "seed_1", preset=preset)
+        manifest = {"preset": preset, "seed": 1, "overrides": [], "command": "reactivation train ..."}
+        (root / preset / "seed_1" / store.MANIFEST).write_text(json.dumps(manifest))
+
+    shrunk = [o for o in TINY if not o.startswith("scale=")]  # the analyses add the scale themselves
+
+    def hd(seed: int, **keys):
+        cfg = settings.compose_analysis(
+            "kl", "tiny", "head_direction", "vanilla", seed, path=str(root), train_overrides=shrunk, **keys
+        )
+        return settings.settings(cfg)
+
+    with pytest.raises(ReactivationError, match="no trained run of head_direction/no-noise_unbiased with seed 1"):
+        lookup.load_conditions(hd(1))
+    shared = hd(1, no_noise_seed=0)
+    found = lookup.family_runs(shared, [1])
+    assert found["noisy_biased"][1] == root / "head_direction/noisy_biased/seed_1"
+    assert found["no-noise_biased"][1] == root / "head_direction/no-noise_biased/seed_0"
+    assert {c: d for c, (d, _) in lookup.load_conditions(shared).items()} == {c: f[1] for c, f in found.items()}
+    # named apart from seed 1's own results; seed 0 sharing its own noise-free networks is seed 0's default
+    assert "no_noise_seed=0" in result_path(shared, "kl").name and "no_noise_seed" not in result_path(hd(1), "kl").name
+    assert hd(0, no_noise_seed=0).cfg.no_noise_seed is None
+    assert result_path(hd(0, no_noise_seed=0), "kl") == result_path(hd(0), "kl")
+    # the campaign takes seed 1 as whole, and runs its analyses with the setting
+    monkeypatch.setattr(store, "VARIANTS", {"hd": {"tiny": tuple(shrunk)}})
+    assert [(f, s) for f, _, _, s in store.complete_families(root, "tiny")] == [("hd", 0), ("hd", 1)]
+    cs = campaign.Campaign(
+        budget_s=60, root=tmp_path / "runs", store=root, page=None, threads=1, stages=("analyse",), force=False,
+        device="cpu", command="test", scale="tiny",
+    )  # fmt: skip
+    assert "no_noise_seed=0" in campaign._analysis_command("kl", "hd", (), 1, cs)
 
 
 @pytest.mark.slow

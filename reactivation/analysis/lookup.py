@@ -205,6 +205,20 @@ def run_overrides(s: Settings, condition: str) -> list[str]:
     return overrides
 
 
+def condition_seed(s: Settings, condition: str, seed: int) -> int:
+    """The seed of the run a condition reads for analysis seed ``seed``: ``seed`` itself, or ``no_noise_seed`` for a
+    condition trained without noise when that is set.
+
+    ``no_noise_seed`` lets seeds whose noise-free networks were not trained share another seed's (the evidence
+    store's seeds 1 and 2 hold only the noisy networks, docs/campaign.md); the results of such an analysis name
+    the setting in their file name and meta file, so they are never taken for a seed's own.
+    """
+    shared = s.cfg.get("no_noise_seed")
+    if shared is None or not _trained_noise(s.conditions[condition], tuple(run_overrides(s, condition)))[0]:
+        return seed
+    return int(shared)
+
+
 def family_noise_dist(s: Settings) -> str:
     """The noise distribution the family's noisy conditions are trained with (``train_overrides`` included)."""
     for condition, preset in s.conditions.items():
@@ -235,9 +249,11 @@ def family_runs(s: Settings, seeds: list[int]) -> dict[str, dict[int, Path | Rea
     found: dict[str, dict[int, Path | ReactivationError]] = {}
     for condition, preset in s.conditions.items():
         found[condition] = {}
+        overrides = run_overrides(s, condition)
         for seed in seeds:
             try:
-                found[condition][seed] = find_run(root, preset, seed, run_overrides(s, condition), s.cfg.epoch)
+                run_seed = condition_seed(s, condition, seed)
+                found[condition][seed] = find_run(root, preset, run_seed, overrides, s.cfg.epoch)
             except ReactivationError as err:
                 found[condition][seed] = err
     return found
@@ -247,7 +263,7 @@ def load_conditions(s: Settings) -> dict[str, tuple[Path, Setup]]:
     """Find and load the run of every condition of ``s`` (all found before any is simulated)."""
     root = Path(s.cfg.path)
     found = {
-        name: find_run(root, preset, s.seed, run_overrides(s, name), s.cfg.epoch)
+        name: find_run(root, preset, condition_seed(s, name, s.seed), run_overrides(s, name), s.cfg.epoch)
         for name, preset in s.conditions.items()
     }
     return {name: (run_dir, load_condition(s, run_dir)) for name, run_dir in found.items()}

@@ -59,7 +59,7 @@ def _default(kind: str, scale: str, task: str, model: str) -> Settings:
 
 #: Analysis settings added after results were first written, with the value every result that lacks them was made
 #: with (so older results are still reused).
-_ADDED_SETTINGS: dict[str, Any] = {"matmul_precision": "float32", "ratio_clip": None}
+_ADDED_SETTINGS: dict[str, Any] = {"matmul_precision": "float32", "ratio_clip": None, "no_noise_seed": None}
 
 
 def result_settings(s: Settings, kind: str) -> dict[str, Any]:

@@ -91,6 +91,11 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (isinstance(v, list) and bool(v) and all(map(_non_negative, v))),
         "null (every seed found) or a non-empty list of non-negative integers, e.g. seeds=[0,1,2]",
     ),
+    "no_noise_seed": (
+        lambda v: v is None or _non_negative(v),
+        "null (the analysis seed) or the seed of the noise-free conditions' runs, an integer >= 0, e.g. "
+        "no_noise_seed=0",
+    ),
     "epoch": (
         lambda v: v is None or _non_negative(v),
         "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0",
@@ -221,6 +226,8 @@ def settings(cfg: DictConfig) -> Settings:
                 f"{values['n_components'] + 1} (or fewer n_components)."
             )
     _check_replay(values)
+    if values.get("no_noise_seed") == values["seed"]:
+        values["no_noise_seed"] = None  # one setting: the noise-free runs of the analysis seed itself
     if "ring" in values:
         values["ring"] = [float(r) for r in values["ring"]]  # ring=[0,1] and ring=[0.0,1.0] are one setting
     if values.get("ratio_clip") is not None:

@@ -255,14 +255,16 @@ def _analysis_command(kind: str, family: str, overrides: tuple[str, ...], seed: 
     listed = "[" + ",".join(f'"{o}"' for o in overrides) + "]"  # quoted: Hydra's grammar reads = as a key
     return [
         sys.executable, "-m", "reactivation", kind, f"task={task}", f"model={model}", f"seed={seed}",
-        f"path={cs.store}", f"train_overrides={listed}", "progress=false", f"device={cs.device}", f"scale={cs.scale}",
+        f"path={cs.store}", f"train_overrides={listed}", f"no_noise_seed={store.NO_NOISE_SEED}", "progress=false",
+        f"device={cs.device}", f"scale={cs.scale}",
     ]  # fmt: skip
 
 
 def _has_result(kind: str, family: str, overrides: tuple[str, ...], seed: int, cs: Campaign) -> bool:
     task, model = FAMILY_KEYS[family]
     s = settings(compose_analysis(kind, cs.scale, task, model, seed, path=str(cs.store),
-                                  train_overrides=list(overrides), progress=False))  # fmt: skip
+                                  train_overrides=list(overrides), no_noise_seed=store.NO_NOISE_SEED,
+                                  progress=False))  # fmt: skip
     try:
         read_result(s, kind)
     except (MissingResult, ReactivationError):

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from reactivation import pipeline
+from reactivation import analyses, pipeline
 from reactivation.analysis import report
 from reactivation.evidence import store
 from reactivation.tasks import TASKS
@@ -109,6 +109,9 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
     if not done:
         return ["## Claims", "", "No family is complete in the store yet: the claims await its networks.", ""]
     lines = ["## Claims at paper scale", ""]
+    shared = store.NO_NOISE_SEED
+    lines += [f"Every seed's analyses take the noise-free networks of seed {shared} (`no_noise_seed={shared}`): the",
+              "plan trains only the noisy networks of the other seeds (docs/campaign.md).", ""]  # fmt: skip
     lines += ["Small-scale verdicts for comparison (docs/reproduction.md, 3 seeds):", ""]
     lines += [f"- claim {n}: {v}" for n, v in SMALL_SCALE.items()] + [""]
     for (family, variant), seeds in done.items():
@@ -116,6 +119,8 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
         cfg = pipeline.main_config([f"scale={scale}", "progress=false"])
         cfg.path = str(store_dir)
         cfg.train_overrides = list(overrides)
+        for kind in analyses.PAPER:  # every seed's analyses read the store's noise-free networks
+            cfg.analyses[kind.name] = {**(cfg.analyses.get(kind.name) or {}), "no_noise_seed": store.NO_NOISE_SEED}
         results, missing = pipeline.load_results(cfg, seeds, [family])
         title = f"{family}, {variant} ({' '.join(overrides) or 'no train.py overrides'}), seeds {seeds}"
         lines += [f"### {title}", ""]

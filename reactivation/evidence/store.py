@@ -268,15 +268,22 @@ VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {"sn": {"defaults": ()}, "sn_g
 VARIANTS["hd"] = {"defaults": (), "gaussian": GAUSSIAN}
 
 
+#: The seed of the store's noise-free networks: the plan trains seeds 1 and 2 of the noisy networks only, and their
+#: analyses read seed 0's noise-free networks (the analyses' ``no_noise_seed``, docs/campaign.md).
+NO_NOISE_SEED = 0
+
+
 def complete_families(store_dir: Path, scale: str = "paper") -> Iterator[tuple[str, str, tuple[str, ...], int]]:
-    """``(family, variant, train_overrides, seed)`` of every family and seed the store holds whole."""
+    """``(family, variant, train_overrides, seed)`` of every family and seed the store holds whole, the noise-free
+    conditions of every seed being those of :data:`NO_NOISE_SEED`."""
     seeds = sorted({e.manifest["seed"] for e in entries(store_dir)}) if store_dir.is_dir() else []
     for family, variants in VARIANTS.items():
         task, model = FAMILY_KEYS[family]
         for variant, overrides in variants.items():
             for seed in seeds:
                 s = settings(compose_analysis("kl", scale, task, model, seed, path=str(store_dir),
-                                              train_overrides=list(overrides), progress=False))  # fmt: skip
+                                              train_overrides=list(overrides), no_noise_seed=NO_NOISE_SEED,
+                                              progress=False))  # fmt: skip
                 found = lookup.family_runs(s, [seed])
                 if all(isinstance(by_seed[seed], Path) for by_seed in found.values()):
                     yield family, variant, overrides, seed
