@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from reactivation.config import compose_train
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # A worker per core: torch's threads (and those of the commands the tests start) would otherwise contend.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 # Shrinks every preset to a few milliseconds per step while keeping its structure: scale=tiny gives each task its
 # own tiny sizes (cell counts: reactivation/configs/train/sizes/<task>/<model>/tiny.yaml), and the keys below, which

@@ -314,6 +314,9 @@ def test_seeds_with_only_noisy_networks_read_the_noise_free_networks_of_no_noise
         device="cpu", command="test", scale="tiny",
     )  # fmt: skip
     assert "no_noise_seed=0" in campaign._analysis_command("kl", "hd", (), 1, cs)
+    # the page lists the analyses still missing by the store's name in the repository, not by where it lies
+    text = "\n".join(page._claims(root, "tiny"))
+    assert "evidence/paper/head_direction/kl_0.01_1_no_noise_seed=0" in text and str(tmp_path) not in text
 
 
 @pytest.mark.slow

@@ -23,6 +23,8 @@ PAPER_VALUES = (
     ("HD unbiased network, mean quiescent angular velocity", "≈ 0.0005 rad/step", "Fig. 3, tick labels"),
     ("HD biased network, mean active angular velocity", "0.184 rad/step", "Fig. 3 (the task's mean turn)"),
 )
+#: The store's path in the repository, as the page names it.
+STORE_NAME = "evidence/paper"
 #: The claims' verdicts at ``small`` scale, 3 seeds (docs/reproduction.md, measured 2026-11).
 SMALL_SCALE = {
     1: "held",
@@ -129,7 +131,8 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
         lines += ["##" + line if line.startswith("#") else line for line in body]
         if missing:
             lines += ["Missing analyses (the campaign runs them next):", ""]
-            lines += [f"- {m.splitlines()[0]}" for m in missing] + [""]
+            # The store as the repository names it: the page must not depend on where the checkout lies.
+            lines += [f"- {m.splitlines()[0].replace(str(store_dir.resolve()), STORE_NAME)}" for m in missing] + [""]
     return lines
 
 
