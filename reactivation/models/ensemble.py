@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from reactivation.models.rnn import NoisyRecurrentBase, forward_time_major
+from reactivation.models.base import NoisyRecurrentBase, forward_time_major
 from reactivation.models.noise import NoiseSample, member_stds, sample_stacked_noise
 from reactivation.models.stacked import StackedLinear
 
