@@ -86,26 +86,44 @@ def measure(run_dir: Path, settle: int) -> dict:
 
 
 def render(rows: list[dict], command: str) -> str:
+    """The markdown report of ``rows`` (one per run, as :func:`measure` returns them) measured by ``command``."""
     lines = [
         "# The drift analysis's noise units, before and after the fix",
         "",
         f"`{command}` on {platform.node() or 'this machine'} ({platform.processor() or platform.machine()}), "
         f"torch {torch.__version__}. Paper sizes of the drift analysis; last checkpoint of each run.",
         "",
+    ]
+    for table in (_units, _rms_drift, _settled, _tangent_normal):
+        lines += table(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _name(row: dict) -> str:
+    return "/".join(Path(row["run"]).parts[-4:])
+
+
+def _units(rows: list[dict]) -> list[str]:
+    """The slopes and cosines with the old noise units against the fixed ones, and the reference's."""
+    lines = [
         "| run | noise | s before → after | PCA slope before → after | PCA cosine before → after | reference "
         "slope / cosine | decoded slope before → after | decoded cosine before → after |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         b, a = r["before"], r["after"]
-        name = "/".join(Path(r["run"]).parts[-4:])
         lines.append(
-            f"| `{name}` | {r['noise_dist']} | {r['sigma_rec']:.4g} → {r['noise_std']:.4g} | "
+            f"| `{_name(r)}` | {r['noise_dist']} | {r['sigma_rec']:.4g} → {r['noise_std']:.4g} | "
             f"{b['pca']['slope']:.3g} → {a['pca']['slope']:.3g} | {b['pca']['cosine']:.3f} → {a['pca']['cosine']:.3f} |"
             f" {a['reference']['slope']:.3f} / {a['reference']['cosine']:.3f} | {b['decoded']['slope']:.3g} → "
             f"{a['decoded']['slope']:.3g} | {b['decoded']['cosine']:.3f} → {a['decoded']['cosine']:.3f} |"
         )
-    lines += [
+    return lines
+
+
+def _rms_drift(rows: list[dict]) -> list[str]:
+    """The zero-input drift's root mean square per unit, awake and settled, against one step's noise."""
+    lines = [
         "",
         "Root mean square of the zero-input drift per unit, at awake states and after settling in quiescence "
         "(mode same):",
@@ -115,9 +133,13 @@ def render(rows: list[dict], command: str) -> str:
     ]
     for r in rows:
         awake, settled = r["rms_drift"].values()
-        name = "/".join(Path(r["run"]).parts[-4:])
-        lines.append(f"| `{name}` | {awake:.4g} | {settled:.4g} | {r['noise_std']:.4g} |")
-    lines += [
+        lines.append(f"| `{_name(r)}` | {awake:.4g} | {settled:.4g} | {r['noise_std']:.4g} |")
+    return lines
+
+
+def _settled(rows: list[dict]) -> list[str]:
+    """The fixed units' comparison queried at settled quiescent states instead of awake ones."""
+    lines = [
         "",
         "Fixed units, the prediction from the awake states' KDE, queried at states of the second half of quiescence "
         "(mode same) instead of awake ones:",
@@ -127,12 +149,16 @@ def render(rows: list[dict], command: str) -> str:
     ]
     for r in rows:
         q = r["settled"]
-        name = "/".join(Path(r["run"]).parts[-4:])
         lines.append(
-            f"| `{name}` | {q['pca']['slope']:.3g} | {q['pca']['slope_reverse']:.3g} | {q['pca']['cosine']:.3f} | "
+            f"| `{_name(r)}` | {q['pca']['slope']:.3g} | {q['pca']['slope_reverse']:.3g} | {q['pca']['cosine']:.3f} | "
             f"{q['decoded']['slope']:.3g} | {q['decoded']['cosine']:.3f} |"
         )
-    lines += [
+    return lines
+
+
+def _tangent_normal(rows: list[dict]) -> list[str]:
+    """The PCA comparison along and across the active manifold, awake and settled queries."""
+    lines = [
         "",
         "Fixed units, the PCA comparison split along (tangent) and across (normal) the active manifold, and the "
         "Gaussian reference split the same way: slope (reverse) / cosine:",
@@ -141,12 +167,11 @@ def render(rows: list[dict], command: str) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        name = "/".join(Path(r["run"]).parts[-4:])
         for when in ("after", "settled"):
             q = r[when]
             cells = [f"{q[k]['slope']:.3g} ({q[k]['slope_reverse']:.3g}) / {q[k]['cosine']:.3f}" for k in SPACES[3:]]
-            lines.append(f"| `{name}` | {'awake' if when == 'after' else 'settled'} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            lines.append(f"| `{_name(r)}` | {'awake' if when == 'after' else 'settled'} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:

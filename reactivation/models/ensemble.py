@@ -20,56 +20,17 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from reactivation.models import ops
-from reactivation.models.noise import NoiseSample, check_std, fill
-from reactivation.models.rnn import NoisyRecurrentBase, forward_time_major
+from reactivation.models.base import NoisyRecurrentBase, forward_time_major
+from reactivation.models.noise import NoiseSample, member_stds, sample_stacked_noise
+from reactivation.models.stacked import StackedLinear
+
+__all__ = ["LAYERS", "SHARED", "Ensemble", "StackedLinear"]
 
 #: Settings every member must share: they fix the shapes and the arithmetic of the batched loop.
 SHARED = ("n_in", "n_rec", "n_out", "n_init", "bias", "activation_fn", "alpha")
 
 #: The layers of a model, in the order a single model registers them (so parameters() come in the same order).
 LAYERS = ("encoder", "input", "recurrent", "readout")
-
-
-class StackedLinear(nn.Module):
-    """E linear layers of the same shape as one module: y_k = x_k W_k^T + b_k for member k.
-
-    Args:
-        weight: (E, out, in) stacked weights (becomes the ``weight`` parameter as is, no copy).
-        bias: (E, out) stacked biases, or ``None`` for none.
-    """
-
-    weight: Tensor
-    bias: Tensor | None
-
-    def __init__(self, weight: Tensor, bias: Tensor | None) -> None:
-        super().__init__()
-        if weight.dim() != 3 or (bias is not None and bias.shape != weight.shape[:2]):
-            shapes = f"weight {tuple(weight.shape)}, bias {None if bias is None else tuple(bias.shape)}"
-            raise ValueError(f"StackedLinear needs weight (E, out, in) and bias (E, out) or None, got {shapes}")
-        self.weight = nn.Parameter(weight)
-        if bias is None:
-            self.register_parameter("bias", None)
-        else:
-            self.bias = nn.Parameter(bias)
-
-    @property
-    def in_features(self) -> int:
-        return self.weight.shape[2]
-
-    @property
-    def out_features(self) -> int:
-        return self.weight.shape[1]
-
-    def extra_repr(self) -> str:
-        return (
-            f"members={self.weight.shape[0]}, in_features={self.in_features}, out_features={self.out_features}, "
-            f"bias={self.bias is not None}"
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(E, ..., in) -> (E, ..., out), one batched product for all members."""
-        return ops.linear(x, self.weight, self.bias)
 
 
 class Ensemble(nn.Module):
@@ -212,16 +173,6 @@ class Ensemble(nn.Module):
         return model
 
     # --- noise ----------------------------------------------------------------------------------------------------
-    def _stds(self, name: str, override: float | Sequence[float] | None, own: tuple[float, ...]) -> tuple[float, ...]:
-        """Per-member standard deviations: the members' own, one override for all, or one per member."""
-        if override is None:
-            return own
-        if isinstance(override, Sequence):
-            if len(override) != self.n_members:
-                raise ValueError(f"{name} has {len(override)} values for {self.n_members} members")
-            return tuple(check_std(f"{name}[{k}]", value) for k, value in enumerate(override))
-        return (check_std(name, override),) * self.n_members
-
     def sample_noise(
         self,
         batch_size: int,
@@ -262,39 +213,15 @@ class Ensemble(nn.Module):
         if len(generators) != self.n_members:
             raise ValueError(f"got {len(generators)} generators for {self.n_members} members")
         stds = (
-            self._stds("sigma_in", sigma_in, self.sigma_in),
-            self._stds("sigma_rec", sigma_rec, self.sigma_rec),
-            self._stds("sigma_out", sigma_out, self.sigma_out),
+            member_stds("sigma_in", sigma_in, self.sigma_in),
+            member_stds("sigma_rec", sigma_rec, self.sigma_rec),
+            member_stds("sigma_out", sigma_out, self.sigma_out),
         )
-        for k, generator in enumerate(generators):
-            if generator is None and any(std[k] > 0 for std in stds):
-                raise ValueError(
-                    f"a torch.Generator is required to draw noise for member {k} (sigma_in, sigma_rec, sigma_out = "
-                    f"{tuple(std[k] for std in stds)}); pass generators=[...] (noise is on in training and evaluation)"
-                )
         weight = self.readout.weight
-        shape = (self.n_members, steps, batch_size)
-        buffers = [
-            torch.empty((*shape, width), device=weight.device, dtype=weight.dtype) if any(std) else None
-            for width, std in zip((self.n_in, self.n_rec, self.n_out), stds)
-        ]
-        for k, generator in enumerate(generators):
-            for index, (buffer, std) in enumerate(zip(buffers, stds)):
-                if buffer is None:
-                    continue
-                block = buffer[k]  # contiguous (T, B, n): draws fill it exactly as they fill a fresh tensor
-                if std[k] == 0.0:
-                    block.zero_()
-                else:  # output noise (index 2) is always Gaussian; the draw is the one sample_noise makes
-                    fill(block, std[k], "gaussian" if index == 2 else self.noise_dist[k], generator)
-        return NoiseSample(*(None if buffer is None else buffer.transpose(1, 2) for buffer in buffers))
-
-    def _check_noise(self, noise: NoiseSample, batch_size: int, steps: int) -> None:
-        for name, width in (("input", self.n_in), ("recurrent", self.n_rec), ("output", self.n_out)):
-            value = getattr(noise, name)
-            expected = (self.n_members, batch_size, steps, width)
-            if value is not None and tuple(value.shape) != expected:
-                raise ValueError(f"noise.{name} has shape {tuple(value.shape)}, expected {expected} (E, B, T, n)")
+        return sample_stacked_noise(
+            batch_size, steps, (self.n_in, self.n_rec, self.n_out), stds, self.noise_dist, generators,
+            device=weight.device, dtype=weight.dtype,
+        )  # fmt: skip
 
     # --- forward --------------------------------------------------------------------------------------------------
     def initial_state(self, init_code: Tensor) -> Tensor:
@@ -353,7 +280,7 @@ class Ensemble(nn.Module):
         elif any(arg is not None for arg in (generators, sigma_in, sigma_rec, sigma_out)):
             raise ValueError("noise=... is a complete sample; do not also pass generators or sigma_*")
         else:
-            self._check_noise(noise, batch_size, steps)
+            noise.check_stacked_shapes(members, batch_size, steps, self.n_in, self.n_rec, self.n_out)
         return forward_time_major(self._run, inputs, h, noise, self.readout.weight, self.readout.bias)
 
     def _input_bias(self) -> Tensor | None:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from reactivation.models import ops
-from reactivation.models.rnn import ACTIVATIONS, NoisyRecurrentBase
+from reactivation.models.base import ACTIVATIONS, NoisyRecurrentBase
 
 
 def gru_loop(

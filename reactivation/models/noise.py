@@ -16,6 +16,7 @@ generation and so that a test can feed the very same sample to a reference imple
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -54,6 +55,16 @@ class NoiseSample:
                 raise ValueError(
                     f"noise.{name} has shape {tuple(value.shape)}, expected {(batch_size, steps, width)} (B, T, n)"
                 )
+
+    def check_stacked_shapes(
+        self, members: int, batch_size: int, steps: int, n_in: int, n_rec: int, n_out: int
+    ) -> None:
+        """Raise ``ValueError`` if a tensor does not have the (E, B, T, n) shape an ensemble's forward call needs."""
+        for name, width in (("input", n_in), ("recurrent", n_rec), ("output", n_out)):
+            value = getattr(self, name)
+            expected = (members, batch_size, steps, width)
+            if value is not None and tuple(value.shape) != expected:
+                raise ValueError(f"noise.{name} has shape {tuple(value.shape)}, expected {expected} (E, B, T, n)")
 
 
 def check_noise_dist(noise_dist: str) -> str:
@@ -184,3 +195,78 @@ def sample_noise(
         recurrent=draw((batch_size, steps, n_rec), s_rec, dist, generator, device=device, dtype=dtype),
         output=draw((batch_size, steps, n_out), s_out, "gaussian", generator, device=device, dtype=dtype),
     )
+
+
+def member_stds(name: str, override: float | Sequence[float] | None, own: tuple[float, ...]) -> tuple[float, ...]:
+    """Per-member standard deviations of one noise kind: the members' ``own``, one override for all, or one per
+    member (an ensemble's ``sigma_*`` arguments).
+
+    Raises:
+        ValueError: an override sequence whose length is not the number of members.
+        ConfigError: an override that is not a finite number >= 0.
+    """
+    if override is None:
+        return own
+    if isinstance(override, Sequence):
+        if len(override) != len(own):
+            raise ValueError(f"{name} has {len(override)} values for {len(own)} members")
+        return tuple(check_std(f"{name}[{k}]", value) for k, value in enumerate(override))
+    return (check_std(name, override),) * len(own)
+
+
+def sample_stacked_noise(
+    batch_size: int,
+    steps: int,
+    widths: tuple[int, int, int],
+    stds: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]],
+    dists: Sequence[str],
+    generators: Sequence[torch.Generator | None],
+    *,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> NoiseSample:
+    """Draw the noise of one forward call of E stacked networks, member k from ``generators[k]``.
+
+    Member k draws input, recurrent and output noise in that order, at its standard deviations ``stds[i][k]`` and
+    ``dists[k]`` (output noise always Gaussian), into its contiguous (T, B, n) block of an (E, T, B, n) buffer: the
+    values are bit-identical to :func:`sample_noise` of its own. A member whose standard deviation of a kind is 0
+    draws nothing for it and gets zeros there; a kind that is 0 for every member is ``None``.
+
+    Args:
+        batch_size: B, trajectories per member.
+        steps: T, time steps.
+        widths: (n_in, n_rec, n_out) widths of the three noise kinds.
+        stds: (sigma_in, sigma_rec, sigma_out), each E standard deviations.
+        dists: E distributions of the input and recurrent noise.
+        generators: E random streams; one may be ``None`` only for a member that draws nothing.
+        device: device of the noise.
+        dtype: floating dtype of the noise.
+
+    Returns:
+        A :class:`NoiseSample` of (E, B, T, n_in), (E, B, T, n_rec), (E, B, T, n_out) tensors (transposed views of
+        time-major buffers).
+
+    Raises:
+        ValueError: a missing generator for a member that draws.
+    """
+    for k, generator in enumerate(generators):
+        if generator is None and any(std[k] > 0 for std in stds):
+            raise ValueError(
+                f"a torch.Generator is required to draw noise for member {k} (sigma_in, sigma_rec, sigma_out = "
+                f"{tuple(std[k] for std in stds)}); pass generators=[...] (noise is on in training and evaluation)"
+            )
+    shape = (len(generators), steps, batch_size)
+    buffers = [
+        torch.empty((*shape, width), device=device, dtype=dtype) if any(std) else None
+        for width, std in zip(widths, stds)
+    ]
+    for k, generator in enumerate(generators):
+        for index, (buffer, std) in enumerate(zip(buffers, stds)):
+            if buffer is None:
+                continue
+            block = buffer[k]  # contiguous (T, B, n): draws fill it exactly as they fill a fresh tensor
+            if std[k] == 0.0:
+                block.zero_()
+            else:  # output noise (index 2) is always Gaussian; the draw is the one sample_noise makes
+                fill(block, std[k], "gaussian" if index == 2 else dists[k], generator)
+    return NoiseSample(*(None if buffer is None else buffer.transpose(1, 2) for buffer in buffers))

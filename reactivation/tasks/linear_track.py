@@ -20,14 +20,15 @@ model, simulated step by step and vectorised over the batch (t = 0..L-1, ``dt`` 
 
 The network input is x_{t+1} - x_t, the displacement that actually happened (reflection and drift
 included), so ``latent[:, k-1] = init_latent + inputs[:, :k].sum(1)`` exactly up to float rounding; the
-initial state is the code of x_0 (as in the head direction task, nothing is discarded).
+initial state is the code of x_0 (as in the head direction task, nothing is discarded). Steps 2-4 are
+:func:`~reactivation.tasks.track_motion.track_step`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +37,7 @@ from reactivation import ConfigError
 from reactivation.codes import DECODE_TOP_K, PlaceCells, PopulationCode
 from reactivation.geometry import Interval
 from reactivation.tasks.base import Batch, CodedTask
+from reactivation.tasks.track_motion import TrackConstants, track_constants, track_step
 
 INIT_POS = ("uniform", "reward")
 
@@ -55,18 +57,6 @@ class TrackPositionCode(nn.Module):
     def decode(self, y: Tensor, k: int = DECODE_TOP_K) -> Tensor:
         """(..., 1) outputs -> (..., 1) positions, metres (``k`` is ignored)."""
         return y
-
-
-class _Constants(NamedTuple):
-    """The simulation's constants as 0-dim tensors on its device: in the time loop an op with a Python scalar
-    costs about twice one with a 0-dim tensor (see the spatial navigation task)."""
-
-    half: Tensor  # H = track_length / 2, metres
-    length: Tensor  # 2H = track_length, metres
-    border: Tensor  # border_region, metres
-    slow: Tensor  # border_slow_factor
-    drift: Tensor  # drift_const, per step
-    reward: Tensor  # reward_position, metres
 
 
 def _check_values(
@@ -256,7 +246,7 @@ class LinearTrackTask(CodedTask):
 
         positions = [x]
         for length, rev in zip(step_len.unbind(1), reverse.unbind(1)):
-            x, direction = self._step(x, direction, length, rev, k)
+            x, direction = track_step(x, direction, length, rev, k, self.biased)
             positions.append(x)
         positions_t = torch.stack(positions, dim=1)
         return positions_t, positions_t.diff(dim=1)
@@ -273,38 +263,19 @@ class LinearTrackTask(CodedTask):
         Returns:
             pos_next (B,) metres in [-H, H], direction_next (B,) +1 or -1.
         """
-        return self._step(pos, direction, step_length, reverse, self._constants(pos.device, pos.dtype))
+        return track_step(pos, direction, step_length, reverse, self._constants(pos.device, pos.dtype), self.biased)
 
-    def _constants(self, device: torch.device, dtype: torch.dtype) -> _Constants:
-        def t(x: float) -> Tensor:
-            return torch.tensor(x, device=device, dtype=dtype)
-
-        return _Constants(
-            half=t(self.track_length / 2),
-            length=t(self.track_length),
-            border=t(self.border_region),
-            slow=t(self.border_slow_factor),
-            drift=t(self.drift_const),
-            reward=t(self.reward_position),
+    def _constants(self, device: torch.device, dtype: torch.dtype) -> TrackConstants:
+        """This track's constants for :func:`~reactivation.tasks.track_motion.track_step`, on ``device``."""
+        return track_constants(
+            self.track_length,
+            self.border_region,
+            self.border_slow_factor,
+            self.drift_const,
+            self.reward_position,
+            device,
+            dtype,
         )
-
-    def _step(
-        self, x: Tensor, direction: Tensor, step_length: Tensor, reverse: Tensor, k: _Constants
-    ) -> tuple[Tensor, Tensor]:
-        # Distance to the end ahead: H - x heading right, x + H heading left.
-        near = k.half - direction * x < k.border
-        length = torch.where(near, step_length * k.slow, step_length)
-        proposal = torch.addcmul(x, direction, length)
-        if self.biased:
-            proposal = torch.addcmul(proposal, k.reward - x, k.drift)  # drift per step, not times dt
-        # Mirror at the end crossed: +H maps p to 2H - p, -H maps p to -2H - p, i.e. p -> 2 H sign(p) - p.
-        reflected = proposal.abs() > k.half
-        proposal = torch.where(reflected, k.length * torch.sign(proposal) - proposal, proposal)
-        # A step longer than the track leaves it even after its reflection; clamping it to the far end keeps
-        # every position on the track (last resort: with the default speeds a 2 m step has probability ~ exp(-7500)).
-        x_next = torch.minimum(torch.maximum(proposal, -k.half), k.half)
-        direction = torch.where(reflected | reverse, -direction, direction)
-        return x_next, direction
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """Draw a batch: inputs x_{k} - x_{k-1} (k = 1..L), start x_0, targets the code of x_1..x_L.
