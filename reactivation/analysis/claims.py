@@ -1,10 +1,11 @@
 """The claims of docs/spec.md §9 as criteria on the analysis results, evaluated per seed and on the mean over seeds.
 
-Each :class:`Criterion` compares two :class:`Quantity` objects (or a quantity and a constant) read from the
-per-seed JSON results of one model family: ``sn`` (spatial navigation, vanilla RNNs), ``sn_gru``, ``hd``
-(head direction) and ``track`` (the linear track, whose claim 7 is this library's, not the paper's). A claim holds
-when every one of its criteria holds on the means over seeds; the report also says in how many single seeds each
-criterion held.
+Each criterion compares two quantities (or a quantity and a constant) read from the per-seed JSON results of one
+model family: ``sn`` (spatial navigation, vanilla RNNs), ``sn_gru``, ``hd`` (head direction) and ``track`` (the
+linear track, whose claim 7 is this library's, not the paper's). A claim holds when every one of its criteria holds
+on the means over seeds; the report also says in how many single seeds each criterion held. The vocabulary
+(:class:`Quantity`, :class:`Criterion`, :class:`Claim`) and the evaluation (:func:`evaluate`, :func:`claim_held`)
+are :mod:`reactivation.analysis.criteria`'s, re-exported here.
 
 Notation (docs/spec.md §9): U/B unbiased/biased, σ trained with noise, q quiescent, a active, R the untrained random
 network, 𝒰 the uniform distribution; KL(x‖y) = KL(quiescent x ‖ active y), in nats.
@@ -12,12 +13,23 @@ network, 𝒰 the uniform distribution; KL(x‖y) = KL(quiescent x ‖ active y)
 
 from __future__ import annotations
 
-import math
-import operator
-from dataclasses import dataclass, field
 from typing import Any
 
-from reactivation.analysis.aggregate import Summary, summarize
+from reactivation.analysis.criteria import Claim, Criterion, Outcome, Quantity, claim_held, const, evaluate
+
+__all__ = [
+    "FAMILY_KEYS",
+    "Claim",
+    "Criterion",
+    "Outcome",
+    "Quantity",
+    "claim_held",
+    "claims",
+    "const",
+    "evaluate",
+    "families_of",
+    "reported",
+]
 
 #: (task, model family) of each family key.
 FAMILY_KEYS = {
@@ -26,74 +38,6 @@ FAMILY_KEYS = {
     "hd": ("head_direction", "vanilla"),
     "track": ("linear_track", "vanilla"),
 }
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_SYMBOLS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A number read from one analysis result of one seed, optionally scaled and shifted.
-
-    ``value = factor * (|x| if absolute else x) + offset`` with ``x = result[family][kind][keys...]``.
-    ``kind`` ``None`` makes it the constant ``offset``.
-    """
-
-    label: str
-    family: str | None = None
-    kind: str | None = None
-    keys: tuple[str, ...] = ()
-    factor: float = 1.0
-    offset: float = 0.0
-    absolute: bool = False
-
-    def value(self, results: dict[str, dict[str, dict]]) -> float:
-        """The quantity for one seed; NaN when the result (or the entry) is missing or undefined."""
-        if self.kind is None:
-            return self.offset
-        if self.family is None:  # read from no family's results: missing
-            return math.nan
-        node: Any = results.get(self.family, {}).get(self.kind)
-        for key in self.keys:
-            if not isinstance(node, dict) or key not in node:
-                return math.nan
-            node = node[key]
-        if node is None:
-            return math.nan
-        x = abs(float(node)) if self.absolute else float(node)
-        return self.factor * x + self.offset
-
-    @property
-    def constant(self) -> bool:
-        return self.kind is None
-
-
-def const(value: float) -> Quantity:
-    return Quantity(f"{value:g}", offset=value)
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """``lhs op rhs``, e.g. KL(Uσ_q‖Uσ_a) < KL(R‖Uσ_a)."""
-
-    lhs: Quantity
-    op: str
-    rhs: Quantity
-
-    def text(self) -> str:
-        return f"{self.lhs.label} {_SYMBOLS[self.op]} {self.rhs.label}"
-
-    def holds(self, lhs: float, rhs: float) -> bool | None:
-        """Whether the criterion holds for these values; ``None`` when either is undefined."""
-        if not (math.isfinite(lhs) and math.isfinite(rhs)):
-            return None
-        return bool(_OPS[self.op](lhs, rhs))
-
-
-@dataclass(frozen=True)
-class Claim:
-    number: int
-    title: str
-    criteria: tuple[Criterion, ...]
 
 
 def _kl(family: str, q: str, a: str, label: str, **kw: Any) -> Quantity:
@@ -265,40 +209,3 @@ def reported(results: dict[int, dict[str, dict[str, dict]]]) -> tuple[Claim, ...
     claims not evaluated), and the further claims of families that have results."""
     present = {family for by_family in results.values() for family in by_family}
     return (*claims(), *(c for c in (_track_claim(),) if families_of(c) <= present))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A criterion evaluated over seeds.
-
-    Attributes:
-        criterion: what was tested.
-        lhs, rhs: mean ± std over the seeds where both sides are defined.
-        held: whether it holds on the means (``None``: not evaluated, the results are missing).
-        seeds_held: seeds where it held on that seed's own values.
-        seeds: seeds where both sides are defined.
-    """
-
-    criterion: Criterion
-    lhs: Summary
-    rhs: Summary
-    held: bool | None
-    seeds_held: list[int] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-
-
-def evaluate(criterion: Criterion, by_seed: dict[int, dict[str, dict[str, dict]]]) -> Outcome:
-    """Evaluate one criterion on ``{seed: {family: {kind: result}}}``."""
-    pairs = {seed: (criterion.lhs.value(r), criterion.rhs.value(r)) for seed, r in sorted(by_seed.items())}
-    defined = {seed: p for seed, p in pairs.items() if criterion.holds(*p) is not None}
-    lhs = summarize([p[0] for p in defined.values()])
-    rhs = summarize([p[1] for p in defined.values()])
-    held = criterion.holds(lhs.mean, rhs.mean) if defined else None
-    return Outcome(criterion, lhs, rhs, held, [s for s, p in defined.items() if criterion.holds(*p)], list(defined))
-
-
-def claim_held(outcomes: list[Outcome]) -> bool | None:
-    """A claim holds if all its criteria hold; ``None`` if any could not be evaluated."""
-    if any(o.held is None for o in outcomes):
-        return None
-    return all(o.held for o in outcomes)

@@ -3,6 +3,10 @@
 For one analysis seed, every model is driven by a batch of its own task drawn from the same analysis
 stream, so all models see the same random draws (a paired comparison); the active phase runs that batch
 with the trained noise, and the quiescent phases start again from its encoded true initial states.
+
+The pieces are :mod:`reactivation.analysis.phases` (the plain settings, the batch and its start, the quiescent
+noise; re-exported here) and :mod:`reactivation.analysis.ensemble_phases` (several models as one batched
+computation); this module runs them.
 """
 
 from __future__ import annotations
@@ -12,44 +16,52 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
-from torch import Tensor
 
+from reactivation.analysis.ensemble_phases import simulate_batched
+from reactivation.analysis.phases import (
+    Phases,
+    RolloutSettings,
+    analysis_batch,
+    noise_of,
+    rollout_settings,
+    sigma,
+    start,
+)
 from reactivation.analysis.settings import Settings
 from reactivation.loading import Setup, select_device
 from reactivation.models import NoisyRecurrentBase, build_model
-from reactivation.models.ensemble import SHARED, Ensemble
 from reactivation.precision import matmul_precision
-from reactivation.quiescence import Rollout, ensemble_rollout, quiescent_sigma, rollout
+from reactivation.quiescence import rollout
 from reactivation.seeding import generator
-from reactivation.tasks import Batch
+
+__all__ = [
+    "Phases",
+    "RolloutSettings",
+    "States",
+    "analysis_batch",
+    "batched",
+    "random_network",
+    "rollout_settings",
+    "simulate",
+    "simulate_all",
+    "states",
+    "states_of",
+]
 
 
-def random_network(reference: Setup, s: Settings) -> NoisyRecurrentBase:
+def random_network(reference: Setup, s: Settings | RolloutSettings) -> NoisyRecurrentBase:
     """An untrained network of the reference run's shapes, trained-noise level ``s.noise``, from the analysis seed."""
+    values = rollout_settings(s)
     rnn = cast(dict[str, Any], OmegaConf.to_container(reference.config.rnn))  # a config node: a str-keyed dict
-    rnn["sigma2_rec"] = s.noise
-    model = build_model(rnn, generator(s.seed, "random_network"))
+    rnn["sigma2_rec"] = noise_of(values)
+    model = build_model(rnn, generator(values.seed, "random_network"))
     return model.to(reference.device).eval()
-
-
-@dataclass(frozen=True)
-class Phases:
-    """Rollouts of one model on the analysis batch.
-
-    Attributes:
-        active: the task's inputs with the trained noise (``None`` if not asked for).
-        quiescent: zero input, one rollout per requested noise mode.
-    """
-
-    active: Rollout | None
-    quiescent: dict[str, Rollout]
 
 
 def simulate(
     setup: Setup,
-    s: Settings,
+    s: Settings | RolloutSettings,
     batch_size: int,
     t_quiescent: int,
     *,
@@ -63,27 +75,29 @@ def simulate(
 
     Args:
         setup: the loaded run (its task draws the batch and decodes the outputs).
-        s: the analysis settings (seed, noise, default mode).
+        s: the analysis settings, or their plain :class:`RolloutSettings` (seed, noise, default mode, precision).
         batch_size: trajectories.
         t_quiescent: quiescent steps.
-        modes: quiescence noise modes to run (default: ``(s.mode,)``).
-        active: also run the active phase.
+        modes: quiescence noise modes to run (default: ``(s.mode,)``; ``()``: none, the active phase alone).
+        active: also run the active phase. Its noise is drawn from the stream before the quiescent phases', so
+            leaving it out changes their draws.
         keep_hidden: keep hidden states (for PCA).
         keep_outputs: keep the outputs (the cells' activations, e.g. to turn them into spikes).
         model: run this model instead of the run's own (e.g. an untrained one), decoded by the run's task.
     """
+    values = rollout_settings(s)
     model = setup.model if model is None else model
-    start = _start(setup, model, s, batch_size)
+    begun = start(setup, model, values, batch_size)
     act = None
-    with matmul_precision(s.cfg.matmul_precision, setup.device):
+    with matmul_precision(values.precision, setup.device):
         if active:
             act = rollout(
                 model,
                 setup.task,
-                start.h0,
-                start.inputs.shape[1],
-                inputs=start.inputs,
-                generator=start.generator,
+                begun.h0,
+                begun.inputs.shape[1],
+                inputs=begun.inputs,
+                generator=begun.generator,
                 keep_hidden=keep_hidden,
                 keep_outputs=keep_outputs,
             )
@@ -91,14 +105,14 @@ def simulate(
             mode: rollout(
                 model,
                 setup.task,
-                start.h0,
+                begun.h0,
                 t_quiescent,
-                generator=start.generator,
+                generator=begun.generator,
                 keep_hidden=keep_hidden,
                 keep_outputs=keep_outputs,
-                sigma_rec=quiescent_sigma(model.sigma_rec, mode, s.noise),
+                sigma_rec=sigma(model.sigma_rec, mode, values),
             )
-            for mode in (modes or (s.mode,))
+            for mode in ((values.mode,) if modes is None else modes)
         }
     return Phases(act, quiet)
 
@@ -124,7 +138,7 @@ def simulate_all(
 
     Args:
         setups: condition -> loaded run.
-        s: as in :func:`simulate`.
+        s: the analysis settings (as in :func:`simulate`, and ``batch_models`` and ``device``).
         batch_size: as in :func:`simulate`.
         t_quiescent: as in :func:`simulate`.
         active: as in :func:`simulate`.
@@ -152,122 +166,14 @@ def simulate_all(
                 ),
             )
         return
-    starts = {name: _start(setup, setup.model, s, batch_size) for name, setup in setups.items()}
-    groups: dict[tuple, list[str]] = {}
-    for name, setup in setups.items():
-        groups.setdefault(_shape(setup, starts[name]), []).append(name)
-    done: dict[str, Phases] = {}
-    pending = list(setups)
-    for names in groups.values():
-        chosen = {name: setups[name] for name in names}
-        with matmul_precision(s.cfg.matmul_precision, setups[names[0]].device):
-            keep = (keep_hidden, keep_outputs)
-            done.update(_batched_phases(chosen, starts, wanted, s.noise, t_quiescent, active, keep))
-        while pending and pending[0] in done:  # in the order of setups, each as soon as it and those before are done
-            name = pending.pop(0)
-            yield name, done.pop(name)
+    keep = (keep_hidden, keep_outputs)
+    yield from simulate_batched(setups, rollout_settings(s), batch_size, t_quiescent, wanted, active, keep)
 
 
 def batched(s: Settings) -> bool:
     """Whether the analyses of ``s`` run the conditions' rollouts batched (``batch_models``: auto = on CUDA)."""
     choice = s.cfg.batch_models
     return select_device(s.cfg.device).type == "cuda" if choice == "auto" else bool(choice)
-
-
-@dataclass(frozen=True)
-class _Start:
-    """One model's analysis batch: its random stream (advanced past the batch), inputs and initial state."""
-
-    generator: torch.Generator
-    inputs: Tensor  # (B, T, n_in)
-    h0: Tensor  # (B, n_rec)
-
-
-def analysis_batch(setup: Setup, s: Settings, batch_size: int) -> tuple[Batch, torch.Generator]:
-    """The analysis batch every phase of ``setup`` starts from (its true latents too), and its stream, advanced past
-    it (the phases' noise comes next)."""
-    gen = generator(s.seed, "analysis", setup.device)
-    return setup.task.sample(batch_size, gen), gen
-
-
-def _start(setup: Setup, model: NoisyRecurrentBase, s: Settings, batch_size: int) -> _Start:
-    """Draw the analysis batch of ``setup``'s task from a fresh analysis stream and encode its initial states."""
-    batch, gen = analysis_batch(setup, s, batch_size)
-    with torch.no_grad():
-        h0 = model.initial_state(batch.init_code)
-    return _Start(gen, batch.inputs, h0)
-
-
-def _shape(setup: Setup, start: _Start) -> tuple:
-    """What models must share to run in one ensemble: kind, shapes, device and dtype, and their batch's shape."""
-    model, weight = setup.model, setup.model.readout.weight
-    return (
-        type(model),
-        tuple(getattr(model, key) for key in SHARED),
-        type(setup.task),
-        weight.device,
-        weight.dtype,
-        tuple(start.inputs.shape),
-    )
-
-
-def _batched_phases(
-    setups: dict[str, Setup],
-    starts: dict[str, _Start],
-    wanted: dict[str, tuple[str, ...]],
-    noise: float,
-    t_quiescent: int,
-    active: bool,
-    keep: tuple[bool, bool],
-) -> dict[str, Phases]:
-    """The phases of models that share a shape: each phase one ensemble rollout of the models that run it.
-
-    Each model's stream is used in the order :func:`simulate` uses it (active phase, then its modes in order), so
-    its noise is the same draws. ``keep``: (hidden states, outputs) kept.
-    """
-    names = list(setups)
-    keep_hidden, keep_outputs = keep
-    actives: dict[str, Rollout | None] = dict.fromkeys(names)
-    quiet: dict[str, dict[str, Rollout]] = {name: {} for name in names}
-
-    def run(chosen: list[str], steps: int, inputs: bool, sigmas: list[float] | None) -> list[Rollout]:
-        if len(chosen) == 1:  # nothing to batch with: the single model's own path
-            (name,) = chosen
-            return [
-                rollout(
-                    setups[name].model,
-                    setups[name].task,
-                    starts[name].h0,
-                    steps,
-                    inputs=starts[name].inputs if inputs else None,
-                    generator=starts[name].generator,
-                    keep_hidden=keep_hidden,
-                    keep_outputs=keep_outputs,
-                    sigma_rec=None if sigmas is None else sigmas[0],
-                )
-            ]
-        return ensemble_rollout(
-            Ensemble([setups[name].model for name in chosen]),
-            [setups[name].task for name in chosen],
-            torch.stack([starts[name].h0 for name in chosen]),
-            steps,
-            inputs=torch.stack([starts[name].inputs for name in chosen]) if inputs else None,
-            generators=[starts[name].generator for name in chosen],
-            sigma_rec=sigmas,
-            keep_hidden=keep_hidden,
-            keep_outputs=keep_outputs,
-        )
-
-    if active:
-        steps = starts[names[0]].inputs.shape[1]
-        actives.update(zip(names, run(names, steps, True, None)))
-    order = list(dict.fromkeys(mode for name in names for mode in wanted[name]))
-    for mode in order:
-        chosen = [name for name in names if mode in wanted[name]]
-        sigmas = [quiescent_sigma(setups[name].model.sigma_rec, mode, noise) for name in chosen]
-        for name, result in zip(chosen, run(chosen, t_quiescent, False, sigmas)):
-            quiet[name][mode] = result
-    return {name: Phases(actives[name], quiet[name]) for name in names}
 
 
 @dataclass(frozen=True)
@@ -285,7 +191,7 @@ class States:
     quiescent_decoded: np.ndarray
 
 
-def states(setup: Setup, s: Settings, batch_size: int, t_quiescent: int) -> States:
+def states(setup: Setup, s: Settings | RolloutSettings, batch_size: int, t_quiescent: int) -> States:
     """:func:`simulate` with hidden states kept, in the default mode (docs/spec.md §8: 1000 trajectories, 200 steps)."""
     return states_of(simulate(setup, s, batch_size, t_quiescent, keep_hidden=True), s.mode)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shlex
 import sys
 import time
@@ -24,84 +23,37 @@ from pathlib import Path
 from typing import Any
 
 from reactivation import ConfigError, ReactivationError, analyses, runs
-from reactivation.analysis import distance, lookup, protocol
+from reactivation.analysis import lookup
 from reactivation.analysis.claims import FAMILY_KEYS
-from reactivation.analysis.results import MissingResult, read_result, read_test_metrics
+from reactivation.analysis.results import MissingResult, read_result
 from reactivation.analysis.settings import compose_analysis, settings
 from reactivation.evidence import page, store
+from reactivation.evidence.budget import Clock, parse_budget
+from reactivation.evidence.measure import measure
+from reactivation.evidence.plan import MEASURE_POINTS, PLAN, measured_steps, overrides, train_command
 from reactivation.evidence.store import Network
-from reactivation.loading import load_run
 from reactivation.processes import run_child
 
+__all__ = [
+    "DEVICES",
+    "MEASURE_POINTS",
+    "PLAN",
+    "STAGES",
+    "Campaign",
+    "Clock",
+    "analyse_stage",
+    "from_config",
+    "measure",
+    "measured_steps",
+    "overrides",
+    "parse_budget",
+    "pending",
+    "run",
+    "train_command",
+    "train_stage",
+]
+
 log = logging.getLogger(__name__)
-
-
-def _plan() -> tuple[Network, ...]:
-    hd_noisy = ("head_direction/noisy_biased", "head_direction/noisy_unbiased")
-    # a: the HD networks the paper's HD claim rests on (20,000 steps each, the longest schedules).
-    a = [Network(p, 0, (), "a") for p in hd_noisy]
-    # b: seed 0 of the paper's other 9 presets; the HD family first (it completes the HD analyses), the SN vanilla
-    # family, then the slower GRUs and the Sorscher et al. setting.
-    b_presets = [
-        "head_direction/no-noise_biased",
-        "head_direction/no-noise_unbiased",
-        *(
-            f"spatial_navigation/{c}"
-            for c in ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
-        ),
-        "spatial_navigation/noisy_unbiased_gru",
-        "spatial_navigation/noisy_biased_gru",
-        "spatial_navigation/sorscher_2019",
-    ]
-    b = [Network(p, 0, (), "b") for p in b_presets]
-    sn_noisy = ("spatial_navigation/noisy_unbiased", "spatial_navigation/noisy_biased")
-    c = [Network(p, seed, (), "c") for noisy in (sn_noisy, hd_noisy) for seed in (1, 2) for p in noisy]
-    # e: the HD networks under the library-wide Gaussian noise, the evidence for the HD presets' uniform default.
-    e = [Network(p, 0, store.GAUSSIAN, "e") for p in hd_noisy]
-    return (*a, *b, *c, *e)
-
-
-#: The campaign's networks in priority order (docs/campaign.md): a, the HD networks of the paper's HD claim;
-#: b, seed 0 of every other preset; c, seeds 1 and 2 of the noisy networks the claims rest on; e, the HD networks
-#: under Gaussian noise (the evidence for the HD default, docs/decisions.md). All with the defaults but e.
-PLAN: tuple[Network, ...] = _plan()
-#: About this many checkpoints along each schedule are measured (:func:`measured_steps`).
-MEASURE_POINTS = 10
-
-
-def parse_budget(value: Any) -> float:
-    """A budget in seconds from ``2h``, ``90min``, ``30m``, ``45s``, a sum of them (``2h20min``) or a number of
-    seconds.
-
-    Raises:
-        ConfigError: anything else, or a negative budget.
-    """
-    text, part = str(value).strip(), r"([0-9]*\.?[0-9]+)\s*(h|min|m|s)\s*"
-    if isinstance(value, bool) or not (re.fullmatch(f"(?:{part})+", text) or re.fullmatch(r"[0-9]*\.?[0-9]+", text)):
-        raise ConfigError(
-            f"budget={value!r} is not a duration: give e.g. budget=2h, budget=90min, budget=2h20min or budget=600 (s)."
-        )
-    units = {"h": 3600, "min": 60, "m": 60, "s": 1}
-    return sum(float(n) * units[u] for n, u in re.findall(part, text)) if re.search("[a-z]", text) else float(text)
-
-
-class Clock:
-    """The campaign's deadline, and how long each kind of step took last time (to start only what fits)."""
-
-    def __init__(self, budget_s: float):
-        self.deadline = time.monotonic() + budget_s
-        self.took: dict[str, float] = {}
-
-    def left(self) -> float:
-        """Seconds left, never negative."""
-        return max(0.0, self.deadline - time.monotonic())
-
-    def fits(self, kind: str) -> bool:
-        """Whether a step of ``kind`` fits in what is left, judged by its last duration (unknown: any time left)."""
-        return self.left() > self.took.get(kind, 1.0)
-
-    def timed(self, kind: str, start: float) -> None:
-        self.took[kind] = time.monotonic() - start
 
 
 def _child_env(threads: int) -> dict[str, str]:
@@ -109,48 +61,6 @@ def _child_env(threads: int) -> dict[str, str]:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
     return env
-
-
-def overrides(net: Network, scale: str) -> list[str]:
-    """The ``train.py`` overrides of ``net`` at ``scale`` (the paper's, unless a test shrinks it)."""
-    return [*net.overrides, *([] if scale == "paper" else [f"scale={scale}"])]
-
-
-def train_command(net: Network, root: Path, scale: str = "paper") -> list[str]:
-    """The command that trains ``net`` under ``root`` (no progress bar)."""
-    return [
-        sys.executable, "-m", "reactivation", "train", f"config={net.preset}", f"seed={net.seed}",
-        *overrides(net, scale), f"path={root}", "trainer.progress=false",
-    ]  # fmt: skip
-
-
-def measured_steps(n_steps: int, save_freq: int) -> list[int]:
-    """The checkpoints :func:`measure` reads along a schedule: every ``n_steps / MEASURE_POINTS`` steps rounded
-    down to a checkpoint (HD 2000, SN 200), and the final step."""
-    every = save_freq * max(1, n_steps // MEASURE_POINTS // save_freq)
-    return sorted({*range(every, n_steps + 1, every), n_steps})
-
-
-def _family(config: dict[str, Any]) -> tuple[str, str]:
-    return str(config["task"]["name"]), str(config["rnn"]["model"])
-
-
-def measure(run_dir: Path, seed: int, step: int, device: str = "cpu") -> dict[str, float]:
-    """Test metrics and quiescent step statistics of one checkpoint of the run in ``run_dir``.
-
-    The distance analysis's statistics of this network alone at paper sizes (its active phase and its quiescent
-    phase in the default mode; for a network trained without noise also with the noise of its noisy
-    counterparts, ``quiescent_noisy_*``), plus the test loss and decoding error logged at ``step``. For a circle
-    this includes ``quiescent_velocity``, the mean signed decoded angular velocity, rad/step.
-    """
-    task, model = _family(runs.load_config(run_dir))
-    # The analysis settings give the sizes, the quiescence mode and the noise; the run itself is loaded directly.
-    s = settings(compose_analysis("distance", "paper", task, model, seed, progress=False, device=device))
-    setup = load_run(run_dir, step, device)
-    phases = protocol.simulate(setup, s, s.cfg.batch_size, s.cfg.t_quiescent, modes=distance.modes_of(setup, s))
-    entry = distance.condition_summary(phases, setup.task.geometry, s)
-    entry.update(read_test_metrics(run_dir).get(str(step), {}))
-    return {k: float(v) for k, v in entry.items()}
 
 
 @dataclass(frozen=True)
@@ -275,16 +185,16 @@ def _has_result(kind: str, family: str, overrides: tuple[str, ...], seed: int, c
 def analyse_stage(cs: Campaign, clock: Clock) -> list[str]:
     """Run every analysis missing from the store (all of them with ``force``); what was run, one line each."""
     done: list[str] = []
-    for family, variant, overrides, seed in list(store.complete_families(cs.store, cs.scale)):
+    for family, variant, train_overrides, seed in list(store.complete_families(cs.store, cs.scale)):
         for kind in (a.name for a in analyses.PAPER):
-            if not cs.force and _has_result(kind, family, overrides, seed, cs):
+            if not cs.force and _has_result(kind, family, train_overrides, seed, cs):
                 continue
             if not clock.fits(f"analysis {kind}"):
                 log.info("budget spent before %s of %s %s seed %d: it runs at the next call", kind, family, variant,
                          seed)  # fmt: skip
                 return done
             start = time.monotonic()
-            command = _analysis_command(kind, family, overrides, seed, cs)
+            command = _analysis_command(kind, family, train_overrides, seed, cs)
             code = run_child(command, timeout_s=clock.left(), env=_child_env(cs.threads))
             if code is None:
                 return done

@@ -23,8 +23,8 @@ k = 0 .. T - 1) is at ``start + k * Δt``, so the last sample lies a whole step 
 
 Entry points:
 
-* :func:`rollout`: load a run directory and roll it out with the library's own rollout code
-  (:func:`reactivation.quiescence.rollout`, on the batch the analyses use for the same seed), active or quiescent;
+* :func:`rollout`: load a run directory and roll it out with the analyses' own rollout
+  (:func:`reactivation.analysis.protocol.simulate`, on the batch they use for the same seed), active or quiescent;
 * :func:`from_arrays` / :func:`from_rollout`: convert arrays (or a :class:`reactivation.quiescence.Rollout`) a user
   already has;
 * :func:`write_nwb` / :func:`read_nwb`: an NWB file that ``pynapple.load_file`` reads back into the same arrays,

@@ -90,8 +90,6 @@ def write_nwb(
             ``overwrite``), it cannot be written, or pynwb is missing.
     """
     pynwb = extra("pynwb")
-    behavior = extra("pynwb.behavior")
-    hdmf_table = extra("hdmf.common")
     path = check_nwb_path(path)
     if path.exists() and not overwrite:
         raise ReactivationError(f"{path} exists; choose another path or pass overwrite=True.")
@@ -107,14 +105,29 @@ def write_nwb(
         experiment_description="Offline reactivation in noisy recurrent networks trained on path integration.",
     )
     module = nwb.create_processing_module(name=MODULE, description=describe(recording))
+    _add_series(pynwb, module, recording)
+    _add_cells(module, recording)
+    nwb.add_time_intervals(_intervals(pynwb, recording))
+    return _write_atomic(pynwb, nwb, path)
+
+
+def _in_unit(recording: Recording) -> str:
+    """`` (m)``, `` (rad)``: the latent's unit as the tables' column descriptions add it, or ``""``."""
+    unit: str | None = recording.info.get("latent_unit")
+    return f" ({unit})" if unit else ""
+
+
+def _add_series(pynwb: Any, module: Any, recording: Recording) -> None:
+    """The recording's series in the processing module: ``decoded_latent`` (holding the timestamps, s),
+    ``true_latent``, ``hidden`` and ``outputs`` (linking to them), each where the recording has it."""
+    behavior = extra("pynwb.behavior")
+    info = recording.info
     unit: str | None = info.get("latent_unit")
-    in_unit = f" ({unit})" if unit else ""
     decoded = recording.decoded
-    timestamps = np.asarray(decoded.index.values, dtype=np.float64)
     first = behavior.SpatialSeries(
         name="decoded_latent",
         data=np.asarray(decoded.values),
-        timestamps=timestamps,
+        timestamps=np.asarray(decoded.index.values, dtype=np.float64),
         unit=_NWB_UNITS.get(unit, unit) if unit else "a.u.",
         reference_frame=info.get("reference_frame") or "the task's latent coordinates",
         description="latent decoded from the network outputs by the task's code (top-3 cells)",
@@ -141,26 +154,33 @@ def write_nwb(
                 name=name, data=np.asarray(obj.values), timestamps=first, unit="a.u.", description=described[name]
             )
             module.add(series)
+
+
+def _add_cells(module: Any, recording: Recording) -> None:
+    """The ``output_cells`` table in the processing module: each output cell's preferred latent, where known."""
     cells = recording.outputs.metadata if recording.outputs is not None else None
-    if cells is not None and len(cells.columns):
-        table = hdmf_table.DynamicTable(name=CELLS, description="preferred latent of each output cell")
-        for column in cells.columns:
-            table.add_column(name=str(column), description=f"{column}{in_unit}")
-        for row in cells.itertuples(index=False):
-            table.add_row(**{str(k): float(v) for k, v in zip(cells.columns, row)})
-        module.add(table)
+    if cells is None or not len(cells.columns):
+        return
+    table = extra("hdmf.common").DynamicTable(name=CELLS, description="preferred latent of each output cell")
+    for column in cells.columns:
+        table.add_column(name=str(column), description=f"{column}{_in_unit(recording)}")
+    for row in cells.itertuples(index=False):
+        table.add_row(**{str(k): float(v) for k, v in zip(cells.columns, row)})
+    module.add(table)
+
+
+def _intervals(pynwb: Any, recording: Recording) -> Any:
+    """The ``trajectories`` intervals: one row per trajectory (start and stop, s) with its metadata."""
     epochs = recording.trajectories
     intervals = pynwb.epoch.TimeIntervals(name=INTERVALS, description="one interval per trajectory")
     meta = epochs.metadata
     for column in meta.columns:
-        intervals.add_column(
-            name=str(column), description=f"trajectory {column}" + ("" if column == "trajectory" else in_unit)
-        )
+        in_unit = "" if column == "trajectory" else _in_unit(recording)
+        intervals.add_column(name=str(column), description=f"trajectory {column}{in_unit}")
     for i in range(len(epochs)):
         row = {str(c): meta[c].iloc[i].item() for c in meta.columns}
         intervals.add_interval(start_time=float(epochs.start[i]), stop_time=float(epochs.end[i]), **row)
-    nwb.add_time_intervals(intervals)
-    return _write_atomic(pynwb, nwb, path)
+    return intervals
 
 
 def _write_atomic(pynwb: Any, nwb: Any, path: Path) -> Path:

@@ -172,64 +172,79 @@ def from_arrays(
         ValueError: an unknown kind, a true latent for a quiescent rollout, or shapes that do not match.
     """
     nap_module = extra("pynapple")
+    x = _decoded(decoded, kind, latent)
+    n_traj, n_steps, d = x.shape
+    t, starts, ends = trajectory_times(n_traj, n_steps, float(dt), float(gap))
+    support = nap_module.IntervalSet(start=starts, end=ends, metadata=_trajectory_metadata(init_latent, n_traj, d))
+    true = _series(latent, "latent", x.shape, d)
+    states = _series(hidden, "hidden", x.shape)
+    cells = _series(outputs, "outputs", x.shape)
+    sizes = {"n_trajectories": n_traj, "n_steps": n_steps, "latent_unit": unit}
+    record = {**dict(info or {}), "kind": kind, "dt": float(dt), "gap": float(gap), **sizes}
+
+    def frame(values: np.ndarray | None, of_latent: bool = False, metadata: Any = None) -> Any:
+        """A series over the trajectories: a latent's columns x, y (or none: a Tsd), a unit's or cell's index."""
+        if values is None:
+            return None
+        names = ([] if d == 1 else _latent_columns(d)) if of_latent else list(range(values.shape[2]))
+        return _frame(nap_module, t, values, support, names, metadata)
+
+    outputs_frame = frame(cells, metadata=_cell_metadata(preferred, cells, d))
+    return Recording(kind=kind, decoded=frame(x, True), trajectories=support, latent=frame(true, True),
+                     hidden=frame(states), outputs=outputs_frame, info=record)  # fmt: skip
+
+
+def _decoded(decoded: Any, kind: str, latent: Any) -> np.ndarray:
+    """The decoded latent as a (B, T, d) array, checked with the kind of rollout.
+
+    Raises:
+        ValueError: an unknown kind, a shape that is not (B, T, d) or (B, T), or a true latent for a quiescent
+            rollout.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}: a rollout is one of {', '.join(KINDS)}")
     x = _numpy(decoded)
     x = x[..., None] if x.ndim == 2 else x
     if x.ndim != 3:
         raise ValueError(f"decoded has shape {x.shape}; expected (B, T, d) (or (B, T) for a 1-D latent)")
-    n_traj, n_steps, d = x.shape
     if latent is not None and kind != "active":
         raise ValueError("a quiescent rollout has no true latent (the network runs without input); pass latent=None")
-    t, starts, ends = trajectory_times(n_traj, n_steps, float(dt), float(gap))
+    return x
+
+
+def _trajectory_metadata(init_latent: Any, n_traj: int, d: int) -> dict[str, Any]:
+    """The trajectories' metadata: each one's index, and its true initial latent where given ((B, d))."""
     meta: dict[str, Any] = {"trajectory": np.arange(n_traj)}
     if init_latent is not None:
         x0 = _numpy(init_latent).reshape(n_traj, -1)
         if x0.shape[1] != d:
             raise ValueError(f"init_latent has shape {x0.shape}; expected ({n_traj}, {d})")
         meta.update(dict(zip(_latent_names("init", d), x0.T.astype(np.float64))))
-    support = nap_module.IntervalSet(start=starts, end=ends, metadata=meta)
-    columns = [] if d == 1 else _latent_columns(d)
+    return meta
 
-    def series(values: Any, name: str, width: int | None = None) -> np.ndarray | None:
-        if values is None:
-            return None
-        v = _numpy(values)
-        v = v[..., None] if v.ndim == 2 and width == d else v
-        if v.ndim != 3 or v.shape[:2] != (n_traj, n_steps) or (width is not None and v.shape[2] != width):
-            want = f"({n_traj}, {n_steps}, {'n' if width is None else width})"
-            raise ValueError(f"{name} has shape {v.shape}; expected {want} like decoded")
-        return v
 
-    true = series(latent, "latent", d)
-    states = series(hidden, "hidden")
-    cells = series(outputs, "outputs")
-    cell_meta = None
-    if cells is not None and preferred is not None:
-        pref = _numpy(preferred).reshape(cells.shape[2], -1)
-        if pref.shape[1] != d:
-            raise ValueError(f"preferred has shape {pref.shape}; expected ({cells.shape[2]}, {d})")
-        cell_meta = dict(zip(_latent_names("preferred", d), pref.T.astype(np.float64)))
-    record = {
-        **dict(info or {}),
-        "kind": kind,
-        "dt": float(dt),
-        "gap": float(gap),
-        "n_trajectories": n_traj,
-        "n_steps": n_steps,
-        "latent_unit": unit,
-    }
-    return Recording(
-        kind=kind,
-        decoded=_frame(nap_module, t, x, support, columns),
-        trajectories=support,
-        latent=None if true is None else _frame(nap_module, t, true, support, columns),
-        hidden=None if states is None else _frame(nap_module, t, states, support, list(range(states.shape[2]))),
-        outputs=None
-        if cells is None
-        else _frame(nap_module, t, cells, support, list(range(cells.shape[2])), metadata=cell_meta),
-        info=record,
-    )
+def _series(values: Any, name: str, shape: tuple[int, ...], width: int | None = None) -> np.ndarray | None:
+    """``values`` as a (B, T, n) array checked against ``decoded``'s (B, T, d) ``shape``, n = ``width`` where given
+    (a (B, T) array for a ``width`` of d = 1), or ``None`` for ``None``."""
+    if values is None:
+        return None
+    n_traj, n_steps, d = shape
+    v = _numpy(values)
+    v = v[..., None] if v.ndim == 2 and width == d else v
+    if v.ndim != 3 or v.shape[:2] != (n_traj, n_steps) or (width is not None and v.shape[2] != width):
+        want = f"({n_traj}, {n_steps}, {'n' if width is None else width})"
+        raise ValueError(f"{name} has shape {v.shape}; expected {want} like decoded")
+    return v
+
+
+def _cell_metadata(preferred: Any, cells: np.ndarray | None, d: int) -> dict[str, Any] | None:
+    """The output cells' column metadata: each cell's preferred latent ((n_code, d)), where both are given."""
+    if cells is None or preferred is None:
+        return None
+    pref = _numpy(preferred).reshape(cells.shape[2], -1)
+    if pref.shape[1] != d:
+        raise ValueError(f"preferred has shape {pref.shape}; expected ({cells.shape[2]}, {d})")
+    return dict(zip(_latent_names("preferred", d), pref.T.astype(np.float64)))
 
 
 def from_rollout(result: Rollout, *, kind: str, **kwargs: Any) -> Recording:

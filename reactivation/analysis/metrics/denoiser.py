@@ -77,8 +77,7 @@ def compare(
 
     Args:
         step: the network's zero-input, noise-free update f(r, x = 0): (m, n_rec) float32 states -> (m, n_rec)
-            states one step later (:func:`reactivation.analysis.drift.stepper` of a run's model, or of the untrained
-            one).
+            states one step later (:func:`reactivation.analysis.drift.stepper` of a trained or untrained model).
         geometry: the latent space of its task.
         states: (N, n_rec) noisy active states (float32): the queries, the KDE samples and the states the
             principal components are fitted on are disjoint random subsets of them, so N must be at least
@@ -99,9 +98,74 @@ def compare(
 
     Raises:
         ValueError: fewer states than the sizes need (:func:`reactivation.analysis.drift.check_sizes` refuses such
-            settings before any work).
+            settings first).
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # one stream, drawn in this order: subsets, reference Gaussian, decoded kick
+    data, fit, queries, kde = _subsets(rng, states, at, n_states, n_queries, n_pca)
+    stepped = np.asarray(step(queries), dtype=np.float64) + noise_mean  # the noise's mean: a constant input
+    z_data, drift_z, predicted_z = _pca_drift(fit, data, queries, stepped, s, n_components, bandwidth)
+    exact, exact_kde = _reference(rng, z_data, len(queries), s, bandwidth)
+    decoder = LinearDecoder(data, decoded[kde], geometry.periodic)
+    y, y_data = decoder(queries), decoder(data)
+    drift_y, predicted, sigma_y = _decoded_drift(rng, geometry, decoder, y, y_data, stepped, s, bandwidth)
+    bases = tangent_bases(z_data, y_data, y, circular=geometry.periodic, k=min(TANGENT_NEIGHBOURS, len(z_data) - 1))
+    return {
+        "noise_std": s,
+        "noise_mean": noise_mean,
+        **_pca_entries(drift_z, predicted_z, exact, exact_kde, bases),
+        "decoded": {**drift_score_agreement(drift_y, predicted), "noise_cov": sigma_y.tolist()},
+        "field": field(geometry, y, drift_y, predicted),
+    }
+
+
+def _pca_drift(
+    fit: np.ndarray,
+    data: np.ndarray,
+    queries: np.ndarray,
+    stepped: np.ndarray,
+    s: float,
+    n_components: int,
+    bandwidth: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The drift and its prediction s² ∇ log p in the PCA space fitted on ``fit`` (where the noise is s² I after an
+    orthonormal projection; fitted apart from the KDE's states ``data``: module docstring).
+
+    Returns:
+        ``(KDE states (n, k), drift (m, k), prediction (m, k))``, k = ``n_components``, at the ``queries``.
+    """
+    mean, components, _ = pca_fit(fit, n_components)
+    z_data, z = pca_project(data, mean, components), pca_project(queries, mean, components)
+    drift_z = pca_project(stepped, mean, components) - z
+    return z_data, drift_z, s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth))
+
+
+def _pca_entries(
+    drift_z: np.ndarray, predicted_z: np.ndarray, exact: np.ndarray, exact_kde: np.ndarray, bases: np.ndarray
+) -> dict[str, Any]:
+    """The PCA space's entries of the result: the agreement of drift and prediction and of the reference's, whole
+    (``pca``, ``reference``) and split along and across the active manifold (``pca_*``, ``reference_*``).
+
+    ``bases`` (m, k, d), k principal components: the manifold's tangent at each query's decoded latent, from the
+    KDE states of the nearest latents (:func:`~reactivation.analysis.metrics.tangent.tangent_bases`); the reference
+    is split along the same directions, at its own query points.
+    """
+    return {
+        "pca": drift_score_agreement(drift_z, predicted_z),
+        "reference": drift_score_agreement(exact, exact_kde),
+        **{f"pca_{k}": v for k, v in split_agreement(drift_z, predicted_z, bases).items()},
+        **{f"reference_{k}": v for k, v in split_agreement(exact, exact_kde, bases).items()},
+    }
+
+
+def _subsets(
+    rng: np.random.Generator, states: np.ndarray, at: np.ndarray | None, n_states: int, n_queries: int, n_pca: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Disjoint random subsets of ``states`` (N, n_rec): ``(kde states, pca states, queries, kde indices)``; the
+    queries a random subset of ``at`` instead where given.
+
+    Raises:
+        ValueError: fewer states than the sizes need.
+    """
     order = rng.permutation(len(states))
     own = 0 if at is not None else n_queries  # queries taken from ``states``
     if len(states) < own + n_states + n_pca or (at is not None and len(at) < n_queries):
@@ -115,51 +179,43 @@ def compare(
         queries = states[order[n_states + n_pca : n_states + n_pca + n_queries]]
     else:
         queries = at[rng.permutation(len(at))[:n_queries]]
-    data = states[kde]
-    stepped = np.asarray(step(queries), dtype=np.float64) + noise_mean  # the noise's mean: a constant input
+    return states[kde], states[fit], queries, kde
 
-    # PCA space: noise s² I after an orthonormal projection, fitted apart from the KDE's states (module docstring).
-    mean, components, _ = pca_fit(states[fit], n_components)
-    z_data, z = pca_project(data, mean, components), pca_project(queries, mean, components)
-    drift_z = pca_project(stepped, mean, components) - z
-    predicted_z = s**2 * kde_score(z, z_data, _kernel(z_data, bandwidth))
-    pca = drift_score_agreement(drift_z, predicted_z)
 
-    # The estimator's own ceiling: a Gaussian of the same mean and covariance, whose optimal drift is exact.
+def _reference(
+    rng: np.random.Generator, z_data: np.ndarray, n_queries: int, s: float, bandwidth: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The estimator's own ceiling: on a Gaussian of the KDE states' mean and covariance (PCA space), whose optimal
+    drift is exact, ``(exact drift, KDE prediction)`` at ``n_queries`` fresh points, each (n_queries, k)."""
     # (np.cov of one component is a scalar: kept (1, 1) for the solve and the draw.)
     centre, cov = z_data.mean(axis=0), np.atleast_2d(np.cov(z_data, rowvar=False))
-    gauss = rng.multivariate_normal(centre, cov, size=len(z_data) + len(z))
+    gauss = rng.multivariate_normal(centre, cov, size=len(z_data) + n_queries)
     g_data, g_query = gauss[: len(z_data)], gauss[len(z_data) :]
     exact = -(s**2) * np.linalg.solve(cov, (g_query - centre).T).T
-    exact_kde = s**2 * kde_score(g_query, g_data, _kernel(g_data, bandwidth))
-    reference = drift_score_agreement(exact, exact_kde)
+    return exact, s**2 * kde_score(g_query, g_data, _kernel(g_data, bandwidth))
 
-    # Decoded space: the prediction scaled by the decoded covariance of one step's noise.
-    circular = geometry.periodic
-    decoder = LinearDecoder(data, decoded[kde], circular)
-    y, y_next, y_data = decoder(queries), decoder(stepped), decoder(data)
+
+def _decoded_drift(
+    rng: np.random.Generator,
+    geometry: Geometry,
+    decoder: LinearDecoder,
+    y: np.ndarray,
+    y_data: np.ndarray,
+    stepped: np.ndarray,
+    s: float,
+    bandwidth: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The drift in the decoded latent and its prediction, the score scaled by the decoded covariance Σ_y of one
+    step's noise: ``(drift (m, d), prediction (m, d), Σ_y (d, d) in m² or rad²)`` at the queries' latents ``y``."""
+    y_next = decoder(stepped)
     drift_y = geometry.difference(y_next, y)
     kick = geometry.difference(decoder(stepped + s * rng.standard_normal(stepped.shape)), y_next)
-    sigma_y = kick.T @ kick / len(kick)  # (d, d): the mean of one draw's outer product, m² or rad²
-    if circular:
+    sigma_y = kick.T @ kick / len(kick)  # (d, d): the mean of one draw's outer product
+    if geometry.periodic:
         score_y = vonmises_kde_score(y[:, 0], y_data[:, 0], vonmises_bandwidth(y_data[:, 0]))[:, None]
     else:
         score_y = kde_score(y, y_data, _kernel(y_data, bandwidth))
-    predicted = score_y @ sigma_y  # Σ_y is symmetric: (Σ_y g)ᵀ = gᵀ Σ_y
-
-    # Along and across the active manifold, in the PCA space: its tangent at each query's decoded latent, from the
-    # KDE states of the nearest latents. The reference is split along the same directions (at its own query points).
-    bases = tangent_bases(z_data, y_data, y, circular=circular, k=min(TANGENT_NEIGHBOURS, len(z_data) - 1))
-    return {
-        "noise_std": s,
-        "noise_mean": noise_mean,
-        "pca": pca,
-        "reference": reference,
-        **{f"pca_{k}": v for k, v in split_agreement(drift_z, predicted_z, bases).items()},
-        **{f"reference_{k}": v for k, v in split_agreement(exact, exact_kde, bases).items()},
-        "decoded": {**drift_score_agreement(drift_y, predicted), "noise_cov": sigma_y.tolist()},
-        "field": field(geometry, y, drift_y, predicted),
-    }
+    return drift_y, score_y @ sigma_y, sigma_y  # Σ_y is symmetric: (Σ_y g)ᵀ = gᵀ Σ_y
 
 
 def field(geometry: Geometry, y: np.ndarray, drift: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
