@@ -26,6 +26,22 @@ def is_positive_int(value: Any) -> TypeGuard[int]:
     return is_int(value) and value > 0
 
 
+def kind_of(value: Any) -> str:
+    """What kind of value ``value`` is, as a message says it ("a number", "true or false", ...)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+def as_number(value: Any) -> str:
+    """``value`` shown as a number is typed: the schema makes ``trainer.lr=-1`` the float -1.0, shown ``-1``."""
+    return repr(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
+
+
 def as_typed(shown: str, typed: Any) -> str:
     """``shown`` after the interpolation it came from, ``${oc.env:HOME} (= /root)``, or ``shown`` alone when the
     value was typed as it is."""

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError
 from reactivation.precision import PRECISIONS
-from reactivation.values import is_int, is_positive_int
+from reactivation.values import as_number, is_int, is_positive_int
 
 
 def _require(cond: bool, message: str) -> None:
@@ -36,8 +36,8 @@ def validate(cfg: DictConfig) -> None:
     trainer, task = cfg.trainer, cfg.task
     for key in ("n_epochs", "test_freq", "save_freq", "decode_freq"):
         _require(is_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
-    _require(trainer.lr > 0, f"trainer.lr={trainer.lr!r} must be > 0.")
-    _require(trainer.weight_decay >= 0, f"trainer.weight_decay={trainer.weight_decay!r} must be >= 0.")
+    _require(trainer.lr > 0, f"trainer.lr={as_number(trainer.lr)} must be > 0.")
+    _require(trainer.weight_decay >= 0, f"trainer.weight_decay={as_number(trainer.weight_decay)} must be >= 0.")
     precision = trainer.get("matmul_precision", "float32")  # absent from the configs of runs older than the key
     _require(
         precision in PRECISIONS,

@@ -12,6 +12,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError
+from reactivation.config import schema
 from reactivation.config.presets import PRESETS_ENV, TRAIN_CONFIG_DIR, user_config_dirs
 
 
@@ -25,7 +26,8 @@ def _search_path() -> list[str]:
 
 
 def register_resolvers() -> None:
-    """Register the resolvers the configs use (idempotent)."""
+    """Register the resolvers and the schema the configs use (idempotent)."""
+    schema.register()
     if not OmegaConf.has_resolver("run_subdir"):
         OmegaConf.register_new_resolver("run_subdir", _run_subdir)
     if not OmegaConf.has_resolver("user_presets"):

@@ -29,7 +29,8 @@ from reactivation.config.presets import (
     presets,
     user_config_dirs,
 )
-from reactivation.values import as_typed, is_int
+from reactivation.config.schema import UNTYPED, refusal
+from reactivation.values import as_typed, is_int, kind_of
 
 
 def preflight(
@@ -59,8 +60,11 @@ def preflight(
     chosen = _check_preset_and_seed(by_key, names, f"{train} config=spatial_navigation/noisy_unbiased seed=0")
     logger = _check_logger(by_key, config_dir)
     # Composed with the chosen logger, whose own keys (logger.tracking_uri, ...) the check then knows.
-    base = compose_train(
-        [f"config={chosen[0] if chosen else names[0]}", "seed=0", f"logger={(logger or ['none'])[0]}"], config_dir
+    base = _compose_checked(
+        [f"config={chosen[0] if chosen else names[0]}", "seed=0", f"logger={(logger or ['none'])[0]}"],
+        config_dir,
+        {},
+        with_hydra=False,
     )
     check_keys(overrides, base, GROUPS, f"{train} config=<preset> seed=0 --cfg job")
     _refuse_parts(overrides, train)
@@ -143,14 +147,16 @@ def _check_runs(overrides: list, config_dir: Path, check: Callable[[DictConfig],
     defaults: dict[tuple[str, ...], dict[str, Any]] = {}
     checked: set[str] = set()
     for run in expand(overrides):
-        cfg = _compose_checked(run, config_dir)
-        run_dir = Path(cfg.hydra.run.dir)
-        with open_dict(cfg):
-            del cfg["hydra"]
         # The defaults a message quotes are those of the preset at the run's own scale (scale=tiny: its sizes).
         base_of_run = (f"config={value_of(run, 'config')}", *(a for a in run if a.split("=", 1)[0] in _SIZING))
         if base_of_run not in defaults:
-            defaults[base_of_run] = leaves(resolved(compose_train([*base_of_run, "seed=0"], config_dir)))
+            defaults[base_of_run] = leaves(
+                resolved(_compose_checked([*base_of_run, "seed=0"], config_dir, {}, with_hydra=False))
+            )
+        cfg = _compose_checked(run, config_dir, defaults[base_of_run])
+        run_dir = Path(cfg.hydra.run.dir)
+        with open_dict(cfg):
+            del cfg["hydra"]
         _check_types(leaves(resolved(cfg)), defaults[base_of_run], leaves(OmegaConf.to_container(cfg, resolve=False)))
         validate(cfg)
         # The runs of a seed sweep differ only in what seeds draw: building one of them checks them all.
@@ -203,33 +209,38 @@ def _check_user_preset(name: str) -> None:
         return
 
 
-def _compose_checked(run: list[str], config_dir: Path) -> DictConfig:
+def _compose_checked(run: list[str], config_dir: Path, defaults: dict[str, Any], with_hydra: bool = True) -> DictConfig:
+    """``run`` composed (with its ``hydra`` node, unless not ``with_hydra``).
+
+    Args:
+        run: the run's ``key=value`` arguments.
+        config_dir: the training config directory.
+        defaults: the preset's values, quoted when the schema refuses a type (:func:`refusal`).
+        with_hydra: keep the ``hydra`` node.
+
+    Raises:
+        ConfigError: ``run`` does not compose (a value the schema refuses, a preset file that is not YAML, ...).
+    """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return compose_train(run, config_dir, with_hydra=True)
+        return compose_train(run, config_dir, with_hydra=with_hydra)
     except ConfigError:  # already says what is wrong (a preset file that is not YAML)
         raise
     except (HydraException, OmegaConfBaseException, ValueError) as err:
+        refused = refusal(err, run, defaults)
+        if refused is not None:
+            raise refused from None
         reason = " ".join(str(err).split())[:300]
         raise ConfigError(f"the command line {' '.join(run)} does not make a config ({reason}).") from None
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else type(value).__name__
-
-
 def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[str, Any] | None = None) -> None:
-    """Every value must be of its default's kind (an integer where the default is one) and finite.
+    """Every value must be finite, and a ``task.*`` or ``logger.*`` value of its default's kind (an integer where
+    the default is one): the schema (:mod:`reactivation.config.schema`) types the other keys, but not these.
 
-    Hydra turns ``trainer.lr=fast`` into the string 'fast' and ``${oc.env:HOME}`` into a path; caught here,
+    Hydra turns ``task.batch_size=abc`` into the string 'abc' and ``${oc.env:HOME}`` into a path; caught here,
     they name their key (and what was typed, when it was an interpolation) instead of failing deep inside training.
 
     Args:
@@ -242,13 +253,14 @@ def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[s
         shown = as_typed(repr(value), (typed or {}).get(key))
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key}={shown} is not allowed; it must be a finite number.")
-        if default is None or key == "preset":  # null defaults (sizes that follow the task) are checked by the model
+        # The schema typed the other keys when Hydra composed the config; null defaults are checked by the model.
+        if default is None or key.split(".", 1)[0] not in UNTYPED:
             continue
         if is_int(default):
             ok, kind = is_int(value), "an integer"
         else:
-            ok = _kind(value) == _kind(default)
-            kind = _kind(default)
+            ok = kind_of(value) == kind_of(default)
+            kind = kind_of(default)
         if not ok:
             raise ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")
 
