@@ -3,7 +3,8 @@
 
 Hydra reports a missing or misspelt preset without listing the presets (they live in subfolders), reports a
 missing ``seed`` only when it is first read, and suggests ``+key=`` for a typo'd key. These checks say what to type
-instead, and compose and check every run of the command (each combination of a ``-m`` sweep).
+instead, and compose and check every run of the command (each combination of a ``-m`` sweep): Hydra types the
+values by the training config's schema as it composes, and a value it refuses is said the same way.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def preflight(
 ) -> None:
     """Check a training command line before Hydra composes it, or writes anything.
 
-    Every run of the command (each combination of a ``-m`` sweep) is composed and checked: values
-    resolve, have the type of their default, pass :func:`validate` and ``check``, and ``path`` can hold runs.
+    Every run of the command (each combination of a ``-m`` sweep) is composed (Hydra types its values by the
+    schema, :mod:`reactivation.config.schema`) and checked: values resolve, ``task.*`` and ``logger.*`` ones have
+    the type of their default, all pass :func:`validate` and ``check``, and ``path`` can hold runs.
 
     Args:
         argv: the command-line arguments (``sys.argv[1:]``).
