@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
-from reactivation.config import ADDED_KEYS, PRESETS_ENV, absolute, compose_train, is_runtime_key, leaves
+from reactivation.config import PRESETS_ENV, absolute, compose_train, is_runtime_key, leaves, with_added_keys
 from reactivation.loading import Setup, load_run
 from reactivation.training import RESUME_KEYS, divergence_advice
 
@@ -70,7 +70,7 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     matches: list[Path] = []
     near: list[str] = []  # runs of the preset and seed with other settings, and what differs
     for run_dir, config in runs.iter_runs(root):
-        flat = {**ADDED_KEYS, **leaves(config)}  # a run saved before a key existed was trained with its value
+        flat = leaves(with_added_keys(config))  # a run saved before a key existed was trained with its value
         if config.get("preset") != preset or config.get("seed") != seed:
             continue
         differing = [f"{k}={flat.get(k)!r}" for k, v in wanted.items() if flat.get(k) != v]

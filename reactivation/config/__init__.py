@@ -19,7 +19,7 @@ from reactivation.config.compose import (
     resolved,
     yaml_problem,
 )
-from reactivation.config.keys import ADDED_KEYS, RUNTIME_KEYS, is_runtime_key, leaves
+from reactivation.config.keys import ADDED_KEYS, RUNTIME_KEYS, is_runtime_key, leaves, with_added_keys
 from reactivation.config.preflight import preflight, preflight_analysis
 from reactivation.config.presets import (
     ANALYSIS_CONFIG_DIR,
@@ -56,5 +56,6 @@ __all__ = [
     "results_root",
     "user_config_dirs",
     "validate",
+    "with_added_keys",
     "yaml_problem",
 ]
