@@ -198,11 +198,18 @@ def run_overrides(s: Settings, condition: str) -> list[str]:
     overrides = list(s.cfg.train_overrides)
     if s.cfg.scale != "paper":
         overrides.append(f"scale={s.cfg.scale}")
-    if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
-        overrides.append(f"rnn.sigma2_rec={s.noise}")
+    overrides += noise_overrides(s.task, condition, s.noise)
     if _trained_noise(s.conditions[condition], tuple(overrides))[0]:
         overrides = [o for o in overrides if not o.startswith(f"{_NOISE_DIST}=")]
     return overrides
+
+
+def noise_overrides(task: str, condition: str | None, noise: float | None) -> list[str]:
+    """``["rnn.sigma2_rec=<noise>"]`` for a noisy condition analysed (or exported) at another noise variance than
+    its preset's, since its run was trained at that noise; ``[]`` otherwise."""
+    if noise is None or not (condition or "").startswith("noisy") or float(noise) == PRESET_NOISE.get(task):
+        return []
+    return [f"rnn.sigma2_rec={float(noise)}"]
 
 
 def condition_seed(s: Settings, condition: str, seed: int) -> int:
