@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError, ReactivationError, loggers, precision, runs
-from reactivation.config import ADDED_KEYS, RUNTIME_KEYS, resolve_sizes, validate
+from reactivation.config import RUNTIME_KEYS, resolve_sizes, validate, with_added_keys
 from reactivation.models import NoisyRecurrentBase, build_model
 from reactivation.seeding import generator
 from reactivation.tasks import build_task
@@ -70,7 +70,7 @@ def build(cfg: DictConfig, train: bool = True) -> Setup:
     cfg = cfg.copy()
     device = select_device(cfg.device)
     if train:
-        precision.check(cfg.trainer.get("matmul_precision", "float32"), device)  # before any work, on the device
+        precision.check(cfg.trainer.matmul_precision, device)  # before any work, on the device
         loggers.check(cfg)  # its package installed
     task = build_task(cfg.task, generator(cfg.seed, "centres"))
     resolve_sizes(cfg, task.n_in, task.n_code)
@@ -90,7 +90,7 @@ def load_run(run_dir: Path | str, step: int | None = None, device: str = "auto")
         ReactivationError: no config, no checkpoint at ``step``, or an unreadable checkpoint.
     """
     run_dir = Path(run_dir)
-    config = runs.load_config(run_dir)
+    config = with_added_keys(runs.load_config(run_dir))  # an older run's config reads as the one it was trained with
     saved = runs.saved_checkpoints(run_dir)
     steps = list(saved)
     if not steps:
@@ -138,10 +138,7 @@ def comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A run's recorded config without the keys that do not change what is trained (``RUNTIME_KEYS``, and the
     ensemble it was trained in: a member is the run trained alone), and with the keys added since it was saved
     (``ADDED_KEYS``)."""
-    flat = OmegaConf.create({k: v for k, v in config.items() if k != "ensemble"})
-    for key, value in ADDED_KEYS.items():  # a run saved before the key existed was trained with its value
-        if OmegaConf.select(flat, key) is None:
-            OmegaConf.update(flat, key, value)
+    flat = OmegaConf.create(with_added_keys({k: v for k, v in config.items() if k != "ensemble"}))
     for key in RUNTIME_KEYS:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(flat, parent) if parent else flat

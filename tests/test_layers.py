@@ -40,7 +40,7 @@ LAYERS = [
     ("reactivation.training", "reactivation.quiescence", "reactivation.cli"),
     ("reactivation.analysis", "reactivation.export", "reactivation.ensembles"),
     ("reactivation.figures",),
-    ("reactivation.pipeline",),
+    ("reactivation.pipeline", "reactivation.reproduction"),
     ("reactivation.evidence",),
     (
         "reactivation.commands",

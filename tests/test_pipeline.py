@@ -16,6 +16,8 @@ import torch
 from reactivation import ReactivationError, analyses, pipeline
 from reactivation.analysis import aggregate, claims, lookup, report, results, settings
 from reactivation.config import compose_train
+from reactivation.reproduction import configs
+from reactivation.reproduction import train as train_stage
 from reactivation.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +76,7 @@ def test_every_claim_of_spec_section_9_is_there():
 
 def _write_results(root: Path, family: str, kind: str, by_seed: dict[int, dict], *extra: str) -> list[Path]:
     """Result files as the analyses write them (with their .meta.json), of the settings reproduce.py asks for."""
-    cfg = pipeline._analysis_config(pipeline.main_config([f"path={root}"]), kind, family, 0)
+    cfg = configs.analysis_config(pipeline.main_config([f"path={root}"]), kind, family, 0)
     for override in extra:
         key, value = override.split("=", 1)
         cfg[key] = json.loads(value)
@@ -170,11 +172,11 @@ def test_report_of_the_track_family_shows_claim_7_and_its_units(tmp_path):
 
 def test_the_training_stage_runs_the_installed_package_not_a_checkouts_script(tmp_path):
     cfg = pipeline.main_config([f"path={tmp_path}"])
-    (command,) = pipeline.train_commands(cfg, {"linear_track/noisy_unbiased": [0, 1]})
+    (command,) = train_stage.train_commands(cfg, {"linear_track/noisy_unbiased": [0, 1]})
     # `python -m reactivation train`: the interpreter running the pipeline, and the package it imports.
     assert command[:4] == [sys.executable, "-m", "reactivation", "train"]
     assert command[4:7] == ["-m", "config=linear_track/noisy_unbiased", "seed=0,1"]
-    assert pipeline.train_commands(cfg, {}) == []  # nothing to train, no command
+    assert train_stage.train_commands(cfg, {}) == []  # nothing to train, no command
 
 
 def test_bad_pipeline_settings_are_clear_errors(tmp_path):
@@ -297,14 +299,14 @@ def test_train_overrides_reach_the_training_commands_before_the_launcher_argumen
     cfg = pipeline.main_config(
         [f"path={tmp_path}", 'train_overrides=["rnn.noise_dist=uniform"]', 'train_args=["hydra.launcher.n_jobs=2"]']
     )
-    (command,) = pipeline.train_commands(cfg, {"head_direction/noisy_biased": [0]})
+    (command,) = train_stage.train_commands(cfg, {"head_direction/noisy_biased": [0]})
     assert command[-2:] == ["rnn.noise_dist=uniform", "hydra.launcher.n_jobs=2"]
-    variant = pipeline._variant_config(cfg, ["rnn.noise_dist=uniform", "trainer.n_epochs=50"])
-    assert pipeline._analysis_config(variant, "kl", "hd", 0).train_overrides == [
+    variant = configs.variant_config(cfg, ["rnn.noise_dist=uniform", "trainer.n_epochs=50"])
+    assert configs.analysis_config(variant, "kl", "hd", 0).train_overrides == [
         "rnn.noise_dist=uniform",
         "trainer.n_epochs=50",
     ]
-    assert pipeline.variants(
+    assert configs.variants(
         pipeline.main_config(['variants={a:[],b:["trainer.lr=0.01"]}', 'train_overrides=["x=1"]'])
     ) == {
         "a": ["x=1"],
@@ -318,10 +320,10 @@ def test_a_relative_path_means_the_callers_directory_for_the_training_child(tmp_
     cfg, _, _ = pipeline._check(pipeline.main_config(["path='out,with comma'", "scale=tiny"]))
     assert cfg.path == str(tmp_path / "out,with comma")
     calls = []
-    monkeypatch.setattr(pipeline, "run_child", lambda command, **kw: calls.append((command, kw)) or 0)
-    monkeypatch.setattr(pipeline, "missing_runs", lambda *a: {"spatial_navigation/noisy_unbiased": [0]})
+    monkeypatch.setattr(train_stage, "run_child", lambda command, **kw: calls.append((command, kw)) or 0)
+    monkeypatch.setattr(train_stage, "missing_runs", lambda *a: {"spatial_navigation/noisy_unbiased": [0]})
     with pytest.raises(ReactivationError, match="runs still missing after training"):
-        pipeline.train(cfg, [0], ["sn"])
+        train_stage.train(cfg, [0], ["sn"])
     ((command, kwargs),) = calls
     assert "cwd" not in kwargs  # the caller's directory, as for every other relative path the user gave
     # Absolute, and quoted so that the comma does not make a multirun sweep of two paths.
@@ -385,7 +387,7 @@ def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
     cfg = pipeline.main_config(
         [f"path={tmp_path}", "scale=tiny", "launcher=slurm", 'train_args=["hydra.launcher.partition=gpu"]']
     )
-    commands = pipeline.train_commands(cfg, {"a/x": [0, 1], "a/y": [0, 1], "b/z": [1]})
+    commands = train_stage.train_commands(cfg, {"a/x": [0, 1], "a/y": [0, 1], "b/z": [1]})
     assert [c[5:7] for c in commands] == [["config=a/x,a/y", "seed=0,1"], ["config=b/z", "seed=1"]]
     assert all({"scale=tiny", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"} <= set(c) for c in commands)
 
@@ -393,17 +395,17 @@ def test_train_commands_group_presets_missing_the_same_seeds(tmp_path):
 def test_launcher_auto_means_ensembles_on_cuda_and_parallel_single_runs_on_cpu(tmp_path, monkeypatch):
     cfg = pipeline.main_config([f"path={tmp_path}"])
     assert cfg.launcher == "auto"
-    (command,) = pipeline.train_commands(cfg, {"a/x": [0, 1]})
+    (command,) = train_stage.train_commands(cfg, {"a/x": [0, 1]})
     assert "hydra/launcher=local" in command and not any("ensemble" in c for c in command)
-    name, why = pipeline.launcher(cfg)
+    name, why = train_stage.launcher(cfg)
     assert name == "local" and "benchmarks/results/vm-ensemble.md" in why  # the reason cites the measurement
     forced = pipeline.main_config([f"path={tmp_path}", "launcher=ensemble"])
-    assert "hydra/launcher=ensemble" in pipeline.train_commands(forced, {"a/x": [0]})[0]
-    monkeypatch.setattr(pipeline, "select_device", lambda name: torch.device("cuda"))
-    (command,) = pipeline.train_commands(cfg, {"a/x": [0, 1]})
+    assert "hydra/launcher=ensemble" in train_stage.train_commands(forced, {"a/x": [0]})[0]
+    monkeypatch.setattr(train_stage, "select_device", lambda name: torch.device("cuda"))
+    (command,) = train_stage.train_commands(cfg, {"a/x": [0, 1]})
     assert "hydra/launcher=ensemble" in command and "hydra/launcher=local" not in command
-    assert pipeline.launcher(cfg)[0] == "ensemble"
-    assert pipeline.launcher(pipeline.main_config([f"path={tmp_path}", "launcher=basic"]))[0] == "basic"
+    assert train_stage.launcher(cfg)[0] == "ensemble"
+    assert train_stage.launcher(pipeline.main_config([f"path={tmp_path}", "launcher=basic"]))[0] == "basic"
 
 
 def test_scale_shrinks_runs_and_analyses_together():
@@ -521,11 +523,11 @@ def test_tiny_pipeline_end_to_end_then_reuses_everything(tmp_path):
 def test_reproduce_computes_and_reads_each_analysis_with_the_settings_of_its_analyses_block():
     # e.g. the published KL routine's ratio clip, to set beside the published heat map (it could not be set before)
     cfg, _, _ = pipeline._check(pipeline.main_config(["scale=tiny", "analyses.kl.ratio_clip=[1e-7,1e7]"]))
-    kl = settings.settings(pipeline._analysis_config(cfg, "kl", "sn", 0))
+    kl = settings.settings(configs.analysis_config(cfg, "kl", "sn", 0))
     assert kl.cfg.ratio_clip == [1e-7, 1e7] and "ratio_clip=1e-07-1e+07" in results.result_path(kl, "kl").name
-    variance = settings.settings(pipeline._analysis_config(cfg, "variance", "sn", 0))
+    variance = settings.settings(configs.analysis_config(cfg, "variance", "sn", 0))
     assert "ratio_clip" not in variance.cfg  # the other analyses keep their defaults
-    figures = pipeline._analysis_config(cfg, "figures", "sn", None)  # the figures read those results
+    figures = configs.analysis_config(cfg, "figures", "sn", None)  # the figures read those results
     assert figures.analyses.kl.ratio_clip == [1e-7, 1e7]
     figures.seed = 0  # the figure command's reference seed
     read = settings.for_kind(settings.settings(figures), "kl")

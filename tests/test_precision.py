@@ -13,10 +13,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from reactivation import ConfigError, ReactivationError, precision
+from reactivation import ConfigError, ReactivationError, precision, runs
 from reactivation.analysis import results
 from reactivation.analysis.settings import compose_analysis, settings
-from reactivation.config import compose_train, preflight
+from reactivation.config import compose_train, preflight, with_added_keys
 from reactivation.loading import build, comparable, load_run
 from reactivation.models import NoisyGRU, NoisyRNN
 from reactivation.precision import PRECISIONS, PROBE_FORMS, ROUNDED_CHANGE, matmul_precision
@@ -267,3 +267,21 @@ def test_a_bf16_run_reads_back_on_a_cpu_without_the_path_but_does_not_train_ther
     assert torch.isfinite(outputs).all()
     with pytest.raises(ConfigError, match="trainer.matmul_precision=bf16 needs a CPU on which PyTorch rounds"):
         train(cfg, tmp_path)
+
+
+def test_an_old_runs_config_without_the_added_keys_loads_with_the_values_it_was_trained_with(tmp_path, tiny_config):
+    train(tiny_config("spatial_navigation/noisy_unbiased"), tmp_path)
+    ((run_dir, config),) = runs.iter_runs(tmp_path)
+    del config["trainer"]["matmul_precision"]
+    for key in ("motion", "ratinabox_agents", "ratinabox_steps"):
+        del config["task"][key]
+    runs.save_config(run_dir, config)  # as a run trained before these keys existed wrote it
+    cfg = load_run(run_dir, device="cpu").config
+    assert cfg.trainer.matmul_precision == "float32" and cfg.task.motion == "generator"
+    assert cfg.task.ratinabox_agents == 20
+    # Another task's config does not get spatial navigation's keys (its build would refuse them as unknown).
+    hd = OmegaConf.to_container(tiny_config("head_direction/noisy_biased"), resolve=True)
+    del hd["trainer"]["matmul_precision"]
+    filled = with_added_keys(hd)
+    assert filled["trainer"]["matmul_precision"] == "float32" and "motion" not in filled["task"]
+    assert "matmul_precision" not in hd["trainer"]  # a copy: the saved config is left as it is

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from reactivation import ReactivationError, runs, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings
-from reactivation.config import ADDED_KEYS, PRESETS_ENV, absolute, compose_train, is_runtime_key, leaves
+from reactivation.config import PRESETS_ENV, absolute, compose_train, is_runtime_key, leaves, with_added_keys
 from reactivation.loading import Setup, load_run
 from reactivation.training import RESUME_KEYS, divergence_advice
 
@@ -70,7 +70,7 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     matches: list[Path] = []
     near: list[str] = []  # runs of the preset and seed with other settings, and what differs
     for run_dir, config in runs.iter_runs(root):
-        flat = {**ADDED_KEYS, **leaves(config)}  # a run saved before a key existed was trained with its value
+        flat = leaves(with_added_keys(config))  # a run saved before a key existed was trained with its value
         if config.get("preset") != preset or config.get("seed") != seed:
             continue
         differing = [f"{k}={flat.get(k)!r}" for k, v in wanted.items() if flat.get(k) != v]
@@ -198,11 +198,18 @@ def run_overrides(s: Settings, condition: str) -> list[str]:
     overrides = list(s.cfg.train_overrides)
     if s.cfg.scale != "paper":
         overrides.append(f"scale={s.cfg.scale}")
-    if condition.startswith("noisy") and s.noise != PRESET_NOISE[s.task]:
-        overrides.append(f"rnn.sigma2_rec={s.noise}")
+    overrides += noise_overrides(s.task, condition, s.noise)
     if _trained_noise(s.conditions[condition], tuple(overrides))[0]:
         overrides = [o for o in overrides if not o.startswith(f"{_NOISE_DIST}=")]
     return overrides
+
+
+def noise_overrides(task: str, condition: str | None, noise: float | None) -> list[str]:
+    """``["rnn.sigma2_rec=<noise>"]`` for a noisy condition analysed (or exported) at another noise variance than
+    its preset's, since its run was trained at that noise; ``[]`` otherwise."""
+    if noise is None or not (condition or "").startswith("noisy") or float(noise) == PRESET_NOISE.get(task):
+        return []
+    return [f"rnn.sigma2_rec={float(noise)}"]
 
 
 def condition_seed(s: Settings, condition: str, seed: int) -> int:

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from reactivation import usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings, compose_analysis, settings, show
-from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config
+from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config, model_suffix
 
 #: Keys that do not change a result: where it goes, where it ran (devices give other random streams, but the
 #: same protocol), how it reports progress, whether the conditions ran batched (the same rollouts up to float
@@ -100,9 +100,8 @@ def result_path(s: Settings, kind: str) -> Path:
     (reuse in reproduce.py, figures, report). ``<tag>`` (:func:`settings_tag`) is there only when a setting
     differs from the scale's defaults, so that results of other settings never share a file.
     """
-    family = "" if s.model == "vanilla" else f"_{s.model}"
     tag = settings_tag(s, kind)
-    name = f"{kind}{family}_{show(s.noise)}_{s.seed}{'_' + tag if tag else ''}.json"
+    name = f"{kind}{model_suffix(s.model)}_{show(s.noise)}_{s.seed}{'_' + tag if tag else ''}.json"
     return Path(s.cfg.path) / s.task / name
 
 

@@ -30,6 +30,22 @@ FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
 PRESET_NOISE: dict[str, float] = {task: preset_noise(task) for task, _ in FAMILIES}
 
 
+def default_noise(task: str, noise: float | None) -> float:
+    """The quiescent noise variance an analysis (or an export) runs with: ``noise``, or for ``None`` the variance
+    of the task's noisy presets (:data:`PRESET_NOISE`).
+
+    Raises:
+        ConfigError: ``noise`` is ``None`` and the task has no noisy presets to take it from.
+    """
+    if noise is not None:
+        return float(noise)
+    if task not in PRESET_NOISE:
+        raise ConfigError(
+            f"task {task!r} has no noisy presets to take the quiescent noise from: give noise=<variance>."
+        )
+    return PRESET_NOISE[task]
+
+
 @dataclass(frozen=True)
 class Settings:
     """An analysis config, checked, with its defaults resolved and ``cfg.path`` made absolute.
@@ -238,7 +254,7 @@ def settings(cfg: DictConfig) -> Settings:
     precision.check(values["matmul_precision"], device, key="matmul_precision")
     values["path"] = str(results_root(values["path"]))  # absolute: the caller's directory, for children too
     task, model = values["task"], values["model"]
-    noise = PRESET_NOISE[task] if values["noise"] is None else float(values["noise"])
+    noise = default_noise(task, values["noise"])
     mode = values["mode"]
     if mode is None:
         mode = MODELS[model].default_mode

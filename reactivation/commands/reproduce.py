@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from reactivation import pipeline, usage
 from reactivation.cli import configure_process, exit_on_error
 from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, register_resolvers
+from reactivation.reproduction.reporting import verdicts
 
 
 @hydra.main(config_path=str(ANALYSIS_CONFIG_DIR), config_name="reproduce", version_base="1.3")
@@ -27,7 +28,7 @@ from reactivation.config import ANALYSIS_CONFIG_DIR, preflight_analysis, registe
 def _app(cfg: DictConfig) -> None:
     out, results = pipeline.run(cfg)
     for name, by_seed in results.items() if cfg.variants else [("", results)]:
-        print("\n".join(f"{name + ': ' if name else ''}{line}" for line in pipeline.verdicts(by_seed)))
+        print("\n".join(f"{name + ': ' if name else ''}{line}" for line in verdicts(by_seed)))
     if out is not None:
         print(f"wrote {out}")
 

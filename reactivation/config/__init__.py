@@ -20,7 +20,7 @@ from reactivation.config.compose import (
     resolved,
     yaml_problem,
 )
-from reactivation.config.keys import ADDED_KEYS, RUNTIME_KEYS, is_runtime_key, leaves
+from reactivation.config.keys import ADDED_KEYS, RUNTIME_KEYS, is_runtime_key, leaves, with_added_keys
 from reactivation.config.preflight import preflight, preflight_analysis
 from reactivation.config.presets import (
     ANALYSIS_CONFIG_DIR,
@@ -28,6 +28,7 @@ from reactivation.config.presets import (
     TRAIN_CONFIG_DIR,
     families,
     logger_choices,
+    model_suffix,
     preset_noise,
     presets,
     user_config_dirs,
@@ -47,6 +48,7 @@ __all__ = [
     "is_runtime_key",
     "leaves",
     "logger_choices",
+    "model_suffix",
     "preflight",
     "preflight_analysis",
     "preset_noise",
@@ -57,5 +59,6 @@ __all__ = [
     "results_root",
     "user_config_dirs",
     "validate",
+    "with_added_keys",
     "yaml_problem",
 ]

@@ -38,7 +38,7 @@ def validate(cfg: DictConfig) -> None:
         _require(is_positive_int(trainer[key]), f"trainer.{key}={trainer[key]!r} must be a positive integer.")
     _require(trainer.lr > 0, f"trainer.lr={as_number(trainer.lr)} must be > 0.")
     _require(trainer.weight_decay >= 0, f"trainer.weight_decay={as_number(trainer.weight_decay)} must be >= 0.")
-    precision = trainer.get("matmul_precision", "float32")  # absent from the configs of runs older than the key
+    precision = trainer.matmul_precision  # a run older than the key reads with it (config.with_added_keys)
     _require(
         precision in PRECISIONS,
         f"trainer.matmul_precision={precision!r} is not a precision; choose one of {', '.join(PRECISIONS)}.",

@@ -4,11 +4,13 @@ directory's name and of comparisons), which were added after runs were first tra
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
 
 from reactivation.config.presets import TRAIN_CONFIG_DIR
+from reactivation.tasks import TASKS
 
 
 def _runtime_keys() -> tuple[str, ...]:
@@ -25,15 +27,33 @@ RUNTIME_KEYS = _runtime_keys()
 
 
 #: Training keys added after runs were first trained, with the value every run that lacks them was trained with: a
-#: saved config without one reads as having it, so older runs still resume, and analyses still find them.
+#: saved config without one reads as having it (:func:`with_added_keys`), so older runs still resume, analyses
+#: still find them, and readers read the key plainly.
 ADDED_KEYS: dict[str, Any] = {
     "trainer.matmul_precision": "float32",
-    # spatial navigation's motion model (docs/ratinabox.md); a config of another task reads them on both sides of a
-    # comparison, so they change nothing there
+    # spatial navigation's motion model (docs/ratinabox.md); only a task that has these keys gets them
     "task.motion": "generator",
     "task.ratinabox_agents": 20,
     "task.ratinabox_steps": 2000,
 }
+
+
+def with_added_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved (nested) config with each of :data:`ADDED_KEYS` it lacks set to the value it was trained with.
+
+    A ``task.*`` key is added only where the run's task has that key: another task's build would refuse it as
+    unknown. Returns a copy; ``config`` is left as it is.
+    """
+    task = config.get("task")
+    name = task.get("name") if isinstance(task, dict) else None
+    task_keys = TASKS[name].config_defaults() if name in TASKS else {}
+    filled = copy.deepcopy(config)
+    for key, value in ADDED_KEYS.items():
+        section, leaf = key.split(".")  # every added key is one level down
+        node = filled.get(section)
+        if isinstance(node, dict) and node.get(leaf) is None and (section != "task" or leaf in task_keys):
+            node[leaf] = value
+    return filled
 
 
 def is_runtime_key(key: str) -> bool:

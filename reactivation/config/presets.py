@@ -101,6 +101,13 @@ def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[
     }
 
 
+def model_suffix(model: str) -> str:
+    """``""`` for the vanilla RNN, ``_<model>`` for another model family: how the names of presets, results and
+    figures tell a task's model families apart (``noisy_biased_gru``, ``kl_gru_0.0001_0.json``,
+    ``kl_heatmap_gru.png``); :func:`families` reads it back from the preset names."""
+    return "" if model == "vanilla" else f"_{model}"
+
+
 def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:
     """The recurrent noise variance ``rnn.sigma2_rec`` of a task's noisy presets (``noise/<task>/noisy.yaml``).
 

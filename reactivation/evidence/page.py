@@ -15,6 +15,7 @@ from typing import Any
 from reactivation import analyses, pipeline
 from reactivation.analysis import report
 from reactivation.evidence import store
+from reactivation.reproduction.analyse import load_results
 from reactivation.tasks import TASKS
 
 #: What the paper states or plots, quoted beside the measured values: (what, value, where).
@@ -123,7 +124,7 @@ def _claims(store_dir: Path, scale: str) -> list[str]:
         cfg.train_overrides = list(overrides)
         for kind in analyses.PAPER:  # every seed's analyses read the store's noise-free networks
             cfg.analyses[kind.name] = {**(cfg.analyses.get(kind.name) or {}), "no_noise_seed": store.NO_NOISE_SEED}
-        results, missing = pipeline.load_results(cfg, seeds, [family])
+        results, missing = load_results(cfg, seeds, [family])
         title = f"{family}, {variant} ({' '.join(overrides) or 'no train.py overrides'}), seeds {seeds}"
         lines += [f"### {title}", ""]
         body = report.claims_section(results) + report.theory_section(results)

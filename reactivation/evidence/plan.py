@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from reactivation import CONDITIONS
 from reactivation.evidence import store
 from reactivation.evidence.store import Network
 
@@ -20,10 +21,7 @@ def _plan() -> tuple[Network, ...]:
     b_presets = [
         "head_direction/no-noise_biased",
         "head_direction/no-noise_unbiased",
-        *(
-            f"spatial_navigation/{c}"
-            for c in ("noisy_unbiased", "noisy_biased", "no-noise_unbiased", "no-noise_biased")
-        ),
+        *(f"spatial_navigation/{c}" for c in CONDITIONS),
         "spatial_navigation/noisy_unbiased_gru",
         "spatial_navigation/noisy_biased_gru",
         "spatial_navigation/sorscher_2019",

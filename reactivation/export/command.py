@@ -12,8 +12,8 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError, usage
-from reactivation.analysis.lookup import find_run
-from reactivation.analysis.settings import CHECKS, PRESET_NOISE, check, show
+from reactivation.analysis.lookup import find_run, noise_overrides
+from reactivation.analysis.settings import CHECKS, check, show
 from reactivation.config import absolute, presets, resolved
 from reactivation.export.nwb import check_nwb_path, write_nwb
 from reactivation.export.recording import KINDS, Recording, extra
@@ -157,9 +157,7 @@ def run(cfg: DictConfig) -> tuple[Path, Recording]:
     overrides = list(values["train_overrides"])
     if values["scale"] != "paper":
         overrides.append(f"scale={values['scale']}")
-    noisy = (condition_of(preset) or "").startswith("noisy")
-    if noisy and values["noise"] is not None and float(values["noise"]) != PRESET_NOISE.get(task):
-        overrides.append(f"rnn.sigma2_rec={float(values['noise'])}")  # the run trained with it (as the analyses)
+    overrides += noise_overrides(task, condition_of(preset), values["noise"])  # as the analyses find theirs
     try:
         run_dir = find_run(Path(values["path"]), preset, seed, overrides, values["epoch"])
     except (HydraException, OmegaConfBaseException) as err:

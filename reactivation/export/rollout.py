@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from reactivation import ConfigError, __version__, runs
+from reactivation import __version__, runs
 from reactivation.analysis import protocol
 from reactivation.analysis.phases import sigma
 from reactivation.analysis.protocol import RolloutSettings
-from reactivation.analysis.settings import FAMILIES, PRESET_NOISE
+from reactivation.analysis.settings import FAMILIES, default_noise
 from reactivation.export.finished import require_finished
 from reactivation.export.nwb import reference_frame
 from reactivation.export.recording import GAP, KINDS, Recording, extra, from_rollout
@@ -136,12 +136,7 @@ def _rollout_settings(setup: Setup, kind: str, seed: int, mode: str | None, nois
     default_mode = setup.model.default_mode
     if kind == "active":
         return RolloutSettings(seed, None, default_mode)
-    task = str(setup.config.task.name)
-    if noise is None and task not in PRESET_NOISE:
-        raise ConfigError(
-            f"task {task!r} has no noisy presets to take the quiescent noise from: give noise=<variance>."
-        )
-    return RolloutSettings(seed, PRESET_NOISE[task] if noise is None else noise, mode or default_mode)
+    return RolloutSettings(seed, default_noise(str(setup.config.task.name), noise), mode or default_mode)
 
 
 def _phase(

@@ -28,7 +28,7 @@ from reactivation import NOISY_CONDITIONS, ConfigError, ReactivationError
 from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
 from reactivation.analysis.settings import Settings, settings, show
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, model_suffix
 from reactivation.figures import collect, panels, panels_replay, panels_theory, states, summary
 from reactivation.figures.style import check_formats, label, save
 from reactivation.tasks import TASKS
@@ -238,7 +238,7 @@ def write(cfg: DictConfig, subdir: str = "") -> tuple[Settings, collect.Inventor
     """
     s, inv, figs = from_config(cfg)
     out_dir = Path(s.cfg.path) / s.task / "figures" / subdir / collect.results_tag(s, named_elsewhere=bool(subdir))
-    suffix = "" if s.model == "vanilla" else f"_{s.model}"
+    suffix = model_suffix(s.model)
     written = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

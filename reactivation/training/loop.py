@@ -138,7 +138,7 @@ def loop(networks: Networks, start: int) -> list[dict[str, Any] | ReactivationEr
     lead = group[0]
     tr, n_steps = lead.cfg.trainer, lead.cfg.trainer.n_epochs
     bar = _progress_bar(group, start)
-    products = matmul_precision(tr.get("matmul_precision", "float32"), lead.device)
+    products = matmul_precision(tr.matmul_precision, lead.device)
     with logging_redirect_tqdm(), bar, products:
         # A run resumed at step 0 (stopped before step 1 was saved) has evaluated and saved step 0 already;
         # doing it again would draw the evaluation noise twice and shift every later test metric.
