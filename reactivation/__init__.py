@@ -16,6 +16,9 @@ NOISY_CONDITIONS: tuple[str, ...] = CONDITIONS[:2]
 KL_BASELINES: tuple[str, ...] = ("random", "uniform")
 #: The KL table's rows (quiescent) in the paper's heat-map order; its columns (active) are :data:`CONDITIONS`.
 KL_ROWS: tuple[str, ...] = (*CONDITIONS, *KL_BASELINES)
+#: The model family a config gets when it names none (``rnn.model``), and whose preset, result and figure names
+#: carry no suffix (:func:`reactivation.config.model_suffix`).
+DEFAULT_MODEL = "vanilla"
 
 
 class ReactivationError(Exception):

@@ -23,7 +23,7 @@ from typing import Any, cast
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from reactivation import ConfigError, ReactivationError
+from reactivation import DEFAULT_MODEL, ConfigError, ReactivationError
 from reactivation.cli import exit_on_error
 from reactivation.config import hydra_record, is_runtime_key, leaves
 from reactivation.loading import select_device
@@ -78,7 +78,7 @@ def member_bytes(cfg: DictConfig) -> int:
     """
     rnn, task = cfg.rnn, cfg.task
     n_out = rnn.get("n_out") or _cells(task)
-    per_unit = MODELS[rnn.get("model", "vanilla")].floats_per_unit
+    per_unit = MODELS[rnn.get("model", DEFAULT_MODEL)].floats_per_unit
     floats = task.sequence_length * task.batch_size * (per_unit * rnn.n_rec + 9 * n_out)
     return 4 * int(floats)
 

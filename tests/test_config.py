@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reactivation import ConfigError
-from reactivation.config import compose_train, preflight, presets, validate
+from reactivation import DEFAULT_MODEL, ConfigError
+from reactivation.config import compose_train, model_suffix, preflight, presets, validate
 from reactivation.loading import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,3 +266,14 @@ def test_a_user_preset_with_an_unknown_key_or_a_wrong_type_is_refused(tmp_path, 
     with pytest.raises(ConfigError, match=message):
         preflight(["config=mylab/typo", "seed=0", f"path={tmp_path / 'results'}"])
     assert not (tmp_path / "results").exists()
+
+
+def test_default_model_is_the_configs_default():
+    """DEFAULT_MODEL names no suffix in code; the YAML defaults must give the same family, for training (a preset
+    without a model suffix) and for the analyses (common.yaml's ``model``)."""
+    from reactivation.analysis.settings import compose_analysis
+
+    assert compose_train(["config=spatial_navigation/noisy_unbiased"]).rnn.model == DEFAULT_MODEL
+    assert compose_train(["config=spatial_navigation/noisy_unbiased_gru"]).rnn.model != DEFAULT_MODEL
+    assert compose_analysis("kl", "small").model == DEFAULT_MODEL
+    assert model_suffix(DEFAULT_MODEL) == ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reactivation import DEFAULT_MODEL
 from reactivation.analysis.criteria import Claim, Criterion, Outcome, Quantity, claim_held, const, evaluate
 
 __all__ = [
@@ -33,10 +34,10 @@ __all__ = [
 
 #: (task, model family) of each family key.
 FAMILY_KEYS = {
-    "sn": ("spatial_navigation", "vanilla"),
+    "sn": ("spatial_navigation", DEFAULT_MODEL),
     "sn_gru": ("spatial_navigation", "gru"),
-    "hd": ("head_direction", "vanilla"),
-    "track": ("linear_track", "vanilla"),
+    "hd": ("head_direction", DEFAULT_MODEL),
+    "track": ("linear_track", DEFAULT_MODEL),
 }
 
 

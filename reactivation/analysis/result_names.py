@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from omegaconf import OmegaConf
 
-from reactivation import usage
+from reactivation import DEFAULT_MODEL, usage
 from reactivation.analysis.settings import PRESET_NOISE, Settings, compose_analysis, settings, show
 from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config, model_suffix
 
@@ -117,7 +117,7 @@ def analysis_command(s: Settings, kind: str) -> str:
     if absolute(s.cfg.path) != absolute(_scale_root(s.cfg.scale)):
         args.append(f"path={s.cfg.path}")
     args += [] if s.task == _default_task() else [f"task={s.task}"]
-    args += [] if s.model == "vanilla" else [f"model={s.model}"]
+    args += [] if s.model == DEFAULT_MODEL else [f"model={s.model}"]
     args += [] if s.noise == PRESET_NOISE[s.task] else [f"noise={show(s.noise)}"]
     for key, value in _non_default(s, kind).items():
         if key == "train_overrides":

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from reactivation import ConfigError, analyses, precision, usage
+from reactivation import DEFAULT_MODEL, ConfigError, analyses, precision, usage
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
 from reactivation.loading import select_device
 from reactivation.models import MODELS
@@ -312,7 +312,7 @@ def compose_analysis(
     name: str,
     scale: str = "paper",
     task: str = "spatial_navigation",
-    model: str = "vanilla",
+    model: str = DEFAULT_MODEL,
     seed: int | None = None,
     **keys: Any,
 ) -> DictConfig:

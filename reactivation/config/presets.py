@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from reactivation import CONDITIONS, ConfigError
+from reactivation import CONDITIONS, DEFAULT_MODEL, ConfigError
 from reactivation.tasks import TASKS
 from reactivation.values import is_number
 
@@ -87,14 +87,14 @@ def families(config_dir: Path = TRAIN_CONFIG_DIR) -> dict[tuple[str, str], dict[
             continue
         for condition in CONDITIONS:
             if name == condition or name.startswith(condition + "_"):
-                model = name[len(condition) + 1 :] or "vanilla"
+                model = name[len(condition) + 1 :] or DEFAULT_MODEL
                 found.setdefault((task, model), {})[condition] = preset
     # Tasks in the registry's order (vanilla RNNs first) and conditions in the paper's, whatever the file system's.
     order = {task: i for i, task in enumerate(TASKS)}
 
     def rank(family: tuple[str, str]) -> tuple:
         task, model = family
-        return order.get(task, len(order)), task, model != "vanilla", model
+        return order.get(task, len(order)), task, model != DEFAULT_MODEL, model
 
     return {
         family: {c: found[family][c] for c in CONDITIONS if c in found[family]} for family in sorted(found, key=rank)
@@ -105,7 +105,7 @@ def model_suffix(model: str) -> str:
     """``""`` for the vanilla RNN, ``_<model>`` for another model family: how the names of presets, results and
     figures tell a task's model families apart (``noisy_biased_gru``, ``kl_gru_0.0001_0.json``,
     ``kl_heatmap_gru.png``); :func:`families` reads it back from the preset names."""
-    return "" if model == "vanilla" else f"_{model}"
+    return "" if model == DEFAULT_MODEL else f"_{model}"
 
 
 def preset_noise(task: str, config_dir: Path = TRAIN_CONFIG_DIR) -> float:

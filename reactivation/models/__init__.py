@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from omegaconf.errors import OmegaConfBaseException
 
-from reactivation import ConfigError
+from reactivation import DEFAULT_MODEL, ConfigError
 from reactivation.models.ensemble import Ensemble
 from reactivation.models.gru import NoisyGRU
 from reactivation.models.noise import NOISE_DISTS, NoiseSample, sample_noise
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: ``rnn.model`` value -> model class.
-MODELS: dict[str, type[NoisyRecurrentBase]] = {"vanilla": NoisyRNN, "gru": NoisyGRU}
+MODELS: dict[str, type[NoisyRecurrentBase]] = {DEFAULT_MODEL: NoisyRNN, "gru": NoisyGRU}
 
 # Keys of the ``rnn`` node that go to the constructor (``model`` selects the class).
 _KEYS = (
@@ -64,7 +64,7 @@ def build_model(rnn_cfg: Mapping[str, Any], generator: torch.Generator | None) -
             kwargs[key] = rnn_cfg[key]  # reading resolves omegaconf interpolations
         except OmegaConfBaseException as error:  # a '???' value or a broken interpolation
             raise ConfigError(f"rnn.{key} could not be read: {error}") from error
-    name = kwargs.pop("model", "vanilla")
+    name = kwargs.pop("model", DEFAULT_MODEL)
     if name not in MODELS:
         raise ConfigError(f"rnn.model = {name!r} is not allowed; choose one of {', '.join(MODELS)}")
     missing = [key for key in ("n_in", "n_rec", "n_out", "n_init") if key not in kwargs]
