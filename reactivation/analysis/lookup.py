@@ -70,9 +70,9 @@ def find_run(root: Path, preset: str, seed: int, overrides: list[str], epoch: in
     matches: list[Path] = []
     near: list[str] = []  # runs of the preset and seed with other settings, and what differs
     for run_dir, config in runs.iter_runs(root):
-        flat = leaves(with_added_keys(config))  # a run saved before a key existed was trained with its value
         if config.get("preset") != preset or config.get("seed") != seed:
             continue
+        flat = leaves(with_added_keys(config))  # a run saved before a key existed was trained with its value
         differing = [f"{k}={flat.get(k)!r}" for k, v in wanted.items() if flat.get(k) != v]
         if differing:
             near.append(f"{run_dir} (has {', '.join(differing)})")

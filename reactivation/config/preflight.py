@@ -30,7 +30,7 @@ from reactivation.config.presets import (
     presets,
     user_config_dirs,
 )
-from reactivation.config.schema import UNTYPED, refusal
+from reactivation.config.schema import UNTYPED, refusal, wrong_type
 from reactivation.values import as_typed, is_int, kind_of
 
 
@@ -258,13 +258,8 @@ def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[s
         # The schema typed the other keys when Hydra composed the config; null defaults are checked by the model.
         if default is None or key.split(".", 1)[0] not in UNTYPED:
             continue
-        if is_int(default):
-            ok, kind = is_int(value), "an integer"
-        else:
-            ok = kind_of(value) == kind_of(default)
-            kind = kind_of(default)
-        if not ok:
-            raise ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")
+        if not (is_int(value) if is_int(default) else kind_of(value) == kind_of(default)):
+            raise wrong_type(key, shown, default)
 
 
 def preflight_analysis(

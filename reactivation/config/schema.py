@@ -109,5 +109,11 @@ def refusal(err: BaseException, run: list[str], defaults: dict[str, Any]) -> Con
     default = defaults.get(key)
     if default is None:  # rnn.n_out, rnn.n_init: null follows the task
         return ConfigError(f"{key}={value!r} is not allowed; it must be an integer, or null to follow the task.")
+    return wrong_type(key, repr(value), default)
+
+
+def wrong_type(key: str, shown: str, default: Any) -> ConfigError:
+    """The message for ``key`` given a value (``shown`` as typed) not of its default's kind; an integer default
+    asks for an integer."""
     kind = "an integer" if is_int(default) else kind_of(default)
-    return ConfigError(f"{key}={value!r} is not allowed; it must be {kind}, like its default {default!r}.")
+    return ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")
