@@ -6,6 +6,7 @@ integer or a number here refuses booleans, so ``n_rec=true`` is an error rather 
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeGuard
 
 # Each check is a TypeGuard: where it holds, a type checker takes the value to be of that type.
@@ -46,3 +47,19 @@ def as_typed(shown: str, typed: Any) -> str:
     """``shown`` after the interpolation it came from, ``${oc.env:HOME} (= /root)``, or ``shown`` alone when the
     value was typed as it is."""
     return f"{typed} (= {shown})" if isinstance(typed, str) and "${" in typed else shown
+
+
+def show(value: Any) -> str:
+    """A value as it is typed on the command line: ``null``, ``true``, ``0.0001``, ``[0.2,0.45]``, ``abc``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        short = f"{value:g}"  # the shortest form, unless it loses digits (then the exact one)
+        return short if float(short) == value or not math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{show(v)}" for k, v in value.items()) + "}"
+    return str(value)

@@ -17,8 +17,9 @@ from typing import Any, cast
 from omegaconf import OmegaConf
 
 from reactivation import DEFAULT_MODEL, usage
-from reactivation.analysis.settings import PRESET_NOISE, Settings, compose_analysis, settings, show
+from reactivation.analysis.settings import PRESET_NOISE, Settings, compose_analysis, settings
 from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config, model_suffix
+from reactivation.values import show
 
 #: Keys that do not change a result: where it goes, where it ran (devices give other random streams, but the
 #: same protocol), how it reports progress, whether the conditions ran batched (the same rollouts up to float

@@ -25,10 +25,10 @@ from tqdm.auto import tqdm
 
 from reactivation import ConfigError
 from reactivation.analysis import lookup, protocol, results
-from reactivation.analysis.settings import Settings, show
+from reactivation.analysis.settings import Settings
 from reactivation.geometry import Geometry, points
 from reactivation.seeding import stream_seed
-from reactivation.values import is_number
+from reactivation.values import is_number, show
 
 
 def factor_mode(c: float) -> str:

@@ -18,6 +18,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import ConfigError, runs, usage
+from reactivation.config import analysis_schema
 from reactivation.config.arguments import GROUPS, check_keys, expand, override_values, parse, suggest, value_of
 from reactivation.config.checks import results_root, validate
 from reactivation.config.compose import compose_config, compose_train, resolved, yaml_problem
@@ -272,7 +273,8 @@ def preflight_analysis(
     """Check an analysis command line (``output_<name>.py``) before Hydra composes it.
 
     Raises:
-        ConfigError: missing ``seed=`` (when required) or an unknown key, with the closest matches.
+        ConfigError: missing ``seed=`` (when required), an unknown key (with the closest matches), or a value the
+            config's schema refuses (:mod:`reactivation.config.analysis_schema`).
     """
     overrides = parse(argv)
     if overrides is None:
@@ -283,3 +285,5 @@ def preflight_analysis(
     example = ["seed=0"] if require_seed else []
     base = compose_config(config_dir, name, example)
     check_keys(overrides, base, ("scale",), " ".join([script, *example, "--cfg job"]))
+    if name in analysis_schema.SCHEMA_CONFIGS:
+        analysis_schema.check_overrides(name, overrides)
