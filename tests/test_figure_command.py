@@ -276,11 +276,11 @@ def test_notebook_runs_top_to_bottom(results, name, task):
 
 def test_figures_of_other_settings_than_the_defaults_go_to_a_folder_named_by_them(tmp_path):
     # They replaced the default figures before (the same file names in the same folder).
-    from reactivation.figures.collect import results_tag
+    from reactivation.figures.collect import kind_settings, results_tag
 
     def tag(*overrides: str, named_elsewhere: bool = False) -> str:
         cfg = compose_config(ANALYSIS_CONFIG_DIR, "figures", ["seed=0", f"path={tmp_path}", *overrides])
-        return results_tag(settings.settings(cfg), named_elsewhere=named_elsewhere)
+        return results_tag(kind_settings(settings.settings(cfg)), named_elsewhere=named_elsewhere)
 
     assert tag() == ""  # the scale's defaults: the figures folder itself
     assert tag("analyses.kl.n_samples=1000") == "n_samples=1000"

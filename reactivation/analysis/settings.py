@@ -8,6 +8,8 @@ with a message naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -169,7 +171,7 @@ def compose_analysis(
     Raises:
         ConfigError: a key that config does not have, or a value its schema refuses.
     """
-    cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [f"scale={scale}"])
+    cfg = copy.deepcopy(_scale_config(name, scale))
     for key, value in {"task": task, "model": model, "seed": seed, **keys}.items():
         if key not in cfg.keys():  # (`in cfg` is False for a key whose value is ??? such as seed)
             raise ConfigError(
@@ -177,6 +179,12 @@ def compose_analysis(
             )
         _assign(cfg, key, value)
     return cfg
+
+
+@functools.lru_cache(maxsize=64)
+def _scale_config(name: str, scale: str) -> DictConfig:
+    """reactivation/configs/analysis/<name>.yaml composed at ``scale``, once per process (callers take a copy)."""
+    return compose_config(ANALYSIS_CONFIG_DIR, name, [f"scale={scale}"])
 
 
 def _assign(cfg: DictConfig, key: str, value: Any) -> None:

@@ -238,7 +238,9 @@ def write(cfg: DictConfig, subdir: str = "") -> tuple[Settings, collect.Inventor
         The settings, the inventory and the written files.
     """
     s, inv, figs = from_config(cfg)
-    out_dir = Path(s.cfg.path) / s.task / "figures" / subdir / collect.results_tag(s, named_elsewhere=bool(subdir))
+    out_dir = (
+        Path(s.cfg.path) / s.task / "figures" / subdir / collect.results_tag(inv.kinds, named_elsewhere=bool(subdir))
+    )
     suffix = model_suffix(s.model)
     written = []
     try:
