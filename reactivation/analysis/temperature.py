@@ -32,7 +32,7 @@ from reactivation.values import is_number, show
 
 
 def factor_mode(c: float) -> str:
-    """The quiescence mode of factor ``c`` (:func:`reactivation.quiescence.noise_factor` reads it back)."""
+    """The quiescence mode of factor ``c`` (:func:`reactivation.modes.noise_factor` reads it back)."""
     return show(float(c))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from reactivation import ConfigError, analyses
 from reactivation.config.presets import families, preset_noise
-from reactivation.quiescence import NOISE_MODES, noise_factor
+from reactivation.modes import NOISE_MODES, noise_factor
 from reactivation.values import as_typed, is_int, is_number, is_positive_int, show
 
 
