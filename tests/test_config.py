@@ -144,7 +144,7 @@ def test_run_directories_are_deterministic_and_distinct(tmp_path):
             ["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.n_epochs=2.5"],
             "trainer.n_epochs=2.5 .* integer",
         ),
-        (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=1"], "must be true or false"),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=maybe"], "must be true or false"),
         (
             ["-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", "trainer.lr=0.1,-1"],
             "trainer.lr=-1 must be > 0",

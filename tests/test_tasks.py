@@ -274,7 +274,7 @@ def test_build_task_errors():
     with pytest.raises(ConfigError, match="place_cell_num"):
         build_task({**SN_CFG, "place_cell_num": 256}, gen(0))
     with pytest.raises(ConfigError, match="biased"):
-        build_task({**HD_CFG, "biased": "yes"}, gen(0))
+        build_task({**HD_CFG, "biased": "maybe"}, gen(0))
     with pytest.raises(ConfigError, match="hd_cells_num"):  # an SN-only key would be silently ignored otherwise
         build_task({**SN_CFG, "hd_cells_num": 12}, gen(0))
     with pytest.raises(ConfigError, match="anchor_point"):
