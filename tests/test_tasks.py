@@ -281,6 +281,35 @@ def test_build_task_errors():
         build_task({**SN_CFG, "anchor_point": [0, 0, 0]}, gen(0))
 
 
+@pytest.mark.parametrize(
+    "key, value, kind",
+    [
+        ("sequence_length", 2.5, "an integer, like its default 100"),
+        ("sigma", True, "a number, like its default 11.52"),
+        ("init_pos", ["uniform"], "a string, like its default 'uniform'"),
+        ("anchor_point", [0, "a"], "a list of numbers, like its default [0.0, 0.0]"),
+        ("use_place_cells", "maybe", "true or false, like its default True"),
+    ],
+)
+def test_build_task_types_a_plain_mapping_by_the_tasks_schema(key, value, kind):
+    # The schema Hydra composes with (reactivation/tasks/schema.py) types a saved run's or a test's plain dict too.
+    with pytest.raises(ConfigError) as err:
+        build_task({**SN_CFG, key: value}, gen(0))
+    assert str(err.value) == f"task.{key}={value!r} is not allowed; it must be {kind}."
+
+
+def test_a_tasks_schema_is_its_classs_defaults():
+    import dataclasses
+
+    from reactivation.tasks.schema import task_schema
+
+    for cls in TASKS.values():
+        fields = {f.name: f.type for f in dataclasses.fields(task_schema(cls))}
+        assert list(fields) == ["name", *cls.config_defaults(), "batch_size"]
+        assert fields["biased"] is bool and fields["sequence_length"] is int and fields["dt"] == int | float
+        assert task_schema(cls) is task_schema(cls)  # made once: the ConfigStore's and build_task's are the same
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_every_task_declares_its_interface_and_its_yaml_repeats_its_defaults(name):
     """The registry's classes carry what the rest of the package asks of a task; the YAML a user reads states the
@@ -293,7 +322,8 @@ def test_every_task_declares_its_interface_and_its_yaml_repeats_its_defaults(nam
     assert node["name"] == name
     yaml_defaults = {k: v for k, v in node.items() if k not in ("name", "batch_size")}
     defaults = cls.config_defaults()
-    assert set(yaml_defaults) == set(defaults)
+    # In the same order: the schema's fields follow config_defaults(), and set a saved config.yaml's order.
+    assert list(yaml_defaults) == list(defaults) and list(node)[0] == "name" and list(node)[-1] == "batch_size"
     for key, value in yaml_defaults.items():
         expected = defaults[key]
         if isinstance(expected, tuple):
