@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from reactivation import ConfigError
 from reactivation.codes import CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells, wrap_angle
 from reactivation.config import TRAIN_CONFIG_DIR
+from reactivation.config.schema import task_schema_name
 from reactivation.tasks import TASKS, Batch, HeadDirectionTask, SpatialNavigationTask, avoid_walls, build_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,7 +319,9 @@ def test_every_task_declares_its_interface_and_its_yaml_repeats_its_defaults(nam
 
     cls = TASKS[name]
     assert cls.name == name and cls.error_name and cls.error_unit
-    node = yaml.safe_load((TRAIN_CONFIG_DIR / "task" / f"{name}.yaml").read_text())["task"]
+    config = yaml.safe_load((TRAIN_CONFIG_DIR / "task" / f"{name}.yaml").read_text())
+    assert config["defaults"] == [f"/{task_schema_name(name)}@task", "_self_"]  # typed by the task's schema
+    node = config["task"]
     assert node["name"] == name
     yaml_defaults = {k: v for k, v in node.items() if k not in ("name", "batch_size")}
     defaults = cls.config_defaults()

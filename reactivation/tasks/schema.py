@@ -2,7 +2,7 @@
 declared once (its keyword default or ``CODE_DEFAULTS`` entry) and typed on both paths that read a task node:
 Hydra, which composes the training config with :func:`task_schema` as the first entry of the task YAML's defaults
 (:func:`reactivation.config.schema.register` stores it), and :func:`reactivation.tasks.config_values`, which
-merges a plain mapping (a saved run's config, a test's dict) onto it.
+sets a plain mapping's values (a saved run's config, a test's dict) on it.
 
 Every field is ``MISSING``: the values stay in the task's YAML and the class; the schema says only what kind each
 key is. A float key takes an integer or a float, a point (a tuple default, e.g. ``anchor_point``, in metres) a list
