@@ -18,7 +18,9 @@ from typing import Any
 from omegaconf import MISSING
 
 from reactivation import ConfigError
-from reactivation.values import is_int, is_number, kind_of
+from reactivation.tasks import TASKS
+from reactivation.tasks.schema import task_schema
+from reactivation.values import wrong_type
 
 #: The schema's name in Hydra's ConfigStore, the first entry of train.yaml's defaults list.
 TRAIN_SCHEMA = "train_schema"
@@ -114,9 +116,6 @@ def register() -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
-    from reactivation.tasks import TASKS
-    from reactivation.tasks.schema import task_schema
-
     store = ConfigStore.instance()
     store.store(name=TRAIN_SCHEMA, node=OmegaConf.structured(TrainSchema, flags={"struct": False}))
     for task, cls in TASKS.items():
@@ -166,11 +165,3 @@ NULLABLE = {
     "logger.tracking_uri": "a string, or null for $MLFLOW_TRACKING_URI or the results root's database",
     "logger.experiment": "a string, or null for the preset's name",
 }
-
-
-def wrong_type(key: str, shown: str, default: Any) -> ConfigError:
-    """The message for ``key`` given a value (``shown`` as typed) not of its default's kind; an integer default
-    asks for an integer, a list of numbers (a point) for one."""
-    points = isinstance(default, list) and all(map(is_number, default))  # task.anchor_point
-    kind = "an integer" if is_int(default) else "a list of numbers" if points else kind_of(default)
-    return ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")

@@ -22,6 +22,7 @@ from reactivation.tasks.linear_track import LinearTrackTask
 from reactivation.tasks.schema import task_schema
 from reactivation.tasks.spatial_navigation import SpatialNavigationTask
 from reactivation.tasks.walls import avoid_walls
+from reactivation.values import wrong_type
 
 __all__ = [
     "Batch",
@@ -56,8 +57,6 @@ def config_values(cfg: Mapping[str, Any], cls: type[CodedTask]) -> dict[str, Any
     """
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import ValidationError
-
-    from reactivation.config.schema import wrong_type
 
     defaults = cls.config_defaults()
     schema = task_schema(cls)
