@@ -115,7 +115,7 @@ def analysis_command(s: Settings, kind: str) -> str:
     """The command that writes :func:`result_path` of ``s`` (``python output_<kind>.py ...`` or
     ``reactivation <kind> ...``: :func:`reactivation.usage.command`)."""
     args = [f"seed={s.seed}"] + ([] if s.cfg.scale == "paper" else [f"scale={s.cfg.scale}"])
-    if absolute(s.cfg.path) != absolute(_default(kind, s.cfg.scale, s.task, s.model).cfg.path):  # the scale's root
+    if absolute(s.cfg.path) != absolute(compose_analysis(kind, s.cfg.scale).path):  # the scale's root, from here
         args.append(f"path={s.cfg.path}")
     args += [] if s.task == _default_task() else [f"task={s.task}"]
     args += [] if s.model == DEFAULT_MODEL else [f"model={s.model}"]
