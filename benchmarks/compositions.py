@@ -1,9 +1,9 @@
 """How many Hydra compositions one run of an analysis command makes, and where (issue #27, "settings as values").
 
-`python benchmarks/compositions.py [--analysis kl] [--root /tmp/compositions]`
+`python benchmarks/compositions.py [--analysis kl|...|figures] [--root /tmp/compositions]`
 
-Trains the SN vanilla family at a tiny size under ``--root`` (once), then runs ``reactivation <analysis> seed=0`` on
-it in this process, counting every configuration Hydra composes (``ConfigLoaderImpl.load_configuration``: the
+Trains the SN vanilla family at a tiny size under ``--root`` (once), then runs ``reactivation <analysis> seed=0`` (or
+``reactivation figures``, which reads every analysis's results) on it in this process, counting every configuration Hydra composes (``ConfigLoaderImpl.load_configuration``: the
 command's own, and each one the library composes through :func:`reactivation.config.compose_config`), with the
 library functions that asked for it. Prints a markdown table.
 """
@@ -29,7 +29,8 @@ TINY = ["trainer.n_epochs=2", "task.sequence_length=6", "task.batch_size=4", "rn
 
 
 def count(analysis: str, root: Path) -> collections.Counter:
-    """Compositions of one ``reactivation <analysis> seed=0`` on the tiny runs under ``root``: {where: count}."""
+    """Compositions of one ``reactivation <analysis> seed=0`` (or ``reactivation figures``) on the tiny runs under
+    ``root``: {where: count}."""
     if not (root / "trained").exists():
         for preset in FAMILIES[("spatial_navigation", "vanilla")].values():
             cfg = compose_train([f"config={preset}", "seed=0", "scale=tiny", *TINY])
@@ -46,13 +47,17 @@ def count(analysis: str, root: Path) -> collections.Counter:
         return load(self, config_name, *args, **kwargs)
 
     ConfigLoaderImpl.load_configuration = counting  # type: ignore[method-assign]
-    from reactivation.commands.analyse import main
+    from reactivation.commands import analyse, figures
 
     listed = "[" + ",".join(f'"{o}"' for o in TINY) + "]"
-    sys.argv = [f"reactivation {analysis}", "seed=0", f"path={root}", "scale=tiny", f"train_overrides={listed}",
+    sys.argv = [f"reactivation {analysis}", f"path={root}", "scale=tiny", f"train_overrides={listed}",
                 "progress=false"]  # fmt: skip
     try:
-        main(analysis)
+        if analysis == "figures":
+            figures.main()  # reads what the tiny runs have; draws to <root>/spatial_navigation/figures/
+        else:
+            sys.argv.insert(1, "seed=0")
+            analyse.main(analysis)
     finally:
         ConfigLoaderImpl.load_configuration = load  # type: ignore[method-assign]
     return calls

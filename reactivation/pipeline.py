@@ -26,12 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError, ReactivationError, usage
 from reactivation.analysis import claims, report
-from reactivation.analysis.settings import (
-    CHECKS,
-    FAMILIES,
-    check,
-    check_analyses,
-)
+from reactivation.analysis.settings import FAMILIES, check_analyses
 from reactivation.config import (
     ANALYSIS_CONFIG_DIR,
     compose_config,
@@ -39,6 +34,7 @@ from reactivation.config import (
     resolved,
     results_root,
 )
+from reactivation.config.analysis_keys import KEYS, check, require
 from reactivation.figures.style import check_formats
 from reactivation.loading import build, select_device
 from reactivation.reproduction.analyse import Results, analyse, load_results
@@ -70,7 +66,7 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
     for key, test, allowed in (
         (
             "seeds",
-            lambda v: isinstance(v, list) and bool(v) and all(map(CHECKS["seed"][0], v)) and unique(v),
+            lambda v: isinstance(v, list) and bool(v) and all(map(KEYS["seed"].test, v)) and unique(v),
             "a non-empty list of distinct non-negative integers, e.g. seeds=[0,1,2]",
         ),
         (
@@ -90,23 +86,22 @@ def _check(cfg: DictConfig) -> tuple[DictConfig, list[int], list[str]]:
             "a list of training arguments, e.g. 'train_args=[\"hydra.launcher.n_jobs=4\"]'",
         ),
         ("force", lambda v: isinstance(v, bool), "true or false"),
-        ("train_overrides", *CHECKS["train_overrides"]),
         (
             "variants",
             lambda v: (
                 v is None
                 or isinstance(v, dict)
                 and bool(v)
-                and all(_VARIANT_NAME.fullmatch(str(k)) and CHECKS["train_overrides"][0](o) for k, o in v.items())
+                and all(_VARIANT_NAME.fullmatch(str(k)) and KEYS["train_overrides"].test(o) for k, o in v.items())
             ),
             "named lists of train.py overrides, names of letters, digits, '_', '.' and '-', e.g. "
             '\'variants={gaussian:["rnn.noise_dist=gaussian"],'
             'uniform:["rnn.noise_dist=uniform"]}\' (null: none)',
         ),
-        ("path", *CHECKS["path"]),
-        ("progress", *CHECKS["progress"]),
     ):
-        check(key, values[key], test, allowed, typed[key])
+        require(key, values[key], test, allowed, typed[key])
+    for key in ("train_overrides", "path", "progress"):
+        check(key, values[key], typed[key])
     check_formats(values["formats"])
     check_analyses(values["analyses"])
     for name, overrides in variants(values).items():

@@ -12,7 +12,8 @@ absolute    sqrt(2 * noise)               a fixed level, also for networks train
 a number c  c * sigma_rec                 the noise temperature sweep (c = sqrt(2) is ``scaled``, 1 ``same``)
 ==========  ============================  ==============================================================
 
-A number is written as a string (``"1.5"``), so every mode is a ``str`` key; :func:`noise_factor` reads it.
+A number is written as a string (``"1.5"``), so every mode is a ``str`` key; :func:`reactivation.modes.noise_factor`
+reads it.
 
 Rollouts run without autograd and in chunks, so 10,000 steps x 200 trajectories keep only the decoded
 latents (and, if asked, the hidden states) rather than a graph or every intermediate. :func:`ensemble_rollout`
@@ -30,37 +31,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from reactivation.modes import noise_factor
+
 if TYPE_CHECKING:  # annotations only: quiescence imports no model or task at run time
     from reactivation.models import NoisyRecurrentBase
     from reactivation.models.ensemble import Ensemble
     from reactivation.tasks.base import CodedTask
-
-NOISE_MODES = ("scaled", "same", "absolute")
-#: The factor c of σ_q = c · σ_rec of each named mode that has one (``absolute`` sets σ_q itself).
-_FACTORS = {"scaled": math.sqrt(2.0), "same": 1.0}
-
-
-def noise_factor(mode: str) -> float | None:
-    """The factor c of the quiescent noise σ_q = c · σ_rec of a mode: √2 (scaled), 1 (same), the number itself
-    (``"0.5"``), or ``None`` for ``absolute`` (a level that does not scale with the trained noise).
-
-    Raises:
-        ValueError: an unknown mode, or a number that is negative or not finite.
-    """
-    if mode in _FACTORS:
-        return _FACTORS[mode]
-    if mode == "absolute":
-        return None
-    try:
-        factor = float(mode)
-    except (TypeError, ValueError):
-        factor = math.nan
-    if not (math.isfinite(factor) and factor >= 0):
-        raise ValueError(
-            f"unknown quiescence noise mode {mode!r}; choose one of {', '.join(NOISE_MODES)} "
-            "or a factor c >= 0 of the trained sigma_rec, e.g. mode=1.5"
-        )
-    return factor
 
 
 def quiescent_sigma(trained_sigma_rec: float, mode: str, noise: float = 1e-4) -> float:

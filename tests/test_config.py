@@ -144,7 +144,7 @@ def test_run_directories_are_deterministic_and_distinct(tmp_path):
             ["config=spatial_navigation/noisy_unbiased", "seed=0", "trainer.n_epochs=2.5"],
             "trainer.n_epochs=2.5 .* integer",
         ),
-        (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=1"], "must be true or false"),
+        (["config=spatial_navigation/noisy_unbiased", "seed=0", "task.use_place_cells=maybe"], "must be true or false"),
         (
             ["-m", "config=spatial_navigation/noisy_unbiased", "seed=0,1", "trainer.lr=0.1,-1"],
             "trainer.lr=-1 must be > 0",
@@ -255,6 +255,9 @@ def test_the_schema_types_values_when_hydra_composes():
     [
         ("rnn:\n  n_rec_typo: 16\n", r"Key 'n_rec_typo' not in 'RNNSchema'.*rnn\.n_rec_typo"),
         ("trainer:\n  lr: fast\n", r"'fast' .* could not be converted to Float.*trainer\.lr"),
+        # The task's own schema (reactivation/tasks/schema.py): refused at composition, not when the task is built.
+        ("task:\n  place_cell_num: 16\n", r"Key 'place_cell_num' not in 'SpatialNavigationTaskSchema'.*task\."),
+        ("task:\n  sigma: fast\n", r"'fast' .* incompatible with type hint 'Union\[int, float\]'.*task\.sigma"),
     ],
 )
 def test_a_user_preset_with_an_unknown_key_or_a_wrong_type_is_refused(tmp_path, monkeypatch, keys, message):
@@ -266,6 +269,66 @@ def test_a_user_preset_with_an_unknown_key_or_a_wrong_type_is_refused(tmp_path, 
     with pytest.raises(ConfigError, match=message):
         preflight(["config=mylab/typo", "seed=0", f"path={tmp_path / 'results'}"])
     assert not (tmp_path / "results").exists()
+
+
+def test_the_task_and_logger_schemas_type_their_keys_when_hydra_composes():
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import ConfigAttributeError, ValidationError
+
+    base = ["config=spatial_navigation/noisy_unbiased", "seed=0"]
+    for bad, error in (
+        ("task.sigma=abc", ValidationError),
+        ("task.sequence_length=2.5", ValidationError),
+        ("task.place_cell_num=16", ConfigAttributeError),  # an unknown key
+        ("logger.dir=[1]", ValidationError),
+        ("logger.nope=1", ConfigAttributeError),
+    ):
+        with pytest.raises(ConfigCompositionException) as err:
+            compose_train([*base, "logger=tensorboard", bad])
+        assert isinstance(err.value.__cause__, error), bad
+        assert err.value.__cause__.full_key == bad.split("=")[0], bad
+    # A whole number stays as typed for a task's number key (the YAML's place_cells_surround_scale: 2 is saved as
+    # before); a true-or-false key takes OmegaConf's conversions, as rnn.bias does (docs/decisions.md).
+    cfg = compose_train([*base, "task.sigma=3", "task.biased=1", "task.anchor_point=[0,1]"])
+    assert cfg.task.sigma == 3 and type(cfg.task.sigma) is int and cfg.task.biased is True
+    assert type(cfg.task.place_cells_surround_scale) is int and list(cfg.task.anchor_point) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("task.sigma=abc", "task.sigma='abc' is not allowed; it must be a number, like its default 11.52."),
+        ("task.biased=maybe", "task.biased='maybe' is not allowed; it must be true or false, like its default False."),
+        (
+            "task.anchor_point=[0,a]",
+            "task.anchor_point=[0, 'a'] is not allowed; it must be a list of numbers, like its default [0.0, 0.0].",
+        ),
+        (
+            "logger.experiment=[1]",
+            "logger.experiment=[1] is not allowed; it must be a string, or null for the preset's name.",
+        ),
+        ("logger.nope=1", "unknown key 'logger.nope'"),  # refused before composing, as any unknown key
+    ],
+)
+def test_a_task_or_logger_value_the_schema_refuses_gets_the_librarys_message(tmp_path, bad, message):
+    argv = ["config=spatial_navigation/noisy_unbiased", "seed=0", "logger=mlflow", f"path={tmp_path}", bad]
+    with pytest.raises(ConfigError) as err:
+        preflight(argv)
+    assert str(err.value).startswith(message)
+
+
+def test_each_logger_yaml_starts_from_its_schema_with_the_same_keys():
+    import yaml
+
+    from reactivation.config import TRAIN_CONFIG_DIR
+    from reactivation.config.schema import LOGGER_KEYS, logger_schema_name
+    from reactivation.loggers import LOGGERS
+
+    assert set(LOGGER_KEYS) == set(LOGGERS)
+    for name, keys in LOGGER_KEYS.items():
+        node = yaml.safe_load((TRAIN_CONFIG_DIR / "logger" / f"{name}.yaml").read_text())
+        assert node.pop("defaults") == [f"/{logger_schema_name(name)}", "_self_"]
+        assert list(node) == ["name", *keys] and node["name"] == name
 
 
 def test_default_model_is_the_configs_default():

@@ -20,6 +20,7 @@ from reactivation.analysis import diffusion, distance, drift, kl, manifold, sett
 from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, compose_train
 from reactivation.figures import from_results, summary
 from reactivation.training import train
+from reactivation.values import show
 from tests.conftest import TINY
 from tests.figure_check import readable
 
@@ -49,7 +50,7 @@ ANALYSES = {
 #: Kinds whose sizes the figure command line can set: those of figures.yaml's analyses block (the command refuses a
 #: key it does not define, ``++`` or not).
 LISTED = set(compose_config(ANALYSIS_CONFIG_DIR, "figures", []).analyses)
-ANALYSES_ARGS = [f"analyses.{kind}.{k}={settings.show(v)}" for kind, keys in ANALYSES.items() for k, v in keys.items()]
+ANALYSES_ARGS = [f"analyses.{kind}.{k}={show(v)}" for kind, keys in ANALYSES.items() for k, v in keys.items()]
 #: The figures of each theory analysis, drawn when its results exist (every task's latent space is binned).
 THEORY_OF = {
     "drift": ("theory_drift_agreement", "theory_drift_field_noisy_unbiased", "theory_drift_field_noisy_biased"),
@@ -79,7 +80,7 @@ def results(tmp_path_factory) -> Path:
                     f"task={task}",
                     "progress=false",
                     f"train_overrides={_quoted(task)}",
-                    *(f"{k}={settings.show(v)}" for k, v in ANALYSES[name].items()),
+                    *(f"{k}={show(v)}" for k, v in ANALYSES[name].items()),
                 ],
             )
             analysis.run(settings.settings(cfg))
@@ -250,7 +251,7 @@ def test_corrupt_results_and_test_logs_are_listed_with_the_fix_not_a_traceback(r
 def test_no_runs_is_a_clear_error(tmp_path):
     with pytest.raises(ReactivationError, match=r"no finished spatial_navigation runs(.|\n)*python train\.py"):
         from_results(tmp_path, "spatial_navigation")
-    with pytest.raises(ReactivationError, match="unknown figure key 'batchsize'"):
+    with pytest.raises(ReactivationError, match="'batchsize' is not a key of reactivation/configs/analysis/figures"):
         from_results(tmp_path, "spatial_navigation", batchsize=3)
 
 
@@ -275,11 +276,11 @@ def test_notebook_runs_top_to_bottom(results, name, task):
 
 def test_figures_of_other_settings_than_the_defaults_go_to_a_folder_named_by_them(tmp_path):
     # They replaced the default figures before (the same file names in the same folder).
-    from reactivation.figures.collect import results_tag
+    from reactivation.figures.collect import kind_settings, results_tag
 
     def tag(*overrides: str, named_elsewhere: bool = False) -> str:
         cfg = compose_config(ANALYSIS_CONFIG_DIR, "figures", ["seed=0", f"path={tmp_path}", *overrides])
-        return results_tag(settings.settings(cfg), named_elsewhere=named_elsewhere)
+        return results_tag(kind_settings(settings.settings(cfg)), named_elsewhere=named_elsewhere)
 
     assert tag() == ""  # the scale's defaults: the figures folder itself
     assert tag("analyses.kl.n_samples=1000") == "n_samples=1000"

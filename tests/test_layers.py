@@ -30,6 +30,7 @@ LAYERS = [
         "reactivation.analyses",
         "reactivation.precision",
         "reactivation.values",
+        "reactivation.modes",
         "reactivation.seeding",
         "reactivation.codes",
         "reactivation.geometry",

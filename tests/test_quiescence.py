@@ -10,7 +10,8 @@ import torch
 from reactivation import ReactivationError, runs
 from reactivation.loading import load_run
 from reactivation.models import Ensemble, NoisyGRU, NoisyRNN
-from reactivation.quiescence import ensemble_rollout, noise_factor, quiescent_sigma, rollout
+from reactivation.modes import noise_factor
+from reactivation.quiescence import ensemble_rollout, quiescent_sigma, rollout
 from reactivation.tasks import build_task
 from reactivation.training import train
 

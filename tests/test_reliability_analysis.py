@@ -394,7 +394,10 @@ def test_figures_check_their_settings_before_reading_anything(tmp_path):
         from_results(tmp_path / "nothing here", "spatial_navigation", formats=["bmpx"])
     with pytest.raises(ReactivationError, match=re.escape("formats=[] is not allowed")):
         from_results(tmp_path / "nothing here", "spatial_navigation", formats=[])
-    with pytest.raises(ReactivationError, match=re.escape("analyses={kl:3} is not allowed: analyses holds settings")):
+    with pytest.raises(
+        ReactivationError,
+        match=re.escape("analyses={kl:3} is not allowed: analyses must be the settings of the analyses kl, "),
+    ):
         from_results(tmp_path / "nothing here", "spatial_navigation", analyses={"kl": 3})
 
 

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from reactivation import ConfigError
 from reactivation.codes import CartesianCode, CosSinCode, HeadDirectionCells, PlaceCells, wrap_angle
 from reactivation.config import TRAIN_CONFIG_DIR
+from reactivation.config.schema import task_schema_name
 from reactivation.tasks import TASKS, Batch, HeadDirectionTask, SpatialNavigationTask, avoid_walls, build_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,11 +275,40 @@ def test_build_task_errors():
     with pytest.raises(ConfigError, match="place_cell_num"):
         build_task({**SN_CFG, "place_cell_num": 256}, gen(0))
     with pytest.raises(ConfigError, match="biased"):
-        build_task({**HD_CFG, "biased": "yes"}, gen(0))
+        build_task({**HD_CFG, "biased": "maybe"}, gen(0))
     with pytest.raises(ConfigError, match="hd_cells_num"):  # an SN-only key would be silently ignored otherwise
         build_task({**SN_CFG, "hd_cells_num": 12}, gen(0))
     with pytest.raises(ConfigError, match="anchor_point"):
         build_task({**SN_CFG, "anchor_point": [0, 0, 0]}, gen(0))
+
+
+@pytest.mark.parametrize(
+    "key, value, kind",
+    [
+        ("sequence_length", 2.5, "an integer, like its default 100"),
+        ("sigma", True, "a number, like its default 11.52"),
+        ("init_pos", ["uniform"], "a string, like its default 'uniform'"),
+        ("anchor_point", [0, "a"], "a list of numbers, like its default [0.0, 0.0]"),
+        ("use_place_cells", "maybe", "true or false, like its default True"),
+    ],
+)
+def test_build_task_types_a_plain_mapping_by_the_tasks_schema(key, value, kind):
+    # The schema Hydra composes with (reactivation/tasks/schema.py) types a saved run's or a test's plain dict too.
+    with pytest.raises(ConfigError) as err:
+        build_task({**SN_CFG, key: value}, gen(0))
+    assert str(err.value) == f"task.{key}={value!r} is not allowed; it must be {kind}."
+
+
+def test_a_tasks_schema_is_its_classs_defaults():
+    import dataclasses
+
+    from reactivation.tasks.schema import task_schema
+
+    for cls in TASKS.values():
+        fields = {f.name: f.type for f in dataclasses.fields(task_schema(cls))}
+        assert list(fields) == ["name", *cls.config_defaults(), "batch_size"]
+        assert fields["biased"] is bool and fields["sequence_length"] is int and fields["dt"] == int | float
+        assert task_schema(cls) is task_schema(cls)  # made once: the ConfigStore's and build_task's are the same
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -289,11 +319,14 @@ def test_every_task_declares_its_interface_and_its_yaml_repeats_its_defaults(nam
 
     cls = TASKS[name]
     assert cls.name == name and cls.error_name and cls.error_unit
-    node = yaml.safe_load((TRAIN_CONFIG_DIR / "task" / f"{name}.yaml").read_text())["task"]
+    config = yaml.safe_load((TRAIN_CONFIG_DIR / "task" / f"{name}.yaml").read_text())
+    assert config["defaults"] == [f"/{task_schema_name(name)}@task", "_self_"]  # typed by the task's schema
+    node = config["task"]
     assert node["name"] == name
     yaml_defaults = {k: v for k, v in node.items() if k not in ("name", "batch_size")}
     defaults = cls.config_defaults()
-    assert set(yaml_defaults) == set(defaults)
+    # In the same order: the schema's fields follow config_defaults(), and set a saved config.yaml's order.
+    assert list(yaml_defaults) == list(defaults) and list(node)[0] == "name" and list(node)[-1] == "batch_size"
     for key, value in yaml_defaults.items():
         expected = defaults[key]
         if isinstance(expected, tuple):

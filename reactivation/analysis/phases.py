@@ -16,7 +16,8 @@ from torch import Tensor
 from reactivation.analysis.settings import Settings
 from reactivation.loading import Setup
 from reactivation.models import NoisyRecurrentBase
-from reactivation.quiescence import Rollout, noise_factor, quiescent_sigma
+from reactivation.modes import noise_factor
+from reactivation.quiescence import Rollout, quiescent_sigma
 from reactivation.seeding import generator
 from reactivation.tasks import Batch
 

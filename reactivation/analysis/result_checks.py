@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reactivation.analysis.settings import show
-from reactivation.values import is_number
+from reactivation.values import is_number, show
 
 
 def number(v: Any) -> bool:

@@ -17,8 +17,9 @@ from typing import Any, cast
 from omegaconf import OmegaConf
 
 from reactivation import DEFAULT_MODEL, usage
-from reactivation.analysis.settings import PRESET_NOISE, Settings, compose_analysis, settings, show
-from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, compose_config, model_suffix
+from reactivation.analysis.settings import PRESET_NOISE, Settings, compose_analysis, settings
+from reactivation.config import ANALYSIS_CONFIG_DIR, absolute, model_suffix
+from reactivation.values import show
 
 #: Keys that do not change a result: where it goes, where it ran (devices give other random streams, but the
 #: same protocol), how it reports progress, whether the conditions ran batched (the same rollouts up to float
@@ -114,7 +115,7 @@ def analysis_command(s: Settings, kind: str) -> str:
     """The command that writes :func:`result_path` of ``s`` (``python output_<kind>.py ...`` or
     ``reactivation <kind> ...``: :func:`reactivation.usage.command`)."""
     args = [f"seed={s.seed}"] + ([] if s.cfg.scale == "paper" else [f"scale={s.cfg.scale}"])
-    if absolute(s.cfg.path) != absolute(_scale_root(s.cfg.scale)):
+    if absolute(s.cfg.path) != absolute(compose_analysis(kind, s.cfg.scale).path):  # the scale's root, from here
         args.append(f"path={s.cfg.path}")
     args += [] if s.task == _default_task() else [f"task={s.task}"]
     args += [] if s.model == DEFAULT_MODEL else [f"model={s.model}"]
@@ -131,9 +132,4 @@ def analysis_command(s: Settings, kind: str) -> str:
 def _default_task() -> str:
     """The analysis configs' default ``task`` (reactivation/configs/analysis/common.yaml), which a command need not
     name."""
-    return compose_config(ANALYSIS_CONFIG_DIR, "common", []).task
-
-
-@functools.cache
-def _scale_root(scale: str) -> str:
-    return compose_config(ANALYSIS_CONFIG_DIR, "common", [f"scale={scale}"]).path
+    return str(OmegaConf.load(ANALYSIS_CONFIG_DIR / "common.yaml").task)

@@ -24,8 +24,8 @@ from reactivation.analysis.result_names import (
     result_settings,
     settings_tag,
 )
-from reactivation.analysis.settings import Settings, show
-from reactivation.values import is_number
+from reactivation.analysis.settings import Settings
+from reactivation.values import is_number, show
 
 __all__ = [
     "MissingResult",

@@ -8,26 +8,23 @@ with a message naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import functools
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import DEFAULT_MODEL, ConfigError, analyses, precision, usage
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, preset_noise, resolved, results_root
+from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, families, resolved, results_root
+from reactivation.config.analysis_keys import ANALYSES_BLOCK, KEYS, PRESET_NOISE, check, not_allowed
+from reactivation.config.analysis_schema import file_keys
 from reactivation.loading import select_device
 from reactivation.models import MODELS
-from reactivation.quiescence import NOISE_MODES, noise_factor
-from reactivation.values import as_typed, is_int, is_number, is_positive_int
+from reactivation.values import is_number, show
 
 #: Conditions of each (task, model family): condition -> training preset (found in reactivation/configs/train/config/).
 FAMILIES: dict[tuple[str, str], dict[str, str]] = families()
-#: Variance of the noisy presets per task (the default of the analyses' ``noise``;
-#: reactivation/configs/train/noise/<task>/).
-PRESET_NOISE: dict[str, float] = {task: preset_noise(task) for task, _ in FAMILIES}
 
 
 def default_noise(task: str, noise: float | None) -> float:
@@ -62,154 +59,12 @@ class Settings:
     cfg: DictConfig
 
 
-def _non_negative(value: Any) -> bool:
-    return is_int(value) and value >= 0
-
-
-def _power(value: float) -> str:
-    """A variance as a power of ten where it is one (1e-4), else as ``show`` writes it."""
-    exponent = math.log10(value) if value > 0 else math.nan
-    return f"1e{round(exponent)}" if math.isfinite(exponent) and 10.0 ** round(exponent) == value else show(value)
-
-
-def _is_mode(value: Any) -> bool:
-    """A named quiescence mode, or a factor c >= 0 (a number, or the string a checked factor is kept as)."""
-    if not (is_number(value) or isinstance(value, str)):
-        return False
-    try:
-        noise_factor(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _is_positive(value: Any) -> bool:
-    return is_number(value) and math.isfinite(value) and value > 0
-
-
-def _is_factor(value: Any) -> bool:
-    return is_number(value) and math.isfinite(value) and value >= 0
-
-
-def _is_ring(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(is_number(r) and math.isfinite(r) for r in value)
-        and 0 <= value[0] <= value[1]
-    )
-
-
-#: What each key of the analysis and figure configs accepts: key -> (test, what is allowed, for the message).
-CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (_non_negative, "a non-negative integer (seed=0 is a seed)"),
-    "seeds": (
-        lambda v: v is None or (isinstance(v, list) and bool(v) and all(map(_non_negative, v))),
-        "null (every seed found) or a non-empty list of non-negative integers, e.g. seeds=[0,1,2]",
-    ),
-    "no_noise_seed": (
-        lambda v: v is None or _non_negative(v),
-        "null (the analysis seed) or the seed of the noise-free conditions' runs, an integer >= 0, e.g. "
-        "no_noise_seed=0",
-    ),
-    "epoch": (
-        lambda v: v is None or _non_negative(v),
-        "null (the last checkpoint) or the step of a saved checkpoint, an integer >= 0",
-    ),
-    "noise": (
-        lambda v: v is None or (is_number(v) and math.isfinite(v) and v >= 0),
-        "null (the preset's: "
-        + ", ".join(f"{_power(v)} {t}" for t, v in PRESET_NOISE.items())
-        + ") or a finite variance >= 0",
-    ),
-    "mode": (
-        lambda v: v is None or _is_mode(v),
-        f"null (scaled for vanilla RNNs, same for GRUs), one of {', '.join(NOISE_MODES)}, or a factor c >= 0 "
-        "of the trained noise (σ_q = c·σ_rec; scaled is √2, same is 1), e.g. mode=0.5",
-    ),
-    "batch_size": (is_positive_int, "a positive integer (trajectories)"),
-    "t_quiescent": (is_positive_int, "a positive integer (quiescent steps)"),
-    "n_samples": (is_positive_int, "a positive integer (Monte Carlo samples)"),
-    "n_components": (is_positive_int, "a positive integer (principal components)"),
-    "t_shift": (_non_negative, "an integer >= 0 (quiescent steps dropped at the start)"),
-    "ring": (_is_ring, "[inner, outer]: two finite radii in m with 0 <= inner <= outer, e.g. ring=[0.2,0.45]"),
-    "ratio_clip": (
-        lambda v: v is None or (_is_ring(v) and 0 < v[0] < v[1]),  # _is_ring: two finite numbers, in order
-        "null (unclipped) or [low, high]: the bounds of each density ratio in the KL estimate, two finite numbers "
-        "with 0 < low < high, e.g. ratio_clip=[1e-7,1e7] (the published code's)",
-    ),
-    "train_overrides": (
-        lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
-        "a list of train.py overrides, e.g. 'train_overrides=[\"trainer.n_epochs=1000\"]'",
-    ),
-    "path": (lambda v: isinstance(v, str) and bool(v.strip()), "a folder (a non-empty string)"),
-    "progress": (lambda v: isinstance(v, bool), "true or false"),
-    "batch_models": (lambda v: v == "auto" or isinstance(v, bool), "auto (batched on CUDA), true or false"),
-    "n_states": (is_positive_int, "a positive integer (states in the KDE)"),
-    "n_queries": (is_positive_int, "a positive integer (states where drift and score are compared)"),
-    "n_pca": (is_positive_int, "a positive integer (states the drift's principal components are fitted on)"),
-    "bandwidth": (
-        lambda v: v is None or (is_number(v) and math.isfinite(v) and v > 0),
-        "null (Scott's rule) or a factor > 0 of Scott's kernel width, e.g. bandwidth=2",
-    ),
-    "queries": (
-        lambda v: v in ("awake", "settled"),
-        "awake (the noisy active states) or settled (the states of the second half of settle_steps quiescent steps)",
-    ),
-    "settle_steps": (lambda v: is_positive_int(v) and v >= 2, "an integer >= 2 (quiescent steps)"),
-    "fit_lag": (is_positive_int, "a positive integer (steps: the longest lag of the MSD exponent's fit)"),
-    "max_lag": (is_positive_int, "a positive integer (steps: the longest lag of the step autocorrelation)"),
-    "factors": (
-        lambda v: isinstance(v, list) and bool(v) and len(set(v)) == len(v) and all(_is_factor(c) for c in v),
-        "a non-empty list of distinct noise factors c >= 0 (σ_q = c·σ_rec), e.g. factors=[0,1,1.4142135623730951,2]",
-    ),
-    "n_events": (is_positive_int, "a positive integer (trajectories classified per phase)"),
-    "peak_rate": (_is_positive, "a finite rate > 0 in Hz, e.g. peak_rate=20"),
-    "bin_steps": (is_positive_int, "a positive integer (network steps per time bin)"),
-    "place_bins": (lambda v: is_int(v) and v >= 2, "an integer >= 2 (bins along the space's longest coordinate)"),
-    "movement_var": (
-        lambda v: v is None or _is_positive(v),
-        "null (the active phase's) or a finite variance > 0 per coordinate and time bin, in m² or rad²",
-    ),
-    "dwell": (_is_positive, "a finite time > 0 in seconds (expected time in one dynamic), e.g. dwell=0.5"),
-    "threshold": (
-        lambda v: is_number(v) and 0.5 <= v < 1,
-        "a probability in [0.5, 1) (a time bin is one dynamic above it), e.g. threshold=0.8",
-    ),
-}
-
-
-def show(value: Any) -> str:
-    """A value as it is typed on the command line: ``null``, ``true``, ``0.0001``, ``[0.2,0.45]``, ``abc``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        short = f"{value:g}"  # the shortest form, unless it loses digits (then the exact one)
-        return short if float(short) == value or not math.isfinite(value) else repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(show(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{show(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def check(key: str, value: Any, test: Callable[[Any], bool], allowed: str, typed: Any = None) -> None:
-    """Raise ConfigError ``<key>=<value> is not allowed: <key> must be <allowed>.`` unless ``test(value)``.
-
-    ``typed``: the value as given, when it was an interpolation (``${oc.env:HOME}``), shown beside what it gave.
-    """
-    if not test(value):
-        raise ConfigError(f"{key}={as_typed(show(value), typed)} is not allowed: {key} must be {allowed}.")
-
-
 def settings(cfg: DictConfig) -> Settings:
     """Check an analysis (or figure) config, every key at once, and resolve its defaults.
 
-    Every value is checked against :data:`CHECKS` (and ``device`` against the machine) before any run is read, so
-    a bad value stops the command before it does any work. (A figure config's ``formats`` is checked by the
-    figures, which know matplotlib's formats.)
+    Every value is checked against its key's test in :data:`reactivation.config.analysis_keys.KEYS` (and
+    ``device`` against the machine) before any run is read, so a bad value stops the command before it does any
+    work. (A figure config's ``formats`` is checked by the figures, which know matplotlib's formats.)
 
     Raises:
         ConfigError: a missing seed, an unknown task or model family, or a bad value; the message names the key,
@@ -217,10 +72,11 @@ def settings(cfg: DictConfig) -> Settings:
     """
     if OmegaConf.is_missing(cfg, "seed"):
         raise ConfigError(f"seed is required: add seed=<integer>, e.g. `{usage.command('kl')} seed=0`.")
-    values, typed = resolved(cfg), cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
-    for key, (test, allowed) in CHECKS.items():
-        if key in values:
-            check(key, values[key], test, allowed, typed[key])
+    typed = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
+    # Resolved without the schema, so that what an interpolation gives is refused by its key's own message.
+    values = resolved(OmegaConf.create(typed))
+    for key in KEYS.keys() & values.keys():
+        check(key, values[key], typed[key])
     family = (values["task"], values["model"])
     if not all(isinstance(v, str) for v in family) or family not in FAMILIES:
         known = ", ".join(f"task={t} model={m}" for t, m in FAMILIES)
@@ -286,26 +142,18 @@ def check_analyses(block: Any) -> None:
     Raises:
         ConfigError: a kind that is not an analysis, a key that is not one of its settings, or a bad value.
     """
-    example = "e.g. analyses.kl.n_samples=1000"
     if (
         not isinstance(block, dict)
         or set(block) - set(analyses.NAMES)
         or not all(v is None or isinstance(v, dict) for v in block.values())
     ):
-        raise ConfigError(
-            f"analyses={show(block)} is not allowed: analyses holds settings of {', '.join(analyses.NAMES)}, {example}."
-        )
+        raise not_allowed("analyses", block)
     for kind, keys in block.items():
         for key, value in (keys or {}).items():
-            if key not in CHECKS or key not in _config_keys(kind):
-                raise ConfigError(f"analyses.{kind}.{key} is not a setting of output_{kind}.py; {example}.")
+            if key not in file_keys(kind):
+                raise ConfigError(f"analyses.{kind}.{key} is not a setting of output_{kind}.py: {ANALYSES_BLOCK}.")
             if value is not None:
-                check(f"analyses.{kind}.{key}", value, *CHECKS[key])
-
-
-@functools.cache
-def _config_keys(name: str) -> tuple[str, ...]:
-    return tuple(compose_config(ANALYSIS_CONFIG_DIR, name, []))
+                check(key, value, entry=f"analyses.{kind}.{key}")
 
 
 def compose_analysis(
@@ -321,14 +169,37 @@ def compose_analysis(
     The values are assigned, not parsed as command-line overrides, so any path or list goes in as it is.
 
     Raises:
-        ConfigError: a key that config does not have.
+        ConfigError: a key that config does not have, or a value its schema refuses.
     """
-    cfg = compose_config(ANALYSIS_CONFIG_DIR, name, [f"scale={scale}"])
+    cfg = copy.deepcopy(_scale_config(name, scale))
     for key, value in {"task": task, "model": model, "seed": seed, **keys}.items():
         if key not in cfg.keys():  # (`in cfg` is False for a key whose value is ??? such as seed)
-            raise ConfigError(f"{key!r} is not a key of reactivation/configs/analysis/{name}.yaml.")
-        cfg[key] = value
+            raise ConfigError(
+                f"{key!r} is not a key of reactivation/configs/analysis/{name}.yaml; its keys: {', '.join(cfg)}."
+            )
+        _assign(cfg, key, value)
     return cfg
+
+
+@functools.lru_cache(maxsize=64)
+def _scale_config(name: str, scale: str) -> DictConfig:
+    """reactivation/configs/analysis/<name>.yaml composed at ``scale``, once per process (callers take a copy)."""
+    return compose_config(ANALYSIS_CONFIG_DIR, name, [f"scale={scale}"])
+
+
+def _assign(cfg: DictConfig, key: str, value: Any) -> None:
+    """``cfg[key] = value`` (a tuple as a list); a value the schema refuses is said as its key's check says it."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if isinstance(value, dict):  # onto its schema (the analyses block): the kinds not given stay null
+            cfg[key] = OmegaConf.merge(cfg[key], value)
+        else:
+            cfg[key] = list(value) if isinstance(value, tuple) else value
+    except OmegaConfBaseException:
+        if key == "analyses":
+            check_analyses(value)  # names the kind or the setting of the block that is wrong
+        raise not_allowed(key, value) from None
 
 
 def for_kind(s: Settings, kind: str) -> Settings:
@@ -340,7 +211,7 @@ def for_kind(s: Settings, kind: str) -> Settings:
     ``mode``: a figure command's ``mode=same`` reads the one temperature result there is.
     """
     own = ("seed", "task", "model", "scale", "sizes") + (("mode",) if not analyses.get(kind).takes_mode else ())
-    shared = [k for k in _config_keys("common") if k not in own]
+    shared = [k for k in file_keys("common") if k not in own]
     keys = {k: s.cfg[k] for k in shared}
     if "analyses" in s.cfg and s.cfg.analyses.get(kind):
         keys.update({k: v for k, v in s.cfg.analyses[kind].items() if v is not None})

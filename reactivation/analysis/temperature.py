@@ -25,14 +25,14 @@ from tqdm.auto import tqdm
 
 from reactivation import ConfigError
 from reactivation.analysis import lookup, protocol, results
-from reactivation.analysis.settings import Settings, show
+from reactivation.analysis.settings import Settings
 from reactivation.geometry import Geometry, points
 from reactivation.seeding import stream_seed
-from reactivation.values import is_number
+from reactivation.values import is_number, show
 
 
 def factor_mode(c: float) -> str:
-    """The quiescence mode of factor ``c`` (:func:`reactivation.quiescence.noise_factor` reads it back)."""
+    """The quiescence mode of factor ``c`` (:func:`reactivation.modes.noise_factor` reads it back)."""
     return show(float(c))
 
 

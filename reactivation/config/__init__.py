@@ -2,11 +2,12 @@
 before any work starts.
 
 The package, by job: ``presets`` (the config directories, the user's presets, presets by name and by family),
-``keys`` (which keys name a run, which were added later, configs as dotted keys), ``schema`` (the training config's
-types, which Hydra checks when it composes), ``compose`` (Hydra composition, resolvers, resolved values),
-``arguments`` (parsing a command line's ``key=value`` arguments and checking their keys), ``preflight`` (the checks
-of a training or analysis command line) and ``checks`` (the composed values and the results folder). Everything is
-used as ``reactivation.config.<name>``: the package re-exports it.
+``keys`` (which keys name a run, which were added later, configs as dotted keys), ``schema`` (the types of the
+training config, its loggers and its tasks, which Hydra checks when it composes), ``analysis_keys`` and
+``analysis_schema`` (each analysis and figure key's type, range and words; the schemas built from them), ``compose``
+(Hydra composition, resolvers, resolved values), ``arguments`` (parsing a command line's ``key=value`` arguments and
+checking their keys), ``preflight`` (the checks of a training or analysis command line) and ``checks`` (the composed
+values and the results folder). Everything is used as ``reactivation.config.<name>``: the package re-exports it.
 """
 
 from __future__ import annotations

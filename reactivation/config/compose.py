@@ -12,8 +12,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError
-from reactivation.config import schema
-from reactivation.config.presets import PRESETS_ENV, TRAIN_CONFIG_DIR, user_config_dirs
+from reactivation.config import analysis_schema, schema
+from reactivation.config.presets import ANALYSIS_CONFIG_DIR, PRESETS_ENV, TRAIN_CONFIG_DIR, user_config_dirs
 
 
 def _run_subdir(override_dirname: str) -> str:
@@ -26,8 +26,9 @@ def _search_path() -> list[str]:
 
 
 def register_resolvers() -> None:
-    """Register the resolvers and the schema the configs use (idempotent)."""
+    """Register the resolvers and the schemas the configs use (idempotent)."""
     schema.register()
+    analysis_schema.register()
     if not OmegaConf.has_resolver("run_subdir"):
         OmegaConf.register_new_resolver("run_subdir", _run_subdir)
     if not OmegaConf.has_resolver("user_presets"):
@@ -44,6 +45,7 @@ def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
 
     register_resolvers()
     # Inside a running Hydra app the global Hydra instance is taken: set it aside for this composition.
@@ -54,10 +56,21 @@ def compose_config(config_dir: Path, name: str, overrides: list[str], with_hydra
             return compose(name, overrides=list(overrides), return_hydra_config=with_hydra)
     except yaml.YAMLError as err:  # Hydra lets the parser's error of a config file through, with its stack
         raise ConfigError(yaml_problem(err)) from None
+    except HydraException as err:
+        # An analysis value the schema refused is said in its key's words; the training command's preflight words
+        # its own (reactivation.config.schema.refusal, which quotes the preset's defaults).
+        refused = analysis_schema.refusal(err, list(overrides)) if _is_analysis(config_dir) else None
+        if refused is None:
+            raise
+        raise refused from None
     finally:
         if running is not None:  # the context manager swaps the singleton: fetch it again
             GlobalHydra.instance().clear()
             GlobalHydra.instance().initialize(running)
+
+
+def _is_analysis(config_dir: Path) -> bool:
+    return Path(config_dir).resolve() == ANALYSIS_CONFIG_DIR.resolve()
 
 
 def compose_train(overrides: list[str], config_dir: Path = TRAIN_CONFIG_DIR, with_hydra: bool = False) -> DictConfig:

@@ -4,7 +4,7 @@
 Hydra reports a missing or misspelt preset without listing the presets (they live in subfolders), reports a
 missing ``seed`` only when it is first read, and suggests ``+key=`` for a typo'd key. These checks say what to type
 instead, and compose and check every run of the command (each combination of a ``-m`` sweep): Hydra types the
-values by the training config's schema as it composes, and a value it refuses is said the same way.
+values by the training config's schemas as it composes, and a value it refuses is said the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reactivation import ConfigError, runs, usage
+from reactivation.config import analysis_schema
 from reactivation.config.arguments import GROUPS, check_keys, expand, override_values, parse, suggest, value_of
 from reactivation.config.checks import results_root, validate
 from reactivation.config.compose import compose_config, compose_train, resolved, yaml_problem
@@ -30,8 +31,8 @@ from reactivation.config.presets import (
     presets,
     user_config_dirs,
 )
-from reactivation.config.schema import UNTYPED, refusal, wrong_type
-from reactivation.values import as_typed, is_int, kind_of
+from reactivation.config.schema import refusal
+from reactivation.values import as_typed
 
 
 def preflight(
@@ -40,8 +41,8 @@ def preflight(
     """Check a training command line before Hydra composes it, or writes anything.
 
     Every run of the command (each combination of a ``-m`` sweep) is composed (Hydra types its values by the
-    schema, :mod:`reactivation.config.schema`) and checked: values resolve, ``task.*`` and ``logger.*`` ones have
-    the type of their default, all pass :func:`validate` and ``check``, and ``path`` can hold runs.
+    schemas, :mod:`reactivation.config.schema`) and checked: values resolve, numbers are finite, all pass
+    :func:`validate` and ``check``, and ``path`` can hold runs.
 
     Args:
         argv: the command-line arguments (``sys.argv[1:]``).
@@ -159,7 +160,7 @@ def _check_runs(overrides: list, config_dir: Path, check: Callable[[DictConfig],
         run_dir = Path(cfg.hydra.run.dir)
         with open_dict(cfg):
             del cfg["hydra"]
-        _check_types(leaves(resolved(cfg)), defaults[base_of_run], leaves(OmegaConf.to_container(cfg, resolve=False)))
+        _check_finite(leaves(resolved(cfg)), leaves(OmegaConf.to_container(cfg, resolve=False)))
         validate(cfg)
         # The runs of a seed sweep differ only in what seeds draw: building one of them checks them all.
         unseeded = OmegaConf.to_yaml({k: v for k, v in cfg.items() if k != "seed"})
@@ -238,28 +239,18 @@ def _compose_checked(run: list[str], config_dir: Path, defaults: dict[str, Any],
         raise ConfigError(f"the command line {' '.join(run)} does not make a config ({reason}).") from None
 
 
-def _check_types(values: dict[str, Any], defaults: dict[str, Any], typed: dict[str, Any] | None = None) -> None:
-    """Every value must be finite, and a ``task.*`` or ``logger.*`` value of its default's kind (an integer where
-    the default is one): the schema (:mod:`reactivation.config.schema`) types the other keys, but not these.
-
-    Hydra turns ``task.batch_size=abc`` into the string 'abc' and ``${oc.env:HOME}`` into a path; caught here,
-    they name their key (and what was typed, when it was an interpolation) instead of failing deep inside training.
+def _check_finite(values: dict[str, Any], typed: dict[str, Any] | None = None) -> None:
+    """Every number must be finite: the schemas (:mod:`reactivation.config.schema`) type every key when Hydra
+    composes, but a float key takes ``nan`` and ``inf``, which no step of training can use.
 
     Args:
         values: resolved ``{dotted key: value}``.
-        defaults: the preset's resolved values, whose kinds are the allowed ones.
         typed: the unresolved values, to show an interpolation as it was written.
     """
     for key, value in values.items():
-        default = defaults.get(key)
-        shown = as_typed(repr(value), (typed or {}).get(key))
         if isinstance(value, float) and not math.isfinite(value):
+            shown = as_typed(repr(value), (typed or {}).get(key))
             raise ConfigError(f"{key}={shown} is not allowed; it must be a finite number.")
-        # The schema typed the other keys when Hydra composed the config; null defaults are checked by the model.
-        if default is None or key.split(".", 1)[0] not in UNTYPED:
-            continue
-        if not (is_int(value) if is_int(default) else kind_of(value) == kind_of(default)):
-            raise wrong_type(key, shown, default)
 
 
 def preflight_analysis(
@@ -272,7 +263,8 @@ def preflight_analysis(
     """Check an analysis command line (``output_<name>.py``) before Hydra composes it.
 
     Raises:
-        ConfigError: missing ``seed=`` (when required) or an unknown key, with the closest matches.
+        ConfigError: missing ``seed=`` (when required), an unknown key (with the closest matches), or a value the
+            config's schema refuses (:mod:`reactivation.config.analysis_schema`).
     """
     overrides = parse(argv)
     if overrides is None:
@@ -283,3 +275,5 @@ def preflight_analysis(
     example = ["seed=0"] if require_seed else []
     base = compose_config(config_dir, name, example)
     check_keys(overrides, base, ("scale",), " ".join([script, *example, "--cfg job"]))
+    if name in analysis_schema.SCHEMA_CONFIGS:
+        analysis_schema.check_overrides(name, overrides)

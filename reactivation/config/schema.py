@@ -3,20 +3,24 @@ composes the config (a wrong type or an unknown key is refused then, before any 
 
 The values stay in the YAML files (every field here is ``MISSING``): the schema says only what kind each key is,
 so a default is written once. The fields are in ``train.yaml``'s order, the order of a run's saved config.yaml.
-``task`` and ``logger`` hold keys of their own per task and logger; their types are those of their defaults,
-checked by :func:`reactivation.config.preflight.preflight`. Where Hydra refuses a value, :func:`refusal` says so
-as every other check does: the key, the value as typed, what is allowed and the preset's default.
+``task`` and ``logger`` hold keys of their own per task and logger: each task's and logger's YAML starts from a
+schema of its own (:func:`reactivation.tasks.schema.task_schema`, generated from the task class's defaults, and
+:func:`logger_schema`), which Hydra merges into the node before the YAML's values. Where Hydra refuses a value,
+:func:`refusal` says so as every other check does: the key, the value as typed, what is allowed and the preset's
+default.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from omegaconf import MISSING
 
 from reactivation import ConfigError
-from reactivation.values import is_int, kind_of
+from reactivation.tasks import TASKS
+from reactivation.tasks.schema import task_schema
+from reactivation.values import wrong_type
 
 #: The schema's name in Hydra's ConfigStore, the first entry of train.yaml's defaults list.
 TRAIN_SCHEMA = "train_schema"
@@ -71,20 +75,53 @@ class TrainSchema:
     resume: bool = MISSING
     rnn: RNNSchema = field(default_factory=RNNSchema)
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
+    # Typed by the chosen task's and logger's own schema, the first entry of their YAML's defaults (register).
     task: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
 
 
+#: Each logger's own keys (``logger.*`` besides ``name``) and their types; the values are in its YAML
+#: (reactivation/configs/train/logger/, docs/loggers.md). null: the logger's own default (a path or a name).
+LOGGER_KEYS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "csv": {},
+    "tensorboard": {"dir": str},
+    "mlflow": {"tracking_uri": str | None, "experiment": str | None},
+}
+
+
+def logger_schema(name: str) -> type:
+    """The dataclass typing logger ``name``'s node (``name`` and :data:`LOGGER_KEYS`), every field ``MISSING``."""
+    fields = [("name", str, MISSING), *((key, kind, MISSING) for key, kind in LOGGER_KEYS[name].items())]
+    return make_dataclass(f"{name.capitalize()}LoggerSchema", fields)
+
+
+def task_schema_name(task: str) -> str:
+    """The ConfigStore name of a task's schema, the first entry of its YAML's defaults (``/<name>@task``)."""
+    return f"{task}_task_schema"
+
+
+def logger_schema_name(logger: str) -> str:
+    """The ConfigStore name of a logger's schema, the first entry of its YAML's defaults (``/<name>``)."""
+    return f"{logger}_logger_schema"
+
+
 def register() -> None:
-    """Store the schema in Hydra's ConfigStore under :data:`TRAIN_SCHEMA` (idempotent)."""
+    """Store the schemas in Hydra's ConfigStore (idempotent): the training config's under :data:`TRAIN_SCHEMA`,
+    each task's and logger's under :func:`task_schema_name` and :func:`logger_schema_name`.
+
+    They are stored outside the ``task`` and ``logger`` groups, so that they are no choice of a group (nor in a
+    run's record of its choices, ``hydra.runtime.choices``).
+    """
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
-    ConfigStore.instance().store(name=TRAIN_SCHEMA, node=OmegaConf.structured(TrainSchema, flags={"struct": False}))
-
-
-#: The nodes whose keys the schema leaves untyped (each task and logger has its own).
-UNTYPED = ("task", "logger")
+    store = ConfigStore.instance()
+    store.store(name=TRAIN_SCHEMA, node=OmegaConf.structured(TrainSchema, flags={"struct": False}))
+    for task, cls in TASKS.items():
+        store.store(name=task_schema_name(task), node=OmegaConf.structured(task_schema(cls)))
+    for logger in LOGGER_KEYS:
+        store.store(name=logger_schema_name(logger), node=OmegaConf.structured(logger_schema(logger)))
 
 
 def refusal(err: BaseException, run: list[str], defaults: dict[str, Any]) -> ConfigError | None:
@@ -101,19 +138,30 @@ def refusal(err: BaseException, run: list[str], defaults: dict[str, Any]) -> Con
     cause = err if isinstance(err, ValidationError) else err.__cause__
     if not isinstance(cause, ValidationError):
         return None
-    key = str(cause.full_key)
-    typed = [a for a in run if a.split("=", 1)[0].lstrip("+") == key]
+    # An element of a list (task.anchor_point=[0,a]) is refused under its index alone: Hydra's message names the
+    # override it came from.
+    typed = [a for a in run if _key(a) == str(cause.full_key)] or [
+        a for a in run if str(err) == f"Error merging override {a}"
+    ]
     if not typed:  # a preset file's own value: Hydra's message names it
         return None
+    key = _key(typed[-1])
     value = OverridesParser.create().parse_override(typed[-1]).value()
     default = defaults.get(key)
-    if default is None:  # rnn.n_out, rnn.n_init: null follows the task
-        return ConfigError(f"{key}={value!r} is not allowed; it must be an integer, or null to follow the task.")
+    if default is None:  # a null default: what else the key takes
+        return ConfigError(f"{key}={value!r} is not allowed; it must be {NULLABLE.get(key, 'null')}.")
     return wrong_type(key, repr(value), default)
 
 
-def wrong_type(key: str, shown: str, default: Any) -> ConfigError:
-    """The message for ``key`` given a value (``shown`` as typed) not of its default's kind; an integer default
-    asks for an integer."""
-    kind = "an integer" if is_int(default) else kind_of(default)
-    return ConfigError(f"{key}={shown} is not allowed; it must be {kind}, like its default {default!r}.")
+def _key(argument: str) -> str:
+    """The dotted key of a ``key=value`` argument (``+key=`` too)."""
+    return argument.split("=", 1)[0].lstrip("+")
+
+
+#: What a key whose default is null takes besides null, as a message says it.
+NULLABLE = {
+    "rnn.n_out": "an integer, or null to follow the task",
+    "rnn.n_init": "an integer, or null to follow the task",
+    "logger.tracking_uri": "a string, or null for $MLFLOW_TRACKING_URI or the results root's database",
+    "logger.experiment": "a string, or null for the preset's name",
+}

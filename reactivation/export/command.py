@@ -13,13 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from reactivation import ConfigError, usage
 from reactivation.analysis.lookup import find_run, noise_overrides
-from reactivation.analysis.settings import CHECKS, check, show
 from reactivation.config import absolute, presets, resolved
+from reactivation.config.analysis_keys import check, require
 from reactivation.export.nwb import check_nwb_path, write_nwb
 from reactivation.export.recording import KINDS, Recording, extra
 from reactivation.export.rollout import QUIESCENT_STEPS, condition_of, rollout
 from reactivation.loading import select_device
-from reactivation.values import is_number, is_positive_int
+from reactivation.values import is_number, is_positive_int, show
 
 #: What ``reactivation export`` writes (its ``format=``): NWB, which pynapple and every NWB tool read.
 FORMATS = ("nwb",)
@@ -34,7 +34,7 @@ def _is_bool(value: Any) -> bool:
 
 
 #: What each key of reactivation/configs/analysis/export.yaml that the analyses do not have accepts (the shared
-#: keys are checked by the analyses' own checks, :data:`reactivation.analysis.settings.CHECKS`).
+#: keys are checked by the analyses' own checks, :data:`reactivation.config.analysis_keys.KEYS`).
 COMMAND_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "config": (
         lambda v: isinstance(v, str) and bool(v.strip()),
@@ -79,9 +79,9 @@ def check_command(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"{key} is required: add {key}=..., e.g.\n  {example}")
     typed = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     for key in ("seed", "epoch", "noise", "mode", "train_overrides", "path"):
-        check(key, values[key], *CHECKS[key], typed[key])
+        check(key, values[key], typed[key])
     for key, (test, allowed) in COMMAND_CHECKS.items():
-        check(key, values[key], test, allowed, typed[key])
+        require(key, values[key], test, allowed, typed[key])
     names = presets()
     if values["config"] not in names:
         close = difflib.get_close_matches(values["config"], names, n=3, cutoff=0.6)

@@ -21,7 +21,8 @@ from reactivation.export.finished import require_finished
 from reactivation.export.nwb import reference_frame
 from reactivation.export.recording import GAP, KINDS, Recording, extra, from_rollout
 from reactivation.loading import Setup, load_run
-from reactivation.quiescence import Rollout, noise_factor
+from reactivation.modes import noise_factor
+from reactivation.quiescence import Rollout
 from reactivation.tasks import Batch
 from reactivation.tasks.base import CodedTask
 

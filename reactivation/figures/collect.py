@@ -33,6 +33,7 @@ class Inventory:
         results: analysis kind (``kl``, ``variance``, ``distance``, ``manifold``) -> seed -> loaded JSON, only
             results whose ``.meta.json`` records the settings asked for.
         missing: one line per missing or unusable run, log or result, with the command that produces it.
+        kinds: analysis kind -> the settings of its results read (:func:`kind_settings`).
     """
 
     seeds: list[int]
@@ -40,6 +41,7 @@ class Inventory:
     tests: dict[str, dict[int, dict]] = field(default_factory=dict)
     results: dict[str, dict[int, dict]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    kinds: dict[str, Settings] = field(default_factory=dict)
 
 
 def seeds_of(s: Settings) -> list[int]:
@@ -48,15 +50,22 @@ def seeds_of(s: Settings) -> list[int]:
     return sorted({cfg["seed"] for _, cfg in runs.iter_runs(Path(s.cfg.path)) if cfg.get("preset") in presets})
 
 
-def results_tag(s: Settings, named_elsewhere: bool = False) -> str:
-    """The settings of the results the figures of ``s`` read that differ from the scale's defaults, as one tag: the
-    union of the results' file-name tags (:func:`reactivation.analysis.results.settings_tag`), ``""`` when they are
-    all the defaults. ``named_elsewhere``: the ``train_overrides`` part is left out (a reproduce variant's folder
-    names them). A tag over 80 characters becomes ``settings=<digest>``.
+def kind_settings(s: Settings) -> dict[str, Settings]:
+    """The settings of each analysis's results that the figures of ``s`` read (:func:`for_kind`), in the order of
+    :data:`reactivation.analyses.NAMES`; checks ``s``'s analyses block first."""
+    return {kind: for_kind(s, kind) for kind in analyses.NAMES}
+
+
+def results_tag(kinds: dict[str, Settings], named_elsewhere: bool = False) -> str:
+    """The settings of the results the figures read (``kinds``: :func:`kind_settings`) that differ from the scale's
+    defaults, as one tag: the union of the results' file-name tags
+    (:func:`reactivation.analysis.results.settings_tag`), ``""`` when they are all the defaults.
+    ``named_elsewhere``: the ``train_overrides`` part is left out (a reproduce variant's folder names them). A tag
+    over 80 characters becomes ``settings=<digest>``.
     """
     parts: list[str] = []
-    for kind in analyses.NAMES:
-        tag = results.settings_tag(for_kind(s, kind), kind)
+    for kind, ks in kinds.items():
+        tag = results.settings_tag(ks, kind)
         for part in tag.split(",") if tag else []:
             if part not in parts and not (named_elsewhere and part.startswith("train=")):
                 parts.append(part)
@@ -70,9 +79,11 @@ def inventory(s: Settings, seeds: list[int] | None = None) -> Inventory:
     ``s.cfg.analyses``). Nothing missing is an error here: the figure command draws what it can and reports the
     rest, including result files that are unreadable or were made with other settings.
     """
-    kinds = {kind: for_kind(s, kind) for kind in analyses.NAMES}  # checks the analyses block first
+    kinds = kind_settings(s)
     seeds = seeds if seeds is not None else seeds_of(s)
-    inv = Inventory(seeds=[], runs={name: {} for name in s.conditions}, tests={name: {} for name in s.conditions})
+    inv = Inventory(
+        seeds=[], runs={name: {} for name in s.conditions}, tests={name: {} for name in s.conditions}, kinds=kinds
+    )
     found = lookup.family_runs(s, seeds)
     for seed in seeds:
         for name in s.conditions:

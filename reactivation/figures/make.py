@@ -27,11 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 from reactivation import NOISY_CONDITIONS, ConfigError, ReactivationError
 from reactivation.analysis import lookup, protocol
 from reactivation.analysis.aggregate import gather
-from reactivation.analysis.settings import Settings, settings, show
-from reactivation.config import ANALYSIS_CONFIG_DIR, compose_config, model_suffix
+from reactivation.analysis.settings import Settings, compose_analysis, settings
+from reactivation.config import model_suffix
 from reactivation.figures import collect, panels, panels_replay, panels_theory, states, summary
 from reactivation.figures.style import check_formats, label, save
 from reactivation.tasks import TASKS
+from reactivation.values import show
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,9 @@ def write(cfg: DictConfig, subdir: str = "") -> tuple[Settings, collect.Inventor
         The settings, the inventory and the written files.
     """
     s, inv, figs = from_config(cfg)
-    out_dir = Path(s.cfg.path) / s.task / "figures" / subdir / collect.results_tag(s, named_elsewhere=bool(subdir))
+    out_dir = (
+        Path(s.cfg.path) / s.task / "figures" / subdir / collect.results_tag(inv.kinds, named_elsewhere=bool(subdir))
+    )
     suffix = model_suffix(s.model)
     written = []
     try:
@@ -265,10 +268,4 @@ def from_results(
         **keys: any other key of reactivation/configs/analysis/figures.yaml (``model``, ``seeds``, ``seed``,
             ``batch_size``, ``t_quiescent``, ``train_overrides``, ``device``, ...).
     """
-    cfg = compose_config(ANALYSIS_CONFIG_DIR, "figures", [])
-    cfg.path, cfg.task = str(path), task
-    for key, value in keys.items():
-        if key not in cfg:
-            raise ReactivationError(f"unknown figure key {key!r}; known keys: {', '.join(cfg)}.")
-        cfg[key] = list(value) if isinstance(value, tuple) else value
-    return from_config(cfg)
+    return from_config(compose_analysis("figures", task=task, **{"path": str(path), **keys}))

@@ -9,8 +9,9 @@ docs/adding-a-task.md walks through it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, cast
 
 import torch
 
@@ -18,9 +19,10 @@ from reactivation import ConfigError
 from reactivation.tasks.base import Batch, CodedTask, Task
 from reactivation.tasks.head_direction import HeadDirectionTask
 from reactivation.tasks.linear_track import LinearTrackTask
+from reactivation.tasks.schema import task_schema
 from reactivation.tasks.spatial_navigation import SpatialNavigationTask
 from reactivation.tasks.walls import avoid_walls
-from reactivation.values import is_int, is_number
+from reactivation.values import wrong_type
 
 __all__ = [
     "Batch",
@@ -38,44 +40,46 @@ TASKS: dict[str, type[CodedTask]] = {
     cls.name: cls for cls in (SpatialNavigationTask, HeadDirectionTask, LinearTrackTask)
 }
 
-# Config keys every task node may hold that are not the task's own (the trainer reads batch_size).
-_COMMON_KEYS = ("name", "batch_size")
 
+def config_values(cfg: Mapping[str, Any], cls: type[CodedTask]) -> dict[str, Any]:
+    """A task node's values, typed by the task's schema (:func:`reactivation.tasks.schema.task_schema`, the one
+    Hydra composes with), every key it lacks taken from ``cls``'s defaults.
 
-def _type_ok(value: Any, default: Any) -> bool:
-    """Whether ``value`` is of ``default``'s kind: a bool, an integer, a number, a string, or a point (a sequence
-    of numbers of the default's length, e.g. anchor_point)."""
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, (int, float, str)):
-        return {int: is_int, float: is_number, str: lambda v: isinstance(v, str)}[type(default)](value)
-    if isinstance(value, str) or not (isinstance(value, Sequence) or hasattr(value, "__iter__")):
-        return False
-    point = tuple(value)
-    return len(point) == len(default) and all(map(is_number, point))
+    Args:
+        cfg: the ``task`` node (a DictConfig, a saved run's dict, a plain mapping).
+        cls: its task's class.
 
-
-def config_values(cfg: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a task node's keys and value types against ``defaults``; fill in missing keys from them.
+    Returns:
+        ``{key: value}`` of every key of :meth:`~CodedTask.config_defaults` (a point as a tuple, in metres).
 
     Raises:
         ConfigError: a key the task does not have (the message lists the valid ones) or a value of the wrong type.
     """
-    unknown = sorted(set(cfg.keys()) - set(defaults) - set(_COMMON_KEYS))
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import ValidationError
+
+    defaults = cls.config_defaults()
+    schema = task_schema(cls)
+    known = [f.name for f in dataclasses.fields(schema)]
+    unknown = sorted(set(cfg.keys()) - set(known))
     if unknown:
         raise ConfigError(
             f"unknown task.{unknown[0]} for task {cfg.get('name')!r} (unknown keys: {unknown}); "
-            f"valid keys: {sorted([*defaults, *_COMMON_KEYS])}"
+            f"valid keys: {sorted(known)}"
         )
-    values = dict(defaults)
-    for key in defaults.keys() & cfg.keys():
-        value = cfg[key]
-        if not _type_ok(value, defaults[key]):
-            raise ConfigError(
-                f"task.{key} has the wrong type: got {value!r}, expected something like {defaults[key]!r}"
-            )
-        values[key] = tuple(value) if isinstance(defaults[key], tuple) else value
-    return values
+    listed = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}  # OmegaConf takes no tuples
+    node = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), listed))
+    # One key at a time: the error of a point's element names no key. name was checked by the caller, batch_size
+    # is the trainer's.
+    for key in [k for k in defaults if k in cfg]:
+        try:
+            node[key] = cfg[key]
+        except ValidationError:
+            raise wrong_type(f"task.{key}", repr(cfg[key]), listed[key]) from None
+    # A point as a tuple (the constructor checks its length); name and batch_size are not the task's own.
+    plain = OmegaConf.to_container(node)
+    assert isinstance(plain, dict)  # a DictConfig's container
+    return {k: tuple(plain[k]) if isinstance(v, tuple) else plain[k] for k, v in defaults.items()}
 
 
 def build_task(cfg: Mapping[str, Any], generator: torch.Generator) -> CodedTask:
@@ -97,4 +101,4 @@ def build_task(cfg: Mapping[str, Any], generator: torch.Generator) -> CodedTask:
     if name not in TASKS:
         raise ConfigError(f"unknown task.name {name!r}; known tasks: {sorted(TASKS)}")
     cls = TASKS[name]
-    return cls.from_config(config_values(cfg, cls.config_defaults()), generator)
+    return cls.from_config(config_values(cfg, cls), generator)

@@ -136,7 +136,11 @@ class CodedTask(torch.nn.Module):
             for name, p in inspect.signature(cls.__init__).parameters.items()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        return {**keywords, **cls.CODE_DEFAULTS}
+        # In the order of the task's YAML (and so of a run's saved config.yaml, which the schema's fields set): the
+        # movement's keys, the code's, then sequence_length and the keys after it.
+        items = list(keywords.items())
+        at = list(keywords).index("sequence_length") if "sequence_length" in keywords else len(items)
+        return dict([*items[:at], *cls.CODE_DEFAULTS.items(), *items[at:]])
 
     @classmethod
     def cells(cls, values: Mapping[str, Any]) -> int:
