@@ -3,9 +3,10 @@
 `python benchmarks/compositions.py [--analysis kl|...|figures] [--root /tmp/compositions]`
 
 Trains the SN vanilla family at a tiny size under ``--root`` (once), then runs ``reactivation <analysis> seed=0`` (or
-``reactivation figures``, which reads every analysis's results) on it in this process, counting every configuration Hydra composes (``ConfigLoaderImpl.load_configuration``: the
-command's own, and each one the library composes through :func:`reactivation.config.compose_config`), with the
-library functions that asked for it. Prints a markdown table.
+``reactivation figures``, which reads every analysis's results) on it in this process, counting every configuration
+Hydra composes (``ConfigLoaderImpl.load_configuration``: the command's own, and each one the library composes
+through :func:`reactivation.config.compose_config`), with the library functions that asked for it. Prints a
+markdown table.
 """
 
 from __future__ import annotations
