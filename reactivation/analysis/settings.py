@@ -75,7 +75,7 @@ def settings(cfg: DictConfig) -> Settings:
     typed = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
     # Resolved without the schema, so that what an interpolation gives is refused by its key's own message.
     values = resolved(OmegaConf.create(typed))
-    for key in KEYS.keys() & values.keys():
+    for key in (k for k in KEYS if k in values):  # table order: of two bad values, always the same one is named
         check(key, values[key], typed[key])
     family = (values["task"], values["model"])
     if not all(isinstance(v, str) for v in family) or family not in FAMILIES:
