@@ -20,6 +20,7 @@ from omegaconf import MISSING, OmegaConf
 
 from reactivation import ConfigError, analyses
 from reactivation.config.analysis_keys import KEYS, not_allowed
+from reactivation.config.arguments import argument_key
 from reactivation.config.presets import ANALYSIS_CONFIG_DIR
 
 #: The configs with a schema: every analysis and the figures.
@@ -37,7 +38,7 @@ def refusal(err: BaseException, overrides: list[str]) -> ConfigError | None:
     if not isinstance(cause, ValidationError):
         return None
     entry = re.sub(r"(\[\d+\])+$", "", str(cause.full_key))  # seeds[0]: the list is the value refused
-    typed = [o for o in overrides if o.split("=", 1)[0].lstrip("+") == entry]
+    typed = [o for o in overrides if argument_key(o) == entry]
     if not typed or not (entry.rsplit(".", 1)[-1] in KEYS or entry.split(".", 1)[0] == "analyses"):
         return None
     return not_allowed(entry, OverridesParser.create().parse_override(typed[-1]).value())

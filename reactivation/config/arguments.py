@@ -23,6 +23,11 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def argument_key(argument: str) -> str:
+    """The dotted key of a ``key=value`` argument (``+key=`` too), as written."""
+    return argument.split("=", 1)[0].lstrip("+")
+
+
 def parse(argv: list[str]) -> list | None:
     """The key=value overrides of a command line, parsed by Hydra; None when asking for help.
 

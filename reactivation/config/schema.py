@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from reactivation import ConfigError
+from reactivation.config.arguments import argument_key
 from reactivation.tasks import TASKS
 from reactivation.tasks.schema import task_schema
 from reactivation.values import wrong_type
@@ -140,22 +141,17 @@ def refusal(err: BaseException, run: list[str], defaults: dict[str, Any]) -> Con
         return None
     # An element of a list (task.anchor_point=[0,a]) is refused under its index alone: Hydra's message names the
     # override it came from.
-    typed = [a for a in run if _key(a) == str(cause.full_key)] or [
+    typed = [a for a in run if argument_key(a) == str(cause.full_key)] or [
         a for a in run if str(err) == f"Error merging override {a}"
     ]
     if not typed:  # a preset file's own value: Hydra's message names it
         return None
-    key = _key(typed[-1])
+    key = argument_key(typed[-1])
     value = OverridesParser.create().parse_override(typed[-1]).value()
     default = defaults.get(key)
     if default is None:  # a null default: what else the key takes
         return ConfigError(f"{key}={value!r} is not allowed; it must be {NULLABLE.get(key, 'null')}.")
     return wrong_type(key, repr(value), default)
-
-
-def _key(argument: str) -> str:
-    """The dotted key of a ``key=value`` argument (``+key=`` too)."""
-    return argument.split("=", 1)[0].lstrip("+")
 
 
 #: What a key whose default is null takes besides null, as a message says it.
